@@ -1,0 +1,145 @@
+/**
+ * `npm run bench`: Batchflow against the plain-Postgres reference on the same data, same run.
+ * It starts its own Temporal dev server and Postgres on free ports. Its last line is one JSON
+ * object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb }.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { createRunService } from '../src/api/runs';
+import { loadConfig } from '../src/config';
+import { migrate } from '../src/db/migrate';
+import { createPool } from '../src/db/pool';
+import { importParamsSchema } from '../src/jobs/import';
+import { searchAttributeTypes } from '../src/jobs';
+import { startPostgres } from '../src/stack/postgres';
+import { startTemporal } from '../src/stack/temporal';
+import { connectTemporal } from '../src/temporal';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const log = (m: string) => console.log(`[bench] ${m}`);
+const exec = promisify(execFile);
+
+async function generateUsersCsv(file: string, rows: number): Promise<void> {
+  const out = fs.createWriteStream(file);
+  out.write('email,name,role,status,signup_date\n');
+  const roles = ['user', 'user', 'user', 'admin', 'moderator'];
+  const statuses = ['active', 'active', 'pending', 'inactive'];
+  let chunk = '';
+  for (let i = 1; i <= rows; i++) {
+    chunk += `user${i}@example.com,"User ${i}, Bench",${roles[i % 5]},${statuses[i % 4]},2024-${String((i % 12) + 1).padStart(2, '0')}-${String((i % 28) + 1).padStart(2, '0')}\n`;
+    if (chunk.length > 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+}
+
+/** Peak resident set of a process, from the kernel's high-water mark. */
+function peakRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+async function main(): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'batchflow-bench-'));
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    log(`starting Temporal and Postgres in ${tmp}`);
+    const [temporal, postgres] = await Promise.all([
+      startTemporal({ uiPort: false, searchAttributes: searchAttributeTypes, logFile: path.join(tmp, 'temporal.log'), log }),
+      startPostgres({ dataDir: path.join(tmp, 'pg'), ephemeral: true, log }),
+    ]);
+    stops.push(() => temporal.stop(), () => postgres.stop());
+    await migrate(postgres.url);
+
+    const csv = path.join(tmp, 'users-1m.csv');
+    log(`generating ${ROWS.toLocaleString()} users`);
+    await generateUsersCsv(csv, ROWS);
+    log(`file: ${(fs.statSync(csv).size / 2 ** 20).toFixed(1)} MiB`);
+    const bundle = await bundleWorkflowCode({ workflowsPath: path.join(repoRoot, 'src/workflows/index.ts'), logger: undefined });
+    const bundlePath = path.join(tmp, 'workflows.js');
+    fs.writeFileSync(bundlePath, bundle.code);
+
+    const pool = createPool(postgres.url, 2);
+    const truncate = () => pool.query('TRUNCATE users RESTART IDENTITY; TRUNCATE run_errors, run_checkpoints, import_keys; CHECKPOINT');
+
+    // Reference: what a careful engineer would script by hand.
+    await truncate();
+    const script = path.join(tmp, 'reference.sql');
+    fs.writeFileSync(
+      script,
+      `CREATE TEMP TABLE stage (email text, name text, role text, status text, signup_date date);
+\\copy stage FROM '${csv}' WITH (FORMAT csv, HEADER true)
+INSERT INTO users (email, name, role, status, signup_date) SELECT email, name, role, status, signup_date FROM stage
+ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, status = EXCLUDED.status,
+  signup_date = EXCLUDED.signup_date, updated_at = now();
+`,
+    );
+    log('reference: psql \\copy into a staging table + INSERT ... ON CONFLICT');
+    let t0 = performance.now();
+    await exec('psql', [postgres.url, '-v', 'ON_ERROR_STOP=1', '-q', '-f', script]);
+    const referenceSeconds = (performance.now() - t0) / 1000;
+    const refRows = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
+    log(`reference: ${referenceSeconds.toFixed(2)} s, ${Math.round(ROWS / referenceSeconds).toLocaleString()} rows/s (${refRows} rows)`);
+
+    // Ours: the import workflow on a worker process of its own, through Temporal.
+    await truncate();
+    const taskQueue = `bench-${process.pid}`;
+    const worker = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
+      cwd: repoRoot,
+      env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, TASK_QUEUE: taskQueue, BATCHFLOW_WORKFLOW_BUNDLE: bundlePath, BATCHFLOW_LOCAL_SOURCE_DIRS: tmp },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    stops.unshift(async () => {
+      if (worker.exitCode === null) {
+        worker.kill('SIGTERM');
+        await once(worker, 'exit');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      worker.stdout.on('data', (d: Buffer) => d.toString().includes('polling task queue') && resolve());
+      worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+    });
+    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue });
+    const connection = await connectTemporal(config);
+    stops.unshift(() => connection.close());
+    const runs = createRunService(connection.client, taskQueue);
+    const params = importParamsSchema.parse({ source: csv, dataset: 'users', mode: 'upsert', batchSize: Number(process.env.BENCH_BATCH_SIZE ?? 10_000) });
+    log(`ours: import workflow, batch size ${params.batchSize}`);
+    t0 = performance.now();
+    const { runId } = await runs.start('import', params, `bench-import-${process.pid}`);
+    const result = await connection.client.workflow.getHandle(runId).result();
+    const oursSeconds = (performance.now() - t0) / 1000;
+    const rss = peakRssMb(worker.pid!);
+    const ourRows = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
+    log(`ours: ${oursSeconds.toFixed(2)} s, ${Math.round(ROWS / oursSeconds).toLocaleString()} rows/s (${ourRows} rows, status ${(result as { status: string }).status}), worker peak RSS ${rss} MB`);
+    await pool.end();
+    if (ourRows !== ROWS || refRows !== ROWS) throw new Error(`row counts differ: ours ${ourRows}, reference ${refRows}, expected ${ROWS}`);
+
+    const ratio = oursSeconds / referenceSeconds;
+    log(`import-1m: ratio ${ratio.toFixed(2)} (target <= 1.5), peak RSS ${rss} MB (target < 300)`);
+    console.log(JSON.stringify({ 'import-1m': { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss } }));
+  } finally {
+    for (const stop of stops) await stop().catch(() => undefined);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

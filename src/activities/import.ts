@@ -1,0 +1,200 @@
+import { z } from 'zod';
+import { getDataset, type Dataset } from '../datasets';
+import { loadBatch, loadStatements, type LoadOutcome, type StagedRow } from '../db/loader';
+import type { Pool } from '../db/pool';
+import { ErrorCode, permanentFailure } from '../errors';
+import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
+import type { Checkpoint } from '../jobs/checkpoint';
+import type { ImportParams } from '../jobs/import';
+import type { RowError } from '../jobs/run';
+import type { SourceOpener } from '../storage';
+import { runSlice, type Batch } from './batch-runner';
+
+export type ImportCheckpoint = Checkpoint<ReadPosition>;
+export interface ImportSliceInput {
+  runId: string;
+  params: ImportParams;
+  cursor?: ImportCheckpoint;
+}
+
+interface ImportBatch extends Batch<ReadPosition> {
+  rows: StagedRow[];
+}
+
+/** Which dataset columns a file feeds, and how a source record becomes a validated row. */
+function planColumns(dataset: Dataset, params: ImportParams, header: string[] | undefined) {
+  const warnings: string[] = [];
+  let columns: string[];
+  let fieldOf: Map<string, string> | undefined;
+  if (header) {
+    fieldOf = new Map();
+    const ignored: string[] = [];
+    for (const h of header) {
+      const column = dataset.columnFor(h, params.mapping);
+      if (column && ![...fieldOf.values()].includes(column)) fieldOf.set(h, column);
+      else ignored.push(h);
+    }
+    columns = [...fieldOf.values()];
+    const missing = dataset.columnNames.filter((c) => dataset.columns[c]!.required && !columns.includes(c));
+    if (missing.length > 0) {
+      throw permanentFailure(ErrorCode.MissingColumns, `the file has no column for required field(s) ${missing.join(', ')} (header: ${header.join(', ')}); add them or pass a mapping`);
+    }
+    if (ignored.length > 0) warnings.push(`ignored column(s) not in dataset ${dataset.name}: ${ignored.join(', ')}`);
+  } else {
+    columns = [...dataset.columnNames];
+  }
+  const schema = z.object(Object.fromEntries(columns.map((c) => [c, dataset.columns[c]!.schema])));
+
+  /** Source values keyed by dataset column; blanks and nulls count as missing. */
+  const toColumns = (values: Record<string, unknown>): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    if (fieldOf) {
+      for (const [field, column] of fieldOf) out[column] = blankToUndefined(values[field]);
+    } else {
+      for (const [field, value] of Object.entries(values)) {
+        const column = dataset.columnFor(field, params.mapping);
+        if (column) out[column] = blankToUndefined(value);
+      }
+    }
+    return out;
+  };
+  return { columns, schema, toColumns, warnings };
+}
+
+const blankToUndefined = (v: unknown) => (v === '' || v === null ? undefined : v);
+
+async function* importBatches(
+  open: SourceOpener['open'],
+  dataset: Dataset,
+  params: ImportParams,
+  from: ImportCheckpoint,
+  onPlan: (plan: ReturnType<typeof planColumns>) => void,
+): AsyncGenerator<ImportBatch> {
+  const format = params.format ?? detectFormat(params.source);
+  if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
+  const opened = await open(params.source, from.position.byte);
+  let plan = format === 'csv' && !from.position.header ? undefined : planColumns(dataset, params, from.position.header);
+  if (plan) onPlan(plan);
+  let warnings = [...from.warnings, ...(plan && from.seq === 0 ? plan.warnings : [])];
+
+  let batch: ImportBatch = newBatch(from.position);
+  const keysInBatch = new Map<string, number>();
+  const stopEarly = params.errorHandling === 'stop_on_error';
+  const finishBatch = () => {
+    const done = batch;
+    done.warnings = warnings;
+    done.bytesTotal = opened.size;
+    done.bytesRead = done.end.byte;
+    batch = newBatch(done.end);
+    keysInBatch.clear();
+    return done;
+  };
+
+  try {
+    for await (const record of readRecords(opened.stream, { format, delimiter: params.delimiter, start: from.position })) {
+      batch.end = record.end;
+      if (record.kind === 'header') {
+        plan = planColumns(dataset, params, record.columns);
+        onPlan(plan);
+        warnings = [...warnings, ...plan.warnings];
+        continue;
+      }
+      if (!plan) throw new Error('a CSV row arrived before its header');
+      const rejected = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
+      if (Array.isArray(rejected)) {
+        batch.errors.push(...rejected);
+        batch.rejectedRows += 1;
+      } else {
+        batch.rows.push(rejected);
+      }
+      if (batch.rows.length + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
+    }
+  } catch (err) {
+    if (!(err instanceof SourceFormatError)) throw err;
+    // Keep what was read before the damage, report the damage, and end the run there.
+    batch.errors.push({ row: err.row ?? null, line: err.line ?? null, field: null, code: err.code, message: err.message, raw: null });
+    batch.fatal = { code: ErrorCode.MalformedFile, message: err.message };
+    yield finishBatch();
+    return;
+  } finally {
+    opened.stream.destroy();
+  }
+  if (batch.rows.length + batch.rejectedRows > 0 || from.seq === 0) yield finishBatch();
+}
+
+const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, rows: [] });
+
+function rowError(record: { row: number; line: number }, field: string | null, code: string, message: string, raw: unknown): RowError {
+  return { row: record.row, line: record.line, field, code, message, raw };
+}
+
+const duplicateMessage = (dataset: Dataset, key: string, firstRow: number | undefined) =>
+  `duplicate ${dataset.key.join(', ')} "${key}": first seen on row ${firstRow ?? '?'}`;
+
+/** A staged row, or the errors that reject it. */
+function validate(
+  record: Extract<SourceRecord, { kind: 'row' }>,
+  plan: ReturnType<typeof planColumns>,
+  dataset: Dataset,
+  keysInBatch: Map<string, number>,
+): StagedRow | RowError[] {
+  const parsed = plan.schema.safeParse(plan.toColumns(record.values));
+  if (!parsed.success) {
+    return parsed.error.issues.map((issue) =>
+      rowError(record, issue.path.length > 0 ? issue.path.join('.') : null, ErrorCode.ValidationFailed, issue.message, record.values),
+    );
+  }
+  const data = parsed.data;
+  const key = dataset.key.map((k) => String(data[k])).join('\u001f');
+  const earlier = keysInBatch.get(key);
+  if (earlier !== undefined) {
+    return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, key, earlier), record.values)];
+  }
+  keysInBatch.set(key, record.row);
+  return { row: record.row, line: record.line, key, values: plan.columns.map((c) => data[c]) };
+}
+
+/** Row errors for rows the database step refused, with the row's values as raw input. */
+function rejectionErrors(dataset: Dataset, columns: string[], rows: StagedRow[], rejected: LoadOutcome['rejected']): RowError[] {
+  const byRow = new Map(rows.map((r) => [r.row, r.values]));
+  return rejected.map((r) =>
+    rowError(
+      r,
+      dataset.key.join(','),
+      r.code,
+      r.code === 'DUPLICATE_KEY' ? duplicateMessage(dataset, r.key, r.firstRow) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
+      Object.fromEntries(columns.map((c, i) => [c, byRow.get(r.row)?.[i]])),
+    ),
+  );
+}
+
+export function createImportActivities(deps: { pool: Pool; sources: SourceOpener; sliceMs: number }) {
+  return {
+    /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
+    async importSlice({ runId, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
+      const dataset = getDataset(params.dataset);
+      let load: { columns: string[]; sql: ReturnType<typeof loadStatements> } | undefined;
+      return runSlice<ReadPosition, ImportBatch>({
+        pool: deps.pool,
+        runId,
+        sliceMs: deps.sliceMs,
+        policy: params,
+        cursor,
+        initialPosition,
+        batches: (from) => importBatches(deps.sources.open, dataset, params, from, (plan) => (load = { columns: plan.columns, sql: loadStatements(dataset, plan.columns, params.mode) })),
+        async apply(client, batch) {
+          const loaded = load && batch.rows.length > 0 ? await loadBatch(client, runId, load.sql, params.mode, batch.rows) : undefined;
+          const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, load!.columns, batch.rows, loaded.rejected) : [];
+          return {
+            succeeded: (loaded?.inserted ?? 0) + (loaded?.updated ?? 0),
+            skipped: loaded?.skipped ?? 0,
+            inserted: loaded?.inserted ?? 0,
+            updated: loaded?.updated ?? 0,
+            errors,
+            rejectedRows: errors.length,
+          };
+        },
+      });
+    },
+  };
+}

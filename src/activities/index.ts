@@ -1,0 +1,19 @@
+import type { Pool } from '../db/pool';
+import type { SourceOpener } from '../storage';
+import { createImportActivities } from './import';
+import { createRunActivities } from './runs';
+
+export interface ActivityDeps {
+  pool: Pool;
+  sources: SourceOpener;
+  sliceMs: number;
+}
+
+/** Every activity the worker registers, built from its dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createRunActivities(deps),
+    ...createImportActivities(deps),
+  };
+}
+export type Activities = ReturnType<typeof createActivities>;

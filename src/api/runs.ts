@@ -1,0 +1,130 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { jobKinds, searchAttributes, type JobKindName } from '../jobs';
+import type { Progress, RunResult, RunStatus } from '../jobs/run';
+import { cancelSignal, progressQuery } from '../workflows/run-tracker';
+import { ApiError } from './errors';
+
+export interface RunView {
+  runId: string;
+  kind: string | undefined;
+  status: RunStatus;
+  progress: Progress | null;
+  result: RunResult | null;
+  error?: { code: string; message: string };
+}
+
+const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
+
+/** Runs as the API sees them: started, read and stopped through Temporal. */
+export function createRunService(client: Client, taskQueue: string) {
+  return {
+    /** Starts a run; the same runId again returns that run, and refuses different params. */
+    async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
+      const job = jobKinds[kind];
+      const workflowId = runId ?? `${kind}-${randomUUID()}`;
+      const paramsDigest = digest(kind, params);
+      const dataset = job.datasetOf(params as never);
+      try {
+        await client.workflow.start(job.workflowType, {
+          taskQueue,
+          workflowId,
+          args: [{ params }],
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          typedSearchAttributes: new TypedSearchAttributes([
+            { key: searchAttributes.kind, value: kind },
+            { key: searchAttributes.status, value: 'running' },
+            ...(dataset ? [{ key: searchAttributes.dataset, value: dataset }] : []),
+          ]),
+          memo: { kind, paramsDigest },
+        });
+        return { runId: workflowId, existing: false };
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        const existing = await client.workflow.getHandle(workflowId).describe();
+        if (existing.memo?.paramsDigest !== paramsDigest) {
+          throw new ApiError(409, 'RUN_ID_CONFLICT', `runId "${workflowId}" is already used by a run with other kind or params`, 'runId');
+        }
+        return { runId: workflowId, existing: true };
+      }
+    },
+
+    async get(runId: string): Promise<RunView> {
+      const handle = client.workflow.getHandle(runId);
+      const description = await handle.describe();
+      const kind = description.memo?.kind as string | undefined;
+      switch (description.status.name) {
+        case 'RUNNING': {
+          // A query needs a worker; without one answer the state without progress rather than hang.
+          const progress = await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => null);
+          return { runId, kind, status: 'running', progress, result: null };
+        }
+        case 'COMPLETED': {
+          const result = (await handle.result()) as RunResult;
+          return { runId, kind, status: result.status, progress: finalProgress(result), result };
+        }
+        case 'FAILED': {
+          const failure = await handle.result().then(
+            () => undefined,
+            (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
+          );
+          const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
+          const error = { code: (failure instanceof ApplicationFailure && failure.type) || 'RUN_FAILED', message: failure?.message ?? 'the run failed' };
+          return { runId, kind, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
+        }
+        case 'CANCELLED':
+          return { runId, kind, status: 'cancelled', progress: null, result: null };
+        default:
+          return { runId, kind, status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } };
+      }
+    },
+
+    async cancel(runId: string, reason?: string): Promise<void> {
+      const handle = client.workflow.getHandle(runId);
+      const description = await handle.describe();
+      if (description.status.name !== 'RUNNING') throw new ApiError(409, 'RUN_FINISHED', `run "${runId}" has already finished (${description.status.name.toLowerCase()})`);
+      await handle.signal(cancelSignal, { reason });
+    },
+
+    /** Throws WorkflowNotFoundError (a 404) unless the run exists. */
+    async assertExists(runId: string): Promise<void> {
+      await client.workflow.getHandle(runId).describe();
+    },
+
+    async list(filter: { kind?: string; dataset?: string; status?: string; limit: number }) {
+      const clauses = [
+        filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
+        filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
+        filter.status && `BatchflowStatus = ${quote(filter.status)}`,
+      ].filter(Boolean);
+      const runs = [];
+      for await (const w of client.workflow.list({ query: clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL' })) {
+        runs.push({
+          runId: w.workflowId,
+          kind: w.typedSearchAttributes.get(searchAttributes.kind),
+          dataset: w.typedSearchAttributes.get(searchAttributes.dataset),
+          status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
+          startTime: w.startTime.toISOString(),
+          closeTime: w.closeTime?.toISOString() ?? null,
+        });
+        if (runs.length >= filter.limit) break;
+      }
+      return runs;
+    },
+  };
+}
+export type RunService = ReturnType<typeof createRunService>;
+
+// Visibility queries take string literals; values are already validated, quotes are escaped anyway.
+const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+const finalProgress = (result: RunResult): Progress => ({
+  step: result.status,
+  counts: result.counts,
+  rowsPerSecond: result.durationMs > 0 ? Math.round(result.counts.processed / (result.durationMs / 1000)) : 0,
+  etaSeconds: 0,
+  startedAt: result.startedAt,
+  updatedAt: result.endedAt,
+  cancelRequested: result.status === 'cancelled',
+});

@@ -1,0 +1,30 @@
+import type { Progress, RunResult } from '../jobs/run';
+
+const formatCount = (n: number) => n.toLocaleString('en-US');
+const formatBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+
+/** One line of progress: a bar when the total is known, then counts, rate and ETA. */
+export function progressLine(p: Progress, width = 24): string {
+  const fraction = p.bytesTotal ? (p.bytesRead ?? 0) / p.bytesTotal : p.counts.total ? p.counts.processed / p.counts.total : undefined;
+  const bar = fraction === undefined ? '' : `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
+  const c = p.counts;
+  const bytes = p.bytesTotal ? ` ${formatBytes(p.bytesRead ?? 0)}/${formatBytes(p.bytesTotal)}` : '';
+  const eta = p.etaSeconds !== undefined ? ` eta ${p.etaSeconds}s` : '';
+  return `${bar}${p.step}: ${formatCount(c.processed)} rows (${formatCount(c.succeeded)} ok, ${formatCount(c.failed)} rejected, ${formatCount(c.skipped)} skipped)${bytes} ${formatCount(p.rowsPerSecond)} rows/s${eta}${p.cancelRequested ? ' (cancelling)' : ''}`;
+}
+
+export function resultSummary(runId: string, result: RunResult | null, error?: { code: string; message: string }): string {
+  if (!result) return `run ${runId}: failed${error ? ` (${error.code}): ${error.message}` : ''}`;
+  const c = result.counts;
+  const lines = [
+    `run ${runId}: ${result.status} in ${(result.durationMs / 1000).toFixed(1)}s`,
+    `  processed ${formatCount(c.processed)}, succeeded ${formatCount(c.succeeded)}${c.inserted !== undefined ? ` (inserted ${formatCount(c.inserted)}, updated ${formatCount(c.updated ?? 0)})` : ''}, rejected ${formatCount(c.failed)}, skipped ${formatCount(c.skipped)}`,
+  ];
+  if (result.error) lines.push(`  stopped: ${result.error.message} (${result.error.code})`);
+  for (const w of result.warnings) lines.push(`  warning: ${w}`);
+  if (result.errorCount > 0) {
+    for (const e of result.errorSample.slice(0, 5)) lines.push(`  row ${e.row ?? '-'} (line ${e.line ?? '-'})${e.field ? ` ${e.field}` : ''}: ${e.message}`);
+    lines.push(`  ${formatCount(result.errorCount)} row error(s): batchflow errors ${runId}  (or GET ${result.errorReport})`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,79 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+const optionalString = z.string().trim().min(1).optional().catch(undefined);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** Every environment variable Batchflow reads, in one place: read and validated once at start. */
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TASK_QUEUE: z.string().min(1).default('batchflow'),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  BATCHFLOW_DATA_DIR: z.string().min(1).default('.data'),
+  BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
+  BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(2),
+  BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
+  BATCHFLOW_API_URL: z.url().optional(),
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: optionalString,
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  S3_FORCE_PATH_STYLE: bool.optional(),
+});
+
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(env: z.infer<typeof envSchema>) {
+  const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
+  const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS
+    ? env.BATCHFLOW_LOCAL_SOURCE_DIRS.split(path.delimiter).filter(Boolean)
+    : [process.cwd(), os.tmpdir()];
+  return {
+    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TASK_QUEUE },
+    databaseUrl: env.DATABASE_URL,
+    api: { port: env.PORT, host: env.HOST, url: env.BATCHFLOW_API_URL ?? `http://localhost:${env.PORT}` },
+    dataDir,
+    /** '*' allows any local path; otherwise local import sources must lie under one of these. */
+    localSourceDirs: localSourceDirs.map((d) => (d === '*' ? d : path.resolve(d))),
+    sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
+    workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,
+    s3: env.S3_BUCKET
+      ? {
+          bucket: env.S3_BUCKET,
+          endpoint: env.S3_ENDPOINT,
+          region: env.S3_REGION,
+          credentials:
+            env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY
+              ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
+              : undefined,
+          forcePathStyle: env.S3_FORCE_PATH_STYLE ?? Boolean(env.S3_ENDPOINT),
+        }
+      : undefined,
+    objectStoreDir: path.join(dataDir, 'objects'),
+  };
+}
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; the error names each missing or bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return toConfig(parsed.data);
+}
+
+/** For processes that need Postgres: DATABASE_URL becomes required. */
+export function requireDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) {
+    throw new ConfigError('Invalid configuration:\n  DATABASE_URL: required (e.g. postgres://user:pass@host:5432/batchflow)');
+  }
+  return config.databaseUrl;
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+export type SqlType = 'text' | 'integer' | 'numeric' | 'date' | 'timestamptz' | 'boolean';
+
+export interface ColumnSpec {
+  sql: SqlType;
+  /** Validates and normalises one value; receives undefined for a missing or blank value. */
+  schema: z.ZodType;
+  required: boolean;
+  /** Other source header names that map to this column (compared after normalising). */
+  aliases?: readonly string[];
+  description: string;
+}
+
+export interface DatasetSpec<C extends string = string> {
+  name: string;
+  table: string;
+  description: string;
+  /** Conflict target for upserts and the identity used for duplicate detection. */
+  key: readonly NoInfer<C>[];
+  /** Surrogate key used for keyset pagination. */
+  idColumn: string;
+  columns: Record<C, ColumnSpec>;
+}
+
+export type Dataset = ReturnType<typeof defineDataset<string>>;
+
+const required = (what: string) => ({
+  error: (issue: { input: unknown }) => (issue.input === undefined ? 'required' : `must be ${what}`),
+});
+
+/** Column builders: each yields the SQL type, the zod schema and whether a value is required. */
+export const col = {
+  text(opts: { required?: boolean; max?: number; description: string; aliases?: string[] }): ColumnSpec {
+    const base = z.string(required('text')).trim().min(1, 'must not be blank').max(opts.max ?? 1000, `must be at most ${opts.max ?? 1000} characters`);
+    return { sql: 'text', schema: opts.required ? base : base.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
+  },
+  email(opts: { description: string; aliases?: string[] }): ColumnSpec {
+    const schema = z.string(required('text')).trim().toLowerCase().pipe(z.email('must be a valid email address'));
+    return { sql: 'text', schema, required: true, description: opts.description, aliases: opts.aliases };
+  },
+  enumOf<const V extends readonly [string, ...string[]]>(values: V, opts: { default?: V[number]; description: string; aliases?: string[] }): ColumnSpec {
+    const base = z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+      z.enum(values, { error: (i) => (i.input === undefined ? 'required' : `must be one of ${values.join(', ')}`) }),
+    );
+    const schema = opts.default === undefined ? base : base.optional().transform((v) => v ?? opts.default);
+    return { sql: 'text', schema, required: opts.default === undefined, description: opts.description, aliases: opts.aliases };
+  },
+  date(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
+    const base = z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.iso.date({ error: (i) => (i.input === undefined ? 'required' : 'must be a date as YYYY-MM-DD') }));
+    return { sql: 'date', schema: opts.required ? base : base.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
+  },
+  number(opts: { sql: 'integer' | 'numeric'; required?: boolean; min?: number; positive?: boolean; default?: number; description: string; aliases?: string[] }): ColumnSpec {
+    let num = z.number({ error: (i) => (i.input === undefined ? 'required' : 'must be a number') });
+    if (opts.sql === 'integer') num = num.int('must be a whole number');
+    if (opts.positive) num = num.positive('must be greater than 0');
+    if (opts.min !== undefined) num = num.min(opts.min, `must be at least ${opts.min}`);
+    // CSV gives strings: accept plain decimal notation only, so "1e3" or "0x10" are rejected.
+    const parsed = z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), num);
+    const schema = opts.default !== undefined ? parsed.optional().transform((v) => v ?? opts.default) : opts.required ? parsed : parsed.optional();
+    return { sql: opts.sql, schema, required: !!opts.required && opts.default === undefined, description: opts.description, aliases: opts.aliases };
+  },
+};
+
+const normaliseHeader = (h: string) => h.trim().toLowerCase().replace(/[\s\-.]+/g, '_');
+
+export function defineDataset<C extends string>(spec: DatasetSpec<C>) {
+  const columnNames = Object.keys(spec.columns) as C[];
+  const byHeader = new Map<string, C>();
+  for (const name of columnNames) {
+    byHeader.set(normaliseHeader(name), name);
+    for (const alias of spec.columns[name].aliases ?? []) byHeader.set(normaliseHeader(alias), name);
+  }
+  return {
+    ...spec,
+    columnNames,
+    /** The column a source field feeds, by explicit mapping first, then by name or alias. */
+    columnFor(sourceField: string, mapping?: Record<string, string>): C | undefined {
+      const mapped = mapping?.[sourceField];
+      if (mapped !== undefined) return columnNames.includes(mapped as C) ? (mapped as C) : undefined;
+      return byHeader.get(normaliseHeader(sourceField));
+    },
+    isColumn(name: string): name is C {
+      return columnNames.includes(name as C);
+    },
+  };
+}

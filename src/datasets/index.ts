@@ -1,0 +1,15 @@
+import type { Dataset } from './dataset';
+import { products } from './products';
+import { users } from './users';
+
+export { col, defineDataset, type Dataset, type ColumnSpec, type SqlType } from './dataset';
+export { products, users };
+
+/** Every dataset jobs may read or write, by name. */
+export const datasets = { users, products } as const satisfies Record<string, Dataset>;
+export type DatasetName = keyof typeof datasets;
+export const datasetNames = Object.keys(datasets) as [DatasetName, ...DatasetName[]];
+
+export function getDataset(name: DatasetName): Dataset {
+  return datasets[name];
+}

@@ -1,0 +1,64 @@
+import type { RowError } from '../jobs/run';
+import type { Pool, PoolClient } from './pool';
+
+type Queryable = Pool | PoolClient;
+
+/** Run state stored beside the data, so it commits in the same transaction as each batch. */
+export const runState = {
+  async readCheckpoint<C>(db: Queryable, runId: string): Promise<{ seq: number; checkpoint: C } | undefined> {
+    const { rows } = await db.query<{ seq: number; checkpoint: C }>('SELECT seq, checkpoint FROM run_checkpoints WHERE run_id = $1', [runId]);
+    return rows[0];
+  },
+
+  async writeCheckpoint(db: Queryable, runId: string, seq: number, checkpoint: unknown): Promise<void> {
+    await db.query(
+      `INSERT INTO run_checkpoints (run_id, seq, checkpoint) VALUES ($1, $2, $3)
+       ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
+      [runId, seq, JSON.stringify(checkpoint)],
+    );
+  },
+
+  async insertErrors(db: Queryable, runId: string, errors: readonly RowError[]): Promise<void> {
+    if (errors.length === 0) return;
+    await db.query(
+      `INSERT INTO run_errors (run_id, row_number, line, field, code, message, raw)
+       SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::jsonb[])`,
+      [
+        runId,
+        errors.map((e) => e.row),
+        errors.map((e) => e.line),
+        errors.map((e) => e.field),
+        errors.map((e) => e.code),
+        errors.map((e) => e.message),
+        errors.map((e) => (e.raw === undefined ? null : JSON.stringify(e.raw))),
+      ],
+    );
+  },
+
+  /** A page of a run's row errors in the order they were found; `after` is the last id seen. */
+  async listErrors(db: Queryable, runId: string, opts: { after?: number; limit: number }): Promise<(RowError & { id: number })[]> {
+    const { rows } = await db.query<RowError & { id: number }>(
+      `SELECT id, row_number AS "row", line, field, code, message, raw FROM run_errors
+       WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      [runId, opts.after ?? 0, opts.limit],
+    );
+    return rows;
+  },
+
+  async countErrors(db: Queryable, runId: string): Promise<number> {
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM run_errors WHERE run_id = $1', [runId]);
+    return rows[0]?.n ?? 0;
+  },
+
+  async firstRowsOfKeys(db: Queryable, runId: string, keys: string[]): Promise<Map<string, number>> {
+    const { rows } = await db.query<{ key: string; row_number: number }>(
+      'SELECT key, row_number FROM import_keys WHERE run_id = $1 AND key = ANY($2::text[])',
+      [runId, keys],
+    );
+    return new Map(rows.map((r) => [r.key, r.row_number]));
+  },
+
+  async forgetImportKeys(db: Queryable, runId: string): Promise<void> {
+    await db.query('DELETE FROM import_keys WHERE run_id = $1', [runId]);
+  },
+};

@@ -1,0 +1,25 @@
+import { ApplicationFailure } from '@temporalio/common';
+
+/**
+ * Error codes that cross process boundaries: they are the ApplicationFailure `type`, the `code`
+ * of stored row errors and the `error` field of API answers.
+ */
+export const ErrorCode = {
+  InvalidParams: 'INVALID_PARAMS',
+  SourceNotFound: 'SOURCE_NOT_FOUND',
+  SourceNotAllowed: 'SOURCE_NOT_ALLOWED',
+  MalformedFile: 'MALFORMED_FILE',
+  MissingColumns: 'MISSING_COLUMNS',
+  ValidationFailed: 'VALIDATION_FAILED',
+  DuplicateKey: 'DUPLICATE_KEY',
+  AlreadyExists: 'ALREADY_EXISTS',
+  TooManyErrors: 'TOO_MANY_ERRORS',
+  StoppedOnError: 'STOPPED_ON_ERROR',
+  RunFailed: 'RUN_FAILED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Errors that retrying cannot fix: Temporal must not retry them. */
+export function permanentFailure(code: ErrorCode, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type: code, message, nonRetryable: true, details: details === undefined ? [] : [details] });
+}

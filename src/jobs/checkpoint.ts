@@ -1,0 +1,18 @@
+import type { Counts } from './run';
+
+/**
+ * A run's progress through its input as it stands after a committed batch: small enough for a
+ * heartbeat and for workflow history (positions and counts, never rows).
+ */
+export interface Checkpoint<P> {
+  /** Batches committed so far; the newest checkpoint has the highest seq. */
+  seq: number;
+  position: P;
+  counts: Counts;
+  done: boolean;
+  /** Why the run stopped before the end of its input. */
+  stop?: { code: string; message: string };
+  warnings: string[];
+  bytesRead?: number;
+  bytesTotal?: number;
+}

@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { loadConfig, requireDatabaseUrl, type Config } from './config';
+import { migrate } from './db/migrate';
+import { createPool } from './db/pool';
+import { createS3Client, createObjectStore, createSourceOpener } from './storage';
+
+const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+/** Builds a worker for the configured task queue; the caller runs and shuts it down. */
+export async function createWorker(config: Config, opts: { log?: (msg: string) => void } = {}) {
+  const databaseUrl = requireDatabaseUrl(config);
+  await migrate(databaseUrl, opts.log);
+  const pool = createPool(databaseUrl);
+  const s3Client = config.s3 ? createS3Client(config.s3) : undefined;
+  const store = createObjectStore(config, s3Client);
+  const sources = createSourceOpener({ store, s3Client, localSourceDirs: config.localSourceDirs });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
+    activities: createActivities({ pool, sources, sliceMs: config.sliceMs }),
+    // Slices are I/O bound and take a connection each: keep their number under the pool size.
+    maxConcurrentActivityTaskExecutions: 8,
+    shutdownGraceTime: '20 seconds',
+  });
+  return {
+    worker,
+    /** Runs until shutdown() (or a signal), then releases the connection and the pool. */
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        await connection.close();
+        await pool.end();
+        s3Client?.destroy();
+      }
+    },
+  };
+}
+
+/** `batchflow worker`: a worker process against external services. */
+export async function runWorker(): Promise<void> {
+  const config = loadConfig();
+  const { run } = await createWorker(config, { log: (m) => console.log(`[worker] ${m}`) });
+  console.log(`[worker] polling task queue "${config.temporal.taskQueue}" on ${config.temporal.address}`);
+  // Worker.run() shuts down gracefully on SIGINT/SIGTERM: running slices end at a batch boundary.
+  await run();
+}

@@ -1,0 +1,29 @@
+import { ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
+import type { z } from 'zod';
+import { ErrorCode } from '../errors';
+
+/**
+ * Slices heartbeat after every batch: a worker that dies is noticed within heartbeatTimeout and
+ * the slice retried elsewhere from its checkpoint. Transient I/O errors retry with backoff for as
+ * long as it takes; errors marked non-retryable (bad input, malformed files) end the run.
+ */
+export const sliceActivityOptions: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+};
+
+/** Validates workflow input with the job's schema, so runs started from any client get the same checks. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw ApplicationFailure.create({
+      type: ErrorCode.InvalidParams,
+      message: `params.${issue.path.join('.')}: ${issue.message}`,
+      nonRetryable: true,
+      details: [parsed.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message }))],
+    });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,41 @@
+import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { z } from 'zod';
+import type { Activities } from '../activities';
+import type { ReadPosition } from '../formats';
+import { importParamsSchema } from '../jobs/import';
+import { zeroCounts, type RunResult } from '../jobs/run';
+import { runCheckpointedLoop } from './batch-loop';
+import { parseInput, sliceActivityOptions } from './common';
+import { completeRun, trackRun, type CarriedState } from './run-tracker';
+
+export { cancelSignal, progressQuery } from './run-tracker';
+
+export interface ImportWorkflowInput {
+  params: z.input<typeof importParamsSchema>;
+  /** Set by continue-as-new only. */
+  carried?: CarriedState<ReadPosition>;
+}
+
+const { importSlice, finishRun } = proxyActivities<Activities>(sliceActivityOptions);
+
+/** Imports a CSV, NDJSON or JSON file into a dataset, batch by batch, from checkpoint to checkpoint. */
+export async function importWorkflow(input: ImportWorkflowInput): Promise<RunResult> {
+  const params = parseInput(importParamsSchema, input.params);
+  const runId = workflowInfo().workflowId;
+  const tracker = trackRun<ReadPosition>('import', input.carried);
+  tracker.setStep('importing');
+  const outcome = await runCheckpointedLoop<ReadPosition>({
+    tracker,
+    slice: (cursor) => importSlice({ runId, params, cursor }),
+    continueAsNew: (carried) => continueAsNew<typeof importWorkflow>({ params: input.params, carried }),
+  });
+  tracker.setStep('finishing');
+  const finished = await finishRun({ runId });
+  return completeRun(tracker, {
+    counts: finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts(),
+    error: outcome.error,
+    errorSample: finished.errorSample,
+    errorCount: finished.errorCount,
+    warnings: finished.warnings ?? outcome.checkpoint?.warnings ?? [],
+  });
+}

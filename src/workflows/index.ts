@@ -1,0 +1,3 @@
+// The worker's workflow bundle: every workflow type Batchflow runs.
+export { importWorkflow } from './import';
+export { cancelSignal, progressQuery } from './run-tracker';

@@ -1,0 +1,124 @@
+import { ApplicationFailure, defineQuery, defineSignal, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { searchAttributes } from '../jobs';
+import type { Checkpoint } from '../jobs/checkpoint';
+import type { Counts, Progress, RowError, RunResult } from '../jobs/run';
+
+/** Stops a run after its current batch; the result keeps the counts so far. */
+export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
+/** Counts, step, rate and ETA of a run, as it stands. */
+export const progressQuery = defineQuery<Progress>('progress');
+
+/** What a run carries across continue-as-new besides its own parameters. */
+export interface CarriedState<P> {
+  cursor?: Checkpoint<P>;
+  startedAt: string;
+  cancelRequested: boolean;
+}
+
+export type RunTracker = ReturnType<typeof trackRun>;
+
+/** Registers the progress query and the cancel signal, and keeps what they report. */
+export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
+  const startedAt = carried?.startedAt ?? workflowInfo().startTime.toISOString();
+  let cancelRequested = carried?.cancelRequested ?? false;
+  let step = 'starting';
+  let last: Checkpoint<P> | undefined = carried?.cursor;
+  let progress: Progress = emptyProgress(startedAt, cancelRequested);
+
+  const refresh = () => {
+    const now = Date.now();
+    const seconds = Math.max((now - Date.parse(startedAt)) / 1000, 0.001);
+    const counts = last?.counts ?? progress.counts;
+    const bytesRate = last?.bytesRead !== undefined ? last.bytesRead / seconds : undefined;
+    const remaining =
+      last?.bytesTotal !== undefined && last.bytesRead !== undefined && bytesRate
+        ? (last.bytesTotal - last.bytesRead) / bytesRate
+        : counts.total !== undefined && counts.processed > 0
+          ? (counts.total - counts.processed) / (counts.processed / seconds)
+          : undefined;
+    progress = {
+      step,
+      counts,
+      bytesRead: last?.bytesRead,
+      bytesTotal: last?.bytesTotal,
+      rowsPerSecond: Math.round(counts.processed / seconds),
+      etaSeconds: remaining === undefined ? undefined : Math.max(0, Math.round(remaining)),
+      startedAt,
+      updatedAt: new Date(now).toISOString(),
+      cancelRequested,
+    };
+  };
+
+  setHandler(progressQuery, () => progress);
+  const requestCancel = () => {
+    cancelRequested = true;
+    progress = { ...progress, cancelRequested };
+  };
+  setHandler(cancelSignal, requestCancel);
+
+  return {
+    kind,
+    startedAt,
+    get cancelRequested() {
+      return cancelRequested;
+    },
+    get checkpoint() {
+      return last;
+    },
+    requestCancel,
+    setStep(next: string) {
+      step = next;
+      refresh();
+    },
+    update(checkpoint: Checkpoint<P>) {
+      last = checkpoint;
+      refresh();
+    },
+    carry(): CarriedState<P> {
+      return { cursor: last, startedAt, cancelRequested };
+    },
+  };
+}
+
+function emptyProgress(startedAt: string, cancelRequested: boolean): Progress {
+  return {
+    step: 'starting',
+    counts: { processed: 0, succeeded: 0, failed: 0, skipped: 0 },
+    rowsPerSecond: 0,
+    startedAt,
+    updatedAt: startedAt,
+    cancelRequested,
+  };
+}
+
+/**
+ * Builds the run's result. A failed run ends the workflow as Failed (so the Web UI shows it
+ * red) with the result as the failure's details; other outcomes complete with the result.
+ */
+export function completeRun(
+  tracker: RunTracker,
+  end: { counts: Counts; error?: { code: string; message: string }; errorSample: RowError[]; errorCount: number; warnings: string[]; outputs?: string[] },
+): RunResult {
+  const endedAt = new Date(Date.now());
+  const status: RunResult['status'] = tracker.cancelRequested && !end.error ? 'cancelled' : end.error ? 'failed' : end.counts.failed > 0 ? 'partial' : 'success';
+  const result: RunResult = {
+    status,
+    kind: tracker.kind,
+    counts: end.counts,
+    ...(end.error && { error: end.error }),
+    errorSample: end.errorSample,
+    errorCount: end.errorCount,
+    errorReport: `/runs/${encodeURIComponent(workflowInfo().workflowId)}/errors`,
+    outputs: end.outputs ?? [],
+    warnings: end.warnings,
+    startedAt: tracker.startedAt,
+    endedAt: endedAt.toISOString(),
+    durationMs: endedAt.getTime() - Date.parse(tracker.startedAt),
+  };
+  tracker.setStep(status);
+  upsertSearchAttributes([{ key: searchAttributes.status, value: status }]);
+  if (status === 'failed') {
+    throw ApplicationFailure.create({ type: end.error!.code, message: end.error!.message, nonRetryable: true, details: [result] });
+  }
+  return result;
+}

@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { buildApp } from '../../src/api/app';
+import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
+import { createPool, type Pool } from '../../src/db/pool';
+import type { RunResult } from '../../src/jobs/run';
+import { connectTemporal } from '../../src/temporal';
+import { createWorker } from '../../src/worker';
+
+/**
+ * The one stack helper: the services come from the environment scripts/test.ts sets up (a real
+ * Temporal dev server, Postgres and MinIO). Each test gets its own task queue and run ids.
+ */
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const tmpRoot = process.env.BATCHFLOW_TEST_TMP ?? os.tmpdir();
+
+export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '0.5', ...overrides });
+}
+
+/** What a test file needs: a pool, a Temporal client and the API app, all closed by close(). */
+export async function openStack(config: Config = testConfig()) {
+  const pool = createPool(requireDatabaseUrl(config), 4);
+  const temporal = await connectTemporal(config);
+  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue });
+  return {
+    config,
+    pool,
+    client: temporal.client,
+    app,
+    async close() {
+      await app.close();
+      await temporal.close();
+      await pool.end();
+    },
+  };
+}
+export type Stack = Awaited<ReturnType<typeof openStack>>;
+
+/** An in-process worker on the config's task queue. */
+export async function startWorker(config: Config) {
+  const { worker, run } = await createWorker(config);
+  const running = run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+    },
+  };
+}
+
+/** A worker in its own process, so a test can kill it for real. */
+export function spawnWorker(config: Config): ChildProcess & { exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
+    cwd: repoRoot,
+    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
+}
+
+export async function writeFixture(name: string, content: string | Buffer): Promise<string> {
+  const dir = path.join(tmpRoot, 'fixtures');
+  await fs.mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${randomUUID().slice(0, 8)}-${name}`);
+  await fs.writeFile(file, content);
+  return file;
+}
+
+/** A users CSV with `count` valid rows whose emails start with `prefix`. */
+export function usersCsv(prefix: string, count: number, from = 1): string {
+  const lines = ['email,name,role,status,signup_date'];
+  for (let i = from; i < from + count; i++) lines.push(`${prefix}.${i}@example.com,User ${i},user,active,2024-01-${String((i % 28) + 1).padStart(2, '0')}`);
+  return lines.join('\n') + '\n';
+}
+
+export async function countUsers(pool: Pool, prefix: string): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users WHERE email LIKE $1', [`${prefix}.%`]);
+  return rows[0]!.n;
+}
+
+export interface RunBody {
+  runId: string;
+  status: string;
+  progress: { counts: { processed: number } } | null;
+  result: RunResult | null;
+  error?: { code: string; message: string };
+}
+
+/** Starts a run through the API and returns its id. */
+export async function startRun(stack: Stack, kind: string, params: object, runId = uniqueId(kind)): Promise<string> {
+  const res = await stack.app.inject({ method: 'POST', url: '/runs', payload: { kind, params, runId } });
+  if (res.statusCode !== 202) throw new Error(`POST /runs: ${res.statusCode} ${res.body}`);
+  return runId;
+}
+
+export async function getRun(stack: Stack, runId: string): Promise<RunBody> {
+  const res = await stack.app.inject({ method: 'GET', url: `/runs/${runId}` });
+  if (res.statusCode !== 200) throw new Error(`GET /runs/${runId}: ${res.statusCode} ${res.body}`);
+  return res.json<RunBody>();
+}
+
+/** Polls a run through the API until it leaves `running` or `until` holds. */
+export async function waitForRun(stack: Stack, runId: string, until: (run: RunBody) => boolean = (r) => r.status !== 'running', timeoutMs = 180_000): Promise<RunBody> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await getRun(stack, runId);
+    if (until(run)) return run;
+    if (run.status !== 'running') throw new Error(`run ${runId} ended ${run.status} before the awaited state: ${JSON.stringify(run.error ?? run.result?.error)}`);
+    if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export type { Client };

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/storage';
+import { countUsers, getRun, openStack, startRun, startWorker, uniqueId, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+
+describe('import flow on the real stack', () => {
+  let stack: Stack;
+  let worker: Awaited<ReturnType<typeof startWorker>>;
+  before(async () => {
+    stack = await openStack();
+    worker = await startWorker(stack.config);
+  });
+  after(async () => {
+    await worker.stop();
+    await stack.close();
+  });
+
+  const importFile = async (file: string, params: object = {}) => {
+    const runId = await startRun(stack, 'import', { source: file, dataset: 'users', ...params });
+    return waitForRun(stack, runId);
+  };
+
+  it('imports a clean CSV with quotes, embedded newlines, CRLF and a BOM', async () => {
+    const p = uniqueId('clean');
+    const csv = `\uFEFFemail,name,role,status,signup_date\r\n${p}.1@example.com,"Lovelace, Ada",admin,active,2024-01-02\r\n${p}.2@example.com,"Multi\r\nLine",user,pending,\r\n${p}.3@Example.COM,Zoë,,,2023-12-31\r\n`;
+    const run = await importFile(await writeFixture('clean.csv', csv));
+    assert.equal(run.status, 'success', JSON.stringify(run));
+    assert.deepEqual(
+      { processed: run.result!.counts.processed, succeeded: run.result!.counts.succeeded, failed: run.result!.counts.failed, inserted: run.result!.counts.inserted },
+      { processed: 3, succeeded: 3, failed: 0, inserted: 3 },
+    );
+    const { rows } = await stack.pool.query('SELECT email, name, role, status, signup_date FROM users WHERE email LIKE $1 ORDER BY email', [`${p}.%`]);
+    assert.deepEqual(rows, [
+      { email: `${p}.1@example.com`, name: 'Lovelace, Ada', role: 'admin', status: 'active', signup_date: '2024-01-02' },
+      { email: `${p}.2@example.com`, name: 'Multi\r\nLine', role: 'user', status: 'pending', signup_date: null },
+      { email: `${p}.3@example.com`, name: 'Zoë', role: 'user', status: 'active', signup_date: '2023-12-31' },
+    ]);
+  });
+
+  it('loads the good rows of a file with bad rows and reports each bad row with its line', async () => {
+    const p = uniqueId('bad');
+    const csv = [
+      'email,name,role,status,signup_date',
+      `${p}.1@example.com,Good One,user,active,2024-01-01`,
+      `not-an-email,Bad Email,user,active,2024-01-01`,
+      `${p}.2@example.com,Bad Role,superuser,active,2024-01-01`,
+      `${p}.3@example.com,"Quoted`,
+      `newline",user,active,2024-02-30`,
+      `${p}.4@example.com,Good Four,moderator,inactive,`,
+      `${p}.1@example.com,Duplicate of row 1,user,active,2024-01-01`,
+      `${p}.5@example.com,Too,many,columns,here,extra`,
+    ].join('\n');
+    const run = await importFile(await writeFixture('bad.csv', csv));
+    assert.equal(run.status, 'partial');
+    assert.equal(run.result!.counts.succeeded, 2);
+    assert.equal(run.result!.counts.failed, 5);
+    assert.equal(await countUsers(stack.pool, p), 2);
+
+    const res = await stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors` });
+    assert.equal(res.statusCode, 200);
+    const errors = res.json<{ errors: { row: number; line: number; field: string | null; code: string; message: string; raw: unknown }[] }>().errors;
+    const summary = errors.map((e) => [e.row, e.line, e.field, e.code]);
+    assert.deepEqual(summary, [
+      [2, 3, 'email', 'VALIDATION_FAILED'],
+      [3, 4, 'role', 'VALIDATION_FAILED'],
+      [4, 5, 'signup_date', 'VALIDATION_FAILED'],
+      [6, 8, 'email', 'DUPLICATE_KEY'],
+      [7, 9, null, 'COLUMN_COUNT'],
+    ]);
+    assert.match(errors[1]!.message, /user, admin, moderator/);
+    assert.deepEqual(errors[0]!.raw, { email: 'not-an-email', name: 'Bad Email', role: 'user', status: 'active', signup_date: '2024-01-01' });
+
+    const csvReport = await stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors?format=csv` });
+    assert.equal(csvReport.body.trim().split('\n').length, 6, 'header plus one line per error');
+  });
+
+  it('re-importing the same file with upsert duplicates nothing and counts updates', async () => {
+    const p = uniqueId('again');
+    const file = await writeFixture('again.csv', usersCsv(p, 2500));
+    const first = await importFile(file, { mode: 'upsert', batchSize: 1000 });
+    const second = await importFile(file, { mode: 'upsert', batchSize: 1000 });
+    assert.equal(first.result!.counts.inserted, 2500);
+    assert.equal(second.status, 'success');
+    assert.equal(second.result!.counts.inserted, 0);
+    assert.equal(second.result!.counts.updated, 2500);
+    assert.equal(await countUsers(stack.pool, p), 2500);
+  });
+
+  it('skip-existing skips present keys and insert reports them', async () => {
+    const p = uniqueId('modes');
+    await importFile(await writeFixture('base.csv', usersCsv(p, 10)));
+    const file = await writeFixture('more.csv', usersCsv(p, 15));
+    const skip = await importFile(file, { mode: 'skip-existing' });
+    assert.deepEqual([skip.status, skip.result!.counts.inserted, skip.result!.counts.skipped], ['success', 5, 10]);
+    const insert = await importFile(await writeFixture('more2.csv', usersCsv(p, 20)), { mode: 'insert' });
+    assert.deepEqual([insert.status, insert.result!.counts.inserted, insert.result!.counts.failed], ['partial', 5, 15]);
+    assert.equal(insert.result!.errorSample[0]!.code, 'ALREADY_EXISTS');
+    assert.equal(await countUsers(stack.pool, p), 20);
+  });
+
+  it('stop_on_error stops at the first bad row; maxErrors stops once exceeded', async () => {
+    const p = uniqueId('stop');
+    const rows = usersCsv(p, 50).trim().split('\n');
+    rows.splice(11, 0, 'bad-email,X,user,active,2024-01-01');
+    const file = await writeFixture('stop.csv', rows.join('\n'));
+    const stopped = await importFile(file, { errorHandling: 'stop_on_error', batchSize: 100 });
+    assert.equal(stopped.status, 'failed');
+    assert.equal(stopped.error?.code, 'STOPPED_ON_ERROR');
+    assert.equal(await countUsers(stack.pool, p), 10, 'rows before the bad one load; none after it');
+
+    const q = uniqueId('maxerr');
+    const bad = ['email,name', ...Array.from({ length: 30 }, (_, i) => `bad${i},X`), `${q}.1@example.com,Late`].join('\n');
+    const limited = await importFile(await writeFixture('max.csv', bad), { maxErrors: 5, batchSize: 10 });
+    assert.equal(limited.status, 'failed');
+    assert.equal(limited.error?.code, 'TOO_MANY_ERRORS');
+    assert.ok(limited.result!.counts.failed <= 10 && limited.result!.counts.failed > 5);
+  });
+
+  it('imports NDJSON and a JSON array, from MinIO (s3://) and from a local path', async () => {
+    const p = uniqueId('json');
+    const records = Array.from({ length: 120 }, (_, i) => ({ email: `${p}.${i}@example.com`, name: `J ${i}`, role: i % 2 ? 'admin' : 'user' }));
+    const ndjson = records.slice(0, 60).map((r) => JSON.stringify(r)).join('\n') + '\n{"email": "broken"\n';
+    const s3 = createS3Client(stack.config.s3!);
+    await s3.send(new PutObjectCommand({ Bucket: stack.config.s3!.bucket, Key: `${p}/users.ndjson`, Body: ndjson }));
+    s3.destroy();
+    const fromS3 = await importFile(`s3://${stack.config.s3!.bucket}/${p}/users.ndjson`, { batchSize: 25 });
+    assert.equal(fromS3.status, 'partial');
+    assert.deepEqual([fromS3.result!.counts.succeeded, fromS3.result!.counts.failed], [60, 1]);
+    assert.equal(fromS3.result!.errorSample[0]!.code, 'INVALID_JSON');
+    assert.equal(fromS3.result!.errorSample[0]!.line, 61);
+
+    const array = await importFile(await writeFixture('users.json', JSON.stringify(records.slice(60), null, 2)), { batchSize: 7 });
+    assert.equal(array.status, 'success');
+    assert.equal(array.result!.counts.succeeded, 60);
+    assert.equal(await countUsers(stack.pool, p), 120);
+  });
+
+  it('cancels mid-run after a whole batch: status cancelled, counts so far, no half batch', async () => {
+    const p = uniqueId('cancel');
+    const file = await writeFixture('big.csv', usersCsv(p, 200_000));
+    const runId = await startRun(stack, 'import', { source: file, dataset: 'users', batchSize: 1000 });
+    await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0);
+    const res = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel`, payload: { reason: 'test' } });
+    assert.equal(res.statusCode, 202);
+    const run = await waitForRun(stack, runId);
+    assert.equal(run.status, 'cancelled');
+    const loaded = await countUsers(stack.pool, p);
+    assert.ok(loaded < 200_000, 'stopped before the end');
+    assert.equal(loaded, run.result!.counts.succeeded, 'the counts match what is in the table');
+    assert.equal(loaded % 1000, 0, 'only whole batches');
+    const again = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
+    assert.equal(again.statusCode, 409);
+  });
+
+  describe('malformed files get clear errors and the worker keeps running', () => {
+    const cases: [string, string | Buffer, string, RegExp][] = [
+      ['unterminated quote', 'email,name\na@example.com,"never closed\nb@example.com,B\n', 'failed', /unterminated quoted field.*line 2/i],
+      ['empty file', '', 'failed', /empty/i],
+      ['invalid UTF-8', Buffer.concat([Buffer.from('email,name\nutf@example.com,'), Buffer.from([0xff, 0xfe, 0x41]), Buffer.from('\n')]), 'partial', /UTF-8/],
+      ['missing required column', 'name,role\nX,user\n', 'failed', /email/],
+    ];
+    for (const [name, content, status, message] of cases) {
+      it(name, async () => {
+        const run = await importFile(await writeFixture('malformed.csv', content));
+        assert.equal(run.status, status, JSON.stringify(run));
+        const text = run.status === 'failed' ? (run.error?.message ?? '') : (run.result?.errorSample[0]?.message ?? '');
+        assert.match(text, message);
+      });
+    }
+
+    it('header only: success with no rows', async () => {
+      const run = await importFile(await writeFixture('header.csv', 'email,name,role\n'));
+      assert.equal(run.status, 'success');
+      assert.equal(run.result!.counts.processed, 0);
+    });
+
+    it('then still imports a good file', async () => {
+      const p = uniqueId('after');
+      const run = await importFile(await writeFixture('ok.csv', usersCsv(p, 3)));
+      assert.equal(run.status, 'success');
+      assert.equal((await getRun(stack, run.runId)).result!.counts.succeeded, 3);
+    });
+  });
+});

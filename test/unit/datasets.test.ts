@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { products, users } from '../../src/datasets';
+import { importParamsSchema } from '../../src/jobs/import';
+
+const issues = (r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
+  (r.error?.issues ?? []).map((i) => [i.path.join('.'), i.message]);
+
+describe('datasets', () => {
+  const check = (values: Record<string, unknown>) =>
+    Object.fromEntries(users.columnNames.map((c) => [c, users.columns[c].schema.safeParse(values[c])]));
+
+  it('normalises users: trims, lower-cases emails, applies defaults', () => {
+    const r = check({ email: '  Ada@Example.COM ', name: ' Ada ', role: undefined, status: 'Pending', signup_date: '2024-02-29' });
+    assert.deepEqual(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.data])), {
+      email: 'ada@example.com',
+      name: 'Ada',
+      role: 'user',
+      status: 'pending',
+      signup_date: '2024-02-29',
+    });
+  });
+
+  it('says what is wrong with a bad value', () => {
+    const r = check({ email: 'nope', name: undefined, role: 'root', status: 'active', signup_date: '2024-02-30' });
+    const message = (column: string) => r[column]?.error?.issues[0]?.message;
+    assert.equal(message('email'), 'must be a valid email address');
+    assert.equal(message('name'), 'required');
+    assert.equal(message('role'), 'must be one of user, admin, moderator');
+    assert.match(message('signup_date') ?? '', /YYYY-MM-DD/);
+  });
+
+  it('validates product numbers from CSV strings', () => {
+    const price = products.columns.price.schema;
+    const stock = products.columns.stock.schema;
+    assert.equal(price.safeParse(' 12.50 ').data, 12.5);
+    assert.equal(price.safeParse('0').error?.issues[0]?.message, 'must be greater than 0');
+    assert.equal(price.safeParse('1e3').success, false);
+    assert.equal(stock.safeParse(undefined).data, 0);
+    assert.equal(stock.safeParse('-1').error?.issues[0]?.message, 'must be at least 0');
+    assert.equal(stock.safeParse('2.5').error?.issues[0]?.message, 'must be a whole number');
+  });
+
+  it('maps source headers by name, alias and explicit mapping', () => {
+    assert.equal(users.columnFor('E-Mail'), 'email');
+    assert.equal(users.columnFor('Full Name'), 'name');
+    assert.equal(users.columnFor('Signup Date'), 'signup_date');
+    assert.equal(users.columnFor('whatever'), undefined);
+    assert.equal(users.columnFor('Contact', { Contact: 'email' }), 'email');
+    assert.equal(products.columnFor('Qty'), 'stock');
+  });
+});
+
+describe('import params', () => {
+  it('applies defaults', () => {
+    const p = importParamsSchema.parse({ source: '/data/u.csv', dataset: 'users' });
+    assert.deepEqual(p, { source: '/data/u.csv', dataset: 'users', mode: 'upsert', delimiter: ',', batchSize: 5000, errorHandling: 'continue_on_error' });
+  });
+
+  it('names the bad field', () => {
+    assert.deepEqual(issues(importParamsSchema.safeParse({ source: 'rel/path.csv', dataset: 'users' })), [['source', 'must be an absolute path, file://, s3://bucket/key or store://key']]);
+    assert.deepEqual(issues(importParamsSchema.safeParse({ source: 's3://b/k', dataset: 'users', mapping: { x: 'nope' } }))[0]?.[0], 'mapping.x');
+  });
+});
