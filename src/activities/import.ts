@@ -91,7 +91,8 @@ async function* importBatches(
   };
 
   try {
-    for await (const record of readRecords(opened.stream, { format, delimiter: params.delimiter, start: from.position })) {
+    for await (const records of readRecords(opened.stream, { format, delimiter: params.delimiter, start: from.position })) {
+     for (const record of records) {
       batch.end = record.end;
       if (record.kind === 'header') {
         plan = planColumns(dataset, params, record.columns);
@@ -108,6 +109,7 @@ async function* importBatches(
         batch.rows.push(rejected);
       }
       if (batch.rows.length + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
+     }
     }
   } catch (err) {
     if (!(err instanceof SourceFormatError)) throw err;

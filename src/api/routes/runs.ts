@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
@@ -61,7 +62,7 @@ export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: 
     }
     reply.header('content-type', query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
     reply.header('content-disposition', `attachment; filename="${id}-errors.${query.format}"`);
-    return reply.send(exportErrors(pool, id, query.format));
+    return reply.send(Readable.from(exportErrors(pool, id, query.format)));
   });
 }
 
