@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { importParamsSchema } from '../src/jobs/import';
+import type { RunResult } from '../src/jobs/run';
 import { searchAttributeTypes } from '../src/jobs';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
@@ -51,6 +52,8 @@ function peakRssMb(pid: number): number {
 
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'batchflow-bench-'));
+  // Postgres runs as its own user when we are root: it must be able to enter this directory.
+  fs.chmodSync(tmp, 0o755);
   const stops: (() => Promise<void>)[] = [];
   try {
     log(`starting Temporal and Postgres in ${tmp}`);
@@ -117,11 +120,11 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
     log(`ours: import workflow, batch size ${params.batchSize}`);
     t0 = performance.now();
     const { runId } = await runs.start('import', params, `bench-import-${process.pid}`);
-    const result = await connection.client.workflow.getHandle(runId).result();
+    const result = (await connection.client.workflow.getHandle(runId).result()) as RunResult;
     const oursSeconds = (performance.now() - t0) / 1000;
     const rss = peakRssMb(worker.pid!);
     const ourRows = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
-    log(`ours: ${oursSeconds.toFixed(2)} s, ${Math.round(ROWS / oursSeconds).toLocaleString()} rows/s (${ourRows} rows, status ${(result as { status: string }).status}), worker peak RSS ${rss} MB`);
+    log(`ours: ${oursSeconds.toFixed(2)} s, ${Math.round(ROWS / oursSeconds).toLocaleString()} rows/s (${ourRows} rows, status ${result.status}), worker peak RSS ${rss} MB`);
     await pool.end();
     if (ourRows !== ROWS || refRows !== ROWS) throw new Error(`row counts differ: ours ${ourRows}, reference ${refRows}, expected ${ROWS}`);
 

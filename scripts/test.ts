@@ -32,6 +32,9 @@ const testFiles = (dir: string): string[] => {
 };
 
 let testProcess: ChildProcess | undefined;
+/** Set when SIGINT/SIGTERM/SIGHUP stopped the run: the exit code is then 128 + its number. */
+let signalled: NodeJS.Signals | undefined;
+const signalExitCode = (signal: NodeJS.Signals) => 128 + os.constants.signals[signal];
 process.once('exit', () => {
   if (testProcess && testProcess.exitCode === null && testProcess.signalCode === null) testProcess.kill('SIGKILL');
 });
@@ -79,10 +82,11 @@ async function main(): Promise<number> {
     })());
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      if (cleaning) return;
+      if (signalled) return;
+      signalled = signal;
       log(`${signal}: stopping the test stack`);
       testProcess?.kill(signal);
-      void cleanup().finally(() => process.exit(128 + os.constants.signals[signal]));
+      void cleanup().finally(() => process.exit(signalExitCode(signal)));
     });
   }
 
@@ -129,7 +133,7 @@ async function main(): Promise<number> {
       BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
       BATCHFLOW_TEST_TMP: tmp,
     });
-    if (code !== 0) log(`tests failed (exit ${code}); service logs: ${tmp}${process.env.KEEP_TEST_STACK === '1' ? '' : ' (removed; KEEP_TEST_STACK=1 keeps them)'}`);
+    if (code !== 0 && !signalled) log(`tests failed (exit ${code}); service logs: ${tmp}${process.env.KEEP_TEST_STACK === '1' ? '' : ' (removed; KEEP_TEST_STACK=1 keeps them)'}`);
     return code;
   } finally {
     await cleanup();
@@ -147,7 +151,7 @@ const quietBundlerLogger = {
 };
 
 main().then(
-  (code) => process.exit(code),
+  (code) => process.exit(signalled ? signalExitCode(signalled) : code),
   (err: unknown) => {
     console.error(err);
     process.exit(1);

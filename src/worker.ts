@@ -30,7 +30,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   return {
     worker,
     /** Runs until shutdown() (or a signal), then releases the connection and the pool. */
-    async run() {
+    run: async () => {
       try {
         await worker.run();
       } finally {

@@ -64,7 +64,7 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
 const blankToUndefined = (v: unknown) => (v === '' || v === null ? undefined : v);
 
 async function* importBatches(
-  open: SourceOpener['open'],
+  sources: SourceOpener,
   dataset: Dataset,
   params: ImportParams,
   from: ImportCheckpoint,
@@ -72,7 +72,7 @@ async function* importBatches(
 ): AsyncGenerator<ImportBatch> {
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
-  const opened = await open(params.source, from.position.byte);
+  const opened = await sources.open(params.source, from.position.byte);
   let plan = format === 'csv' && !from.position.header ? undefined : planColumns(dataset, params, from.position.header);
   if (plan) onPlan(plan);
   let warnings = [...from.warnings, ...(plan && from.seq === 0 ? plan.warnings : [])];
@@ -183,7 +183,7 @@ export function createImportActivities(deps: { pool: Pool; sources: SourceOpener
         policy: params,
         cursor,
         initialPosition,
-        batches: (from) => importBatches(deps.sources.open, dataset, params, from, (plan) => (load = { columns: plan.columns, sql: loadStatements(dataset, plan.columns, params.mode) })),
+        batches: (from) => importBatches(deps.sources, dataset, params, from, (plan) => (load = { columns: plan.columns, sql: loadStatements(dataset, plan.columns, params.mode) })),
         async apply(client, batch) {
           const loaded = load && batch.rows.length > 0 ? await loadBatch(client, runId, load.sql, params.mode, batch.rows) : undefined;
           const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, load!.columns, batch.rows, loaded.rejected) : [];

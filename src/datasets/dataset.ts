@@ -81,7 +81,7 @@ export function defineDataset<C extends string>(spec: DatasetSpec<C>) {
       if (mapped !== undefined) return columnNames.includes(mapped as C) ? (mapped as C) : undefined;
       return byHeader.get(normaliseHeader(sourceField));
     },
-    isColumn(name: string): name is C {
+    isColumn(name: string): boolean {
       return columnNames.includes(name as C);
     },
   };

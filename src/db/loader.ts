@@ -27,7 +27,7 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
 /** Encodes one value for COPY's text format. */
 export function copyText(value: unknown): string {
   if (value === undefined || value === null) return '\\N';
-  const s = typeof value === 'string' ? value : String(value as number | boolean);
+  const s = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
   return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : s;
 }
 

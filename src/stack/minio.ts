@@ -47,9 +47,13 @@ export async function startMinio(opts: MinioOptions): Promise<S3Endpoint & { sto
     port,
     timeoutMs: 60_000,
     ready: async () => {
-      const res = await fetch(`${info.endpoint}/minio/health/live`, { signal: AbortSignal.timeout(2_000) });
-      await res.body?.cancel();
-      return res.status === 200;
+      try {
+        const res = await fetch(`${info.endpoint}/minio/health/live`, { signal: AbortSignal.timeout(2_000) });
+        await res.body?.cancel();
+        return res.status === 200;
+      } catch {
+        return false;
+      }
     },
   });
   return { ...info, stop: () => service.stop() };

@@ -113,6 +113,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresStac
   };
 
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
+  if (opts.logFile) fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   checkReachable(dataDir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({

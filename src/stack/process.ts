@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { portOpen } from './ports';
 
 export interface Service {
@@ -91,7 +92,7 @@ export interface ServiceOptions {
   logFile: string;
   /** Ready once this port accepts TCP connections on 127.0.0.1 … */
   port: number;
-  /** … and this resolves true (polled; exceptions count as not ready). */
+  /** … and this resolves true (polled). Throwing gives up: the service is killed and start fails with that error. */
   ready?: () => Promise<boolean>;
   /** How long to wait for readiness (default 120 s). */
   timeoutMs?: number;
@@ -104,6 +105,7 @@ export interface ServiceOptions {
  * times out first, it is killed and the error carries the tail of its log.
  */
 export async function startService(opts: ServiceOptions): Promise<Service> {
+  fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const logFd = fs.openSync(opts.logFile, 'a');
   fs.writeSync(logFd, `\n--- ${new Date().toISOString()} ${opts.command} ${opts.args.join(' ')}\n`);
   let child: ChildProcess;
@@ -149,7 +151,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     if (!running(child)) throw await fail(`exited (${child.exitCode ?? child.signalCode}) before it was ready on port ${opts.port}`);
     if (await portOpen(opts.port)) {
       let ready = true;
-      if (opts.ready) ready = await opts.ready().catch(() => false);
+      if (opts.ready) {
+        try {
+          ready = await opts.ready();
+        } catch (err) {
+          throw await fail(`failed its readiness check: ${(err as Error).message}`);
+        }
+      }
       if (ready && running(child)) break;
     }
     if (Date.now() > deadline) throw await fail(`was not ready on port ${opts.port} within ${Math.round((opts.timeoutMs ?? 120_000) / 1000)}s`);

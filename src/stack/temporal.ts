@@ -1,6 +1,6 @@
 import { Connection } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from './ports';
 import { startService } from './process';
@@ -52,9 +52,12 @@ export async function startTemporal(opts: TemporalOptions): Promise<TemporalStac
   const address = `127.0.0.1:${port}`;
   const uiUrl = uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`;
   const cli = await ensureTemporalCli(opts.log);
+  if (opts.dbFile) fs.mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
 
   if (!cli) {
     opts.log('no Temporal CLI and no Go to build it: letting the Temporal SDK download the dev server');
+    // Loaded only here: it brings the SDK's native core with it.
+    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
     const env = await TestWorkflowEnvironment.createLocal({
       server: {
         executable: { type: 'cached-download', downloadDir: path.join(cacheDir(), 'sdk-download') },
@@ -68,7 +71,7 @@ export async function startTemporal(opts: TemporalOptions): Promise<TemporalStac
       },
     });
     try {
-      await waitUntilReady(address, namespace, Object.keys(opts.searchAttributes), 60_000);
+      await waitUntilReady(address, namespace, opts.searchAttributes, 60_000);
     } catch (err) {
       await env.teardown();
       throw err;
@@ -89,7 +92,6 @@ export async function startTemporal(opts: TemporalOptions): Promise<TemporalStac
   // Client settings in the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …) are for our
   // clients, not for the server.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_')));
-  const attributes = Object.keys(opts.searchAttributes);
   let lastError = '';
   const service = await startService({
     name: 'Temporal dev server',
@@ -100,7 +102,7 @@ export async function startTemporal(opts: TemporalOptions): Promise<TemporalStac
     port,
     timeoutMs: 90_000,
     ready: async () => {
-      const problem = await readiness(address, namespace, attributes);
+      const problem = await readiness(address, namespace, opts.searchAttributes);
       lastError = problem ?? '';
       return problem === undefined;
     },
@@ -110,27 +112,54 @@ export async function startTemporal(opts: TemporalOptions): Promise<TemporalStac
   return { address, uiUrl, stop: () => service.stop() };
 }
 
-/** Undefined when the server answers for the namespace and has the search attributes; else why not. */
-async function readiness(address: string, namespace: string, attributes: string[]): Promise<string | undefined> {
+// temporal.api.enums.v1.IndexedValueType (stable protobuf enum numbers).
+const indexedValueTypes: Record<SearchAttributeTypeName, number> = { Text: 1, Keyword: 2, Int: 3, Double: 4, Bool: 5, Datetime: 6, KeywordList: 7 };
+const typeName = (value: unknown): string => {
+  const entry = Object.entries(indexedValueTypes).find(([name, n]) => value === n || value === `INDEXED_VALUE_TYPE_${name.replace(/(?<=[a-z])(?=[A-Z])/g, '_').toUpperCase()}`);
+  return entry?.[0] ?? String(value);
+};
+
+/** A search attribute registered with another type: waiting will not help. */
+class SearchAttributeConflict extends Error {}
+
+type AddSearchAttributesRequest = Parameters<Connection['operatorService']['addSearchAttributes']>[0];
+type IndexedValueType = NonNullable<AddSearchAttributesRequest['searchAttributes']>[string];
+
+/**
+ * Undefined when the server answers for the namespace and has the search attributes with the right
+ * types; else what is missing. The dev server only registers --search-attribute in a new database,
+ * so attributes missing from an older persistent one are added here.
+ */
+async function readiness(address: string, namespace: string, wanted: Record<string, SearchAttributeTypeName>): Promise<string | undefined> {
   let connection: Connection | undefined;
   try {
     connection = await Connection.connect({ address, connectTimeout: 2_000 });
     await connection.workflowService.getSystemInfo({});
     await connection.workflowService.describeNamespace({ namespace });
     const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
-    const missing = attributes.filter((a) => !customAttributes?.[a]);
-    return missing.length ? `search attributes not registered yet: ${missing.join(', ')}` : undefined;
+    const have = customAttributes ?? {};
+    const conflicts = Object.entries(wanted).filter(([name, type]) => have[name] !== undefined && typeName(have[name]) !== type);
+    if (conflicts.length) {
+      const list = conflicts.map(([name, type]) => `${name} is ${typeName(have[name])}, not ${type}`).join('; ');
+      throw new SearchAttributeConflict(`search attributes registered with other types in namespace ${namespace}: ${list} (a persistent dev-server database keeps them: use a new one)`);
+    }
+    const missing = Object.entries(wanted).filter(([name]) => have[name] === undefined);
+    if (!missing.length) return undefined;
+    const searchAttributes = Object.fromEntries(missing.map(([name, type]) => [name, indexedValueTypes[type] as IndexedValueType]));
+    await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
+    return `registering search attributes ${missing.map(([name]) => name).join(', ')}`;
   } catch (err) {
+    if (err instanceof SearchAttributeConflict) throw err;
     return (err as Error).message;
   } finally {
     await connection?.close().catch(() => undefined);
   }
 }
 
-async function waitUntilReady(address: string, namespace: string, attributes: string[], timeoutMs: number): Promise<void> {
+async function waitUntilReady(address: string, namespace: string, wanted: Record<string, SearchAttributeTypeName>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const problem = await readiness(address, namespace, attributes);
+    const problem = await readiness(address, namespace, wanted);
     if (problem === undefined) return;
     if (Date.now() > deadline) throw new Error(`Temporal at ${address} is not ready: ${problem}`);
     await new Promise((r) => setTimeout(r, 300));

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { buildApp } from '../../src/api/app';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
@@ -54,6 +55,20 @@ export async function startWorker(config: Config) {
       await running;
     },
   };
+}
+
+/** Registers before/after hooks that open a stack with an in-process worker for a test suite. */
+export function useStackWithWorker(): { stack: Stack } {
+  const fixture = {} as { stack: Stack; worker: Awaited<ReturnType<typeof startWorker>> };
+  before(async () => {
+    fixture.stack = await openStack();
+    fixture.worker = await startWorker(fixture.stack.config);
+  });
+  after(async () => {
+    await fixture.worker.stop();
+    await fixture.stack.close();
+  });
+  return fixture;
 }
 
 /** A worker in its own process, so a test can kill it for real. */

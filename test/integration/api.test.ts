@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { openStack, startWorker, uniqueId, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { describe, it } from 'node:test';
+import { uniqueId, usersCsv, waitForRun, useStackWithWorker, writeFixture } from '../helpers/stack';
 
 describe('HTTP API', () => {
-  let stack: Stack;
-  let worker: Awaited<ReturnType<typeof startWorker>>;
-  before(async () => {
-    stack = await openStack();
-    worker = await startWorker(stack.config);
-  });
-  after(async () => {
-    await worker.stop();
-    await stack.close();
-  });
+  const fixture = useStackWithWorker();
 
-  const post = (payload: unknown) => stack.app.inject({ method: 'POST', url: '/runs', payload: payload as object });
+  const post = (payload: unknown) => fixture.stack.app.inject({ method: 'POST', url: '/runs', payload: payload as object });
 
   describe('bad requests get a 400 that names the field', () => {
     const cases: [string, unknown, string][] = [
@@ -37,12 +28,12 @@ describe('HTTP API', () => {
     }
 
     it('malformed JSON', async () => {
-      const res = await stack.app.inject({ method: 'POST', url: '/runs', payload: '{"kind": ', headers: { 'content-type': 'application/json' } });
+      const res = await fixture.stack.app.inject({ method: 'POST', url: '/runs', payload: '{"kind": ', headers: { 'content-type': 'application/json' } });
       assert.equal(res.statusCode, 400);
     });
 
     it('bad query parameters', async () => {
-      const res = await stack.app.inject({ method: 'GET', url: '/runs/some-run/errors?limit=abc' });
+      const res = await fixture.stack.app.inject({ method: 'GET', url: '/runs/some-run/errors?limit=abc' });
       assert.equal(res.statusCode, 400);
       assert.equal(res.json<{ field: string }>().field, 'limit');
     });
@@ -50,7 +41,7 @@ describe('HTTP API', () => {
 
   it('unknown runs are 404, on every route', async () => {
     for (const [method, url] of [['GET', '/runs/no-such-run'], ['GET', '/runs/no-such-run/errors'], ['POST', '/runs/no-such-run/cancel']] as const) {
-      const res = await stack.app.inject({ method, url });
+      const res = await fixture.stack.app.inject({ method, url });
       assert.equal(res.statusCode, 404, `${method} ${url}: ${res.body}`);
     }
   });
@@ -69,13 +60,13 @@ describe('HTTP API', () => {
     const conflict = await post({ ...body, params: { ...body.params, mode: 'insert' } });
     assert.equal(conflict.statusCode, 409);
 
-    const run = await waitForRun(stack, runId);
+    const run = await waitForRun(fixture.stack, runId);
     assert.equal(run.status, 'success');
     assert.equal(run.result!.counts.succeeded, 5);
     const after = await post(body);
     assert.deepEqual([after.statusCode, after.json<{ existing: boolean }>().existing], [200, true], 'still the same run once finished');
 
-    const listed = await stack.app.inject({ method: 'GET', url: '/runs?kind=import&limit=500' });
+    const listed = await fixture.stack.app.inject({ method: 'GET', url: '/runs?kind=import&limit=500' });
     assert.equal(listed.statusCode, 200);
   });
 
@@ -83,12 +74,12 @@ describe('HTTP API', () => {
     const lines = ['email,name', ...Array.from({ length: 25 }, (_, i) => `bad-${i},Name`)];
     const runId = uniqueId('paging');
     await post({ kind: 'import', runId, params: { source: await writeFixture('paging.csv', lines.join('\n')), dataset: 'users' } });
-    const run = await waitForRun(stack, runId);
+    const run = await waitForRun(fixture.stack, runId);
     assert.equal(run.result!.errorCount, 25);
     const seen: number[] = [];
     let url: string | null = `/runs/${runId}/errors?limit=10`;
     while (url) {
-      const page: { errors: { row: number }[]; next: string | null } = (await stack.app.inject({ method: 'GET', url })).json();
+      const page: { errors: { row: number }[]; next: string | null } = (await fixture.stack.app.inject({ method: 'GET', url })).json();
       seen.push(...page.errors.map((e) => e.row));
       url = page.next;
     }
@@ -96,7 +87,7 @@ describe('HTTP API', () => {
   });
 
   it('health reports its dependencies', async () => {
-    const res = await stack.app.inject({ method: 'GET', url: '/health' });
+    const res = await fixture.stack.app.inject({ method: 'GET', url: '/health' });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { status: 'ok', temporal: 'ok', database: 'ok' });
   });

@@ -1,24 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/storage';
-import { countUsers, getRun, openStack, startRun, startWorker, uniqueId, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { countUsers, getRun, startRun, uniqueId, usersCsv, waitForRun, useStackWithWorker, writeFixture } from '../helpers/stack';
 
 describe('import flow on the real stack', () => {
-  let stack: Stack;
-  let worker: Awaited<ReturnType<typeof startWorker>>;
-  before(async () => {
-    stack = await openStack();
-    worker = await startWorker(stack.config);
-  });
-  after(async () => {
-    await worker.stop();
-    await stack.close();
-  });
+  const fixture = useStackWithWorker();
 
   const importFile = async (file: string, params: object = {}) => {
-    const runId = await startRun(stack, 'import', { source: file, dataset: 'users', ...params });
-    return waitForRun(stack, runId);
+    const runId = await startRun(fixture.stack, 'import', { source: file, dataset: 'users', ...params });
+    return waitForRun(fixture.stack, runId);
   };
 
   it('imports a clean CSV with quotes, embedded newlines, CRLF and a BOM', async () => {
@@ -30,7 +21,7 @@ describe('import flow on the real stack', () => {
       { processed: run.result!.counts.processed, succeeded: run.result!.counts.succeeded, failed: run.result!.counts.failed, inserted: run.result!.counts.inserted },
       { processed: 3, succeeded: 3, failed: 0, inserted: 3 },
     );
-    const { rows } = await stack.pool.query('SELECT email, name, role, status, signup_date FROM users WHERE email LIKE $1 ORDER BY email', [`${p}.%`]);
+    const { rows } = await fixture.stack.pool.query('SELECT email, name, role, status, signup_date FROM users WHERE email LIKE $1 ORDER BY email', [`${p}.%`]);
     assert.deepEqual(rows, [
       { email: `${p}.1@example.com`, name: 'Lovelace, Ada', role: 'admin', status: 'active', signup_date: '2024-01-02' },
       { email: `${p}.2@example.com`, name: 'Multi\r\nLine', role: 'user', status: 'pending', signup_date: null },
@@ -55,9 +46,9 @@ describe('import flow on the real stack', () => {
     assert.equal(run.status, 'partial');
     assert.equal(run.result!.counts.succeeded, 2);
     assert.equal(run.result!.counts.failed, 5);
-    assert.equal(await countUsers(stack.pool, p), 2);
+    assert.equal(await countUsers(fixture.stack.pool, p), 2);
 
-    const res = await stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors` });
+    const res = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors` });
     assert.equal(res.statusCode, 200);
     const errors = res.json<{ errors: { row: number; line: number; field: string | null; code: string; message: string; raw: unknown }[] }>().errors;
     const summary = errors.map((e) => [e.row, e.line, e.field, e.code]);
@@ -71,7 +62,7 @@ describe('import flow on the real stack', () => {
     assert.match(errors[1]!.message, /user, admin, moderator/);
     assert.deepEqual(errors[0]!.raw, { email: 'not-an-email', name: 'Bad Email', role: 'user', status: 'active', signup_date: '2024-01-01' });
 
-    const csvReport = await stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors?format=csv` });
+    const csvReport = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors?format=csv` });
     assert.equal(csvReport.body.trim().split('\n').length, 6, 'header plus one line per error');
   });
 
@@ -84,7 +75,7 @@ describe('import flow on the real stack', () => {
     assert.equal(second.status, 'success');
     assert.equal(second.result!.counts.inserted, 0);
     assert.equal(second.result!.counts.updated, 2500);
-    assert.equal(await countUsers(stack.pool, p), 2500);
+    assert.equal(await countUsers(fixture.stack.pool, p), 2500);
   });
 
   it('skip-existing skips present keys and insert reports them', async () => {
@@ -96,7 +87,7 @@ describe('import flow on the real stack', () => {
     const insert = await importFile(await writeFixture('more2.csv', usersCsv(p, 20)), { mode: 'insert' });
     assert.deepEqual([insert.status, insert.result!.counts.inserted, insert.result!.counts.failed], ['partial', 5, 15]);
     assert.equal(insert.result!.errorSample[0]!.code, 'ALREADY_EXISTS');
-    assert.equal(await countUsers(stack.pool, p), 20);
+    assert.equal(await countUsers(fixture.stack.pool, p), 20);
   });
 
   it('stop_on_error stops at the first bad row; maxErrors stops once exceeded', async () => {
@@ -107,7 +98,7 @@ describe('import flow on the real stack', () => {
     const stopped = await importFile(file, { errorHandling: 'stop_on_error', batchSize: 100 });
     assert.equal(stopped.status, 'failed');
     assert.equal(stopped.error?.code, 'STOPPED_ON_ERROR');
-    assert.equal(await countUsers(stack.pool, p), 10, 'rows before the bad one load; none after it');
+    assert.equal(await countUsers(fixture.stack.pool, p), 10, 'rows before the bad one load; none after it');
 
     const q = uniqueId('maxerr');
     const bad = ['email,name', ...Array.from({ length: 30 }, (_, i) => `bad${i},X`), `${q}.1@example.com,Late`].join('\n');
@@ -121,10 +112,10 @@ describe('import flow on the real stack', () => {
     const p = uniqueId('json');
     const records = Array.from({ length: 120 }, (_, i) => ({ email: `${p}.${i}@example.com`, name: `J ${i}`, role: i % 2 ? 'admin' : 'user' }));
     const ndjson = records.slice(0, 60).map((r) => JSON.stringify(r)).join('\n') + '\n{"email": "broken"\n';
-    const s3 = createS3Client(stack.config.s3!);
-    await s3.send(new PutObjectCommand({ Bucket: stack.config.s3!.bucket, Key: `${p}/users.ndjson`, Body: ndjson }));
+    const s3 = createS3Client(fixture.stack.config.s3!);
+    await s3.send(new PutObjectCommand({ Bucket: fixture.stack.config.s3!.bucket, Key: `${p}/users.ndjson`, Body: ndjson }));
     s3.destroy();
-    const fromS3 = await importFile(`s3://${stack.config.s3!.bucket}/${p}/users.ndjson`, { batchSize: 25 });
+    const fromS3 = await importFile(`s3://${fixture.stack.config.s3!.bucket}/${p}/users.ndjson`, { batchSize: 25 });
     assert.equal(fromS3.status, 'partial');
     assert.deepEqual([fromS3.result!.counts.succeeded, fromS3.result!.counts.failed], [60, 1]);
     assert.equal(fromS3.result!.errorSample[0]!.code, 'INVALID_JSON');
@@ -133,23 +124,23 @@ describe('import flow on the real stack', () => {
     const array = await importFile(await writeFixture('users.json', JSON.stringify(records.slice(60), null, 2)), { batchSize: 7 });
     assert.equal(array.status, 'success');
     assert.equal(array.result!.counts.succeeded, 60);
-    assert.equal(await countUsers(stack.pool, p), 120);
+    assert.equal(await countUsers(fixture.stack.pool, p), 120);
   });
 
   it('cancels mid-run after a whole batch: status cancelled, counts so far, no half batch', async () => {
     const p = uniqueId('cancel');
     const file = await writeFixture('big.csv', usersCsv(p, 200_000));
-    const runId = await startRun(stack, 'import', { source: file, dataset: 'users', batchSize: 1000 });
-    await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0);
-    const res = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel`, payload: { reason: 'test' } });
+    const runId = await startRun(fixture.stack, 'import', { source: file, dataset: 'users', batchSize: 1000 });
+    await waitForRun(fixture.stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0);
+    const res = await fixture.stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel`, payload: { reason: 'test' } });
     assert.equal(res.statusCode, 202);
-    const run = await waitForRun(stack, runId);
+    const run = await waitForRun(fixture.stack, runId);
     assert.equal(run.status, 'cancelled');
-    const loaded = await countUsers(stack.pool, p);
+    const loaded = await countUsers(fixture.stack.pool, p);
     assert.ok(loaded < 200_000, 'stopped before the end');
     assert.equal(loaded, run.result!.counts.succeeded, 'the counts match what is in the table');
     assert.equal(loaded % 1000, 0, 'only whole batches');
-    const again = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
+    const again = await fixture.stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
     assert.equal(again.statusCode, 409);
   });
 
@@ -179,7 +170,7 @@ describe('import flow on the real stack', () => {
       const p = uniqueId('after');
       const run = await importFile(await writeFixture('ok.csv', usersCsv(p, 3)));
       assert.equal(run.status, 'success');
-      assert.equal((await getRun(stack, run.runId)).result!.counts.succeeded, 3);
+      assert.equal((await getRun(fixture.stack, run.runId)).result!.counts.succeeded, 3);
     });
   });
 });
