@@ -97,7 +97,8 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
     // Ours: the import workflow on a worker process of its own, through Temporal.
     await truncate();
     const taskQueue = `bench-${process.pid}`;
-    const worker = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
+    // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
+    const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
       cwd: repoRoot,
       env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, TASK_QUEUE: taskQueue, BATCHFLOW_WORKFLOW_BUNDLE: bundlePath, BATCHFLOW_LOCAL_SOURCE_DIRS: tmp },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -4,7 +4,6 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset } from '../datasets';
 import type { ImportMode } from '../jobs/import';
 import { ident, type PoolClient } from './pool';
-import { runState } from './queries';
 
 /** One validated row, its values in the order of the load's columns. */
 export interface StagedRow {
@@ -49,12 +48,13 @@ export function loadStatements(dataset: Dataset, columns: readonly string[], mod
   return {
     createStage: `CREATE TEMP TABLE IF NOT EXISTS ${stage} (_row integer, _line integer, ${columnDefs}) ON COMMIT DELETE ROWS`,
     copy: `COPY ${stage} (_row, _line, ${cols}) FROM STDIN`,
-    // Keeps the first occurrence of each key across the whole file; later ones leave the stage.
-    dropSeenKeys: `WITH fresh AS (
-        INSERT INTO import_keys (run_id, key, row_number) SELECT $1, ${keyExpr('s')}, s._row FROM ${stage} s
-        ON CONFLICT DO NOTHING RETURNING key)
-      DELETE FROM ${stage} s WHERE NOT EXISTS (SELECT 1 FROM fresh WHERE fresh.key = ${keyExpr('s')})
-      RETURNING s._row AS row, s._line AS line, ${keyExpr('s')} AS key`,
+    // Keys of this batch that an earlier batch of the same file already loaded (usually none).
+    // One index probe per staged row: a plain join lets the planner hash every key the run has
+    // loaded so far, which grows with each batch (quadratic over a file).
+    findSeenKeys: `SELECT s._row AS row, s._line AS line, k.key, k.row_number AS "firstRow" FROM ${stage} s
+      CROSS JOIN LATERAL (SELECT key, row_number FROM import_keys WHERE run_id = $1 AND key = ${keyExpr('s')} OFFSET 0) k`,
+    dropRows: `DELETE FROM ${stage} WHERE _row = ANY($1::int[])`,
+    rememberKeys: `INSERT INTO import_keys (run_id, key, row_number) SELECT $1, ${keyExpr('s')}, s._row FROM ${stage} s`,
     load:
       mode === 'upsert'
         ? `WITH w AS (${insert} ON CONFLICT (${conflict}) DO UPDATE SET ${updates} RETURNING (xmax = 0) AS inserted)
@@ -95,11 +95,14 @@ export async function loadBatch(
   const text = rows.map((r) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`).join('');
   await pipeline(Readable.from([text]), client.query(copyFrom(sql.copy)));
 
-  const dups = (await client.query<{ row: number; line: number; key: string }>(sql.dropSeenKeys, [runId])).rows;
+  // A key seen earlier in the file is a row error, not a second write; the batch's own repeats
+  // were already rejected before staging.
+  const dups = (await client.query<{ row: number; line: number; key: string; firstRow: number }>(sql.findSeenKeys, [runId])).rows;
   if (dups.length > 0) {
-    const firstRows = await runState.firstRowsOfKeys(client, runId, dups.map((d) => d.key));
-    for (const d of dups) outcome.rejected.push({ ...d, code: 'DUPLICATE_KEY', firstRow: firstRows.get(d.key) });
+    await client.query(sql.dropRows, [dups.map((d) => d.row)]);
+    for (const d of dups) outcome.rejected.push({ ...d, code: 'DUPLICATE_KEY' });
   }
+  await client.query(sql.rememberKeys, [runId]);
 
   if (mode === 'insert') {
     const existing = (await client.query<{ row: number; line: number; key: string }>(sql.load)).rows;

@@ -50,14 +50,6 @@ export const runState = {
     return rows[0]?.n ?? 0;
   },
 
-  async firstRowsOfKeys(db: Queryable, runId: string, keys: string[]): Promise<Map<string, number>> {
-    const { rows } = await db.query<{ key: string; row_number: number }>(
-      'SELECT key, row_number FROM import_keys WHERE run_id = $1 AND key = ANY($2::text[])',
-      [runId, keys],
-    );
-    return new Map(rows.map((r) => [r.key, r.row_number]));
-  },
-
   async forgetImportKeys(db: Queryable, runId: string): Promise<void> {
     await db.query('DELETE FROM import_keys WHERE run_id = $1', [runId]);
   },

@@ -19,7 +19,7 @@ export const importParamsSchema = errorPolicySchema
     mode: importModeSchema.default('upsert'),
     /** Source field → dataset column, for headers that do not match a column name or alias. */
     mapping: z.record(z.string(), z.string()).optional(),
-    delimiter: z.string().length(1).default(','),
+    delimiter: z.string().length(1).refine((d) => !['"', '\n', '\r'].includes(d), 'must not be a quote or a line break').default(','),
     batchSize: z.number().int().min(1).max(50_000).default(5_000),
   })
   .superRefine((params, ctx) => {
