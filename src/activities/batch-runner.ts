@@ -91,6 +91,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
     warnings: [],
   };
   if (checkpoint.done || checkpoint.stop) return checkpoint;
+  if (!stored) await runState.ensureCheckpoint(spec.pool, spec.runId, checkpoint);
 
   const started = Date.now();
   const iterator = spec.batches(checkpoint)[Symbol.asyncIterator]();
@@ -109,6 +110,10 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       next?.catch(() => undefined);
 
       checkpoint = await inTransaction(spec.pool, async (client) => {
+        // Serialises attempts: a slice retried while an older attempt still runs (a batch that
+        // outlived the heartbeat timeout) must not apply the same batch twice.
+        const committedSeq = await runState.lockCheckpoint(client, spec.runId);
+        if (committedSeq !== checkpoint.seq) throw new Error(`run ${spec.runId} moved on to batch ${committedSeq} in another attempt; this attempt stops`);
         const applied = await spec.apply(client, batch);
         const counts = addCounts(checkpoint.counts, applied, batch.rejectedRows);
         const stop = batch.fatal ?? stopReason(spec.policy, counts, batch.rejectedRows + applied.rejectedRows);

@@ -10,6 +10,17 @@ export const runState = {
     return rows[0];
   },
 
+  /** Creates the run's checkpoint row unless it exists, so batches always have a row to lock. */
+  async ensureCheckpoint(db: Queryable, runId: string, checkpoint: unknown): Promise<void> {
+    await db.query('INSERT INTO run_checkpoints (run_id, seq, checkpoint) VALUES ($1, 0, $2) ON CONFLICT (run_id) DO NOTHING', [runId, JSON.stringify(checkpoint)]);
+  },
+
+  /** Locks the run's checkpoint row for this transaction and returns its seq. */
+  async lockCheckpoint(db: Queryable, runId: string): Promise<number | undefined> {
+    const { rows } = await db.query<{ seq: number }>('SELECT seq FROM run_checkpoints WHERE run_id = $1 FOR UPDATE', [runId]);
+    return rows[0]?.seq;
+  },
+
   async writeCheckpoint(db: Queryable, runId: string, seq: number, checkpoint: unknown): Promise<void> {
     await db.query(
       `INSERT INTO run_checkpoints (run_id, seq, checkpoint) VALUES ($1, $2, $3)
