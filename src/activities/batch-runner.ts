@@ -3,6 +3,7 @@ import type { ErrorPolicy, Counts, RowError } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
+import { ErrorCode } from '../errors';
 
 /** One batch as a flow's producer made it: where it ends, and the rows it already rejected. */
 export interface Batch<P> {
@@ -64,10 +65,10 @@ function addCounts(counts: Counts, applied: Applied, rejectedBefore: number): Co
 
 function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): Checkpoint<unknown>['stop'] {
   if (policy.errorHandling === 'stop_on_error' && batchFailed > 0) {
-    return { code: 'STOPPED_ON_ERROR', message: 'stopped at the first rejected row (errorHandling: stop_on_error)' };
+    return { code: ErrorCode.StoppedOnError, message: 'stopped at the first rejected row (errorHandling: stop_on_error)' };
   }
   if (policy.maxErrors !== undefined && counts.failed > policy.maxErrors) {
-    return { code: 'TOO_MANY_ERRORS', message: `${counts.failed} rows rejected, more than maxErrors (${policy.maxErrors})` };
+    return { code: ErrorCode.TooManyErrors, message: `${counts.failed} rows rejected, more than maxErrors (${policy.maxErrors})` };
   }
   return undefined;
 }

@@ -4,6 +4,7 @@ import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from
 import { jobKinds, searchAttributes, type JobKindName } from '../jobs';
 import type { Progress, RunResult, RunStatus } from '../jobs/run';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
+import { ErrorCode } from '../errors';
 import { ApiError } from './errors';
 
 export interface RunView {
@@ -70,7 +71,7 @@ export function createRunService(client: Client, taskQueue: string) {
             (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
           );
           const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
-          const error = { code: (failure instanceof ApplicationFailure && failure.type) || 'RUN_FAILED', message: failure?.message ?? 'the run failed' };
+          const error = { code: (failure instanceof ApplicationFailure && failure.type) || ErrorCode.RunFailed, message: failure?.message ?? 'the run failed' };
           return { runId, kind, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
         }
         case 'CANCELLED':

@@ -1,4 +1,5 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { CarriedState, RunTracker } from './run-tracker';
 
@@ -28,7 +29,7 @@ export async function runCheckpointedLoop<P>(opts: {
       checkpoint = await CancellationScope.nonCancellable(() => opts.slice(checkpoint));
     } catch (err) {
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-        return { checkpoint, error: { code: err.cause.type ?? 'RUN_FAILED', message: err.cause.message } };
+        return { checkpoint, error: { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message } };
       }
       throw err;
     }
