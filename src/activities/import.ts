@@ -92,24 +92,24 @@ async function* importBatches(
 
   try {
     for await (const records of readRecords(opened.stream, { format, delimiter: params.delimiter, start: from.position })) {
-     for (const record of records) {
-      batch.end = record.end;
-      if (record.kind === 'header') {
-        plan = planColumns(dataset, params, record.columns);
-        onPlan(plan);
-        warnings = [...warnings, ...plan.warnings];
-        continue;
+      for (const record of records) {
+        batch.end = record.end;
+        if (record.kind === 'header') {
+          plan = planColumns(dataset, params, record.columns);
+          onPlan(plan);
+          warnings = [...warnings, ...plan.warnings];
+          continue;
+        }
+        if (!plan) throw new Error('a CSV row arrived before its header');
+        const rejected = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
+        if (Array.isArray(rejected)) {
+          batch.errors.push(...rejected);
+          batch.rejectedRows += 1;
+        } else {
+          batch.rows.push(rejected);
+        }
+        if (batch.rows.length + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
       }
-      if (!plan) throw new Error('a CSV row arrived before its header');
-      const rejected = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
-      if (Array.isArray(rejected)) {
-        batch.errors.push(...rejected);
-        batch.rejectedRows += 1;
-      } else {
-        batch.rows.push(rejected);
-      }
-      if (batch.rows.length + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
-     }
     }
   } catch (err) {
     if (!(err instanceof SourceFormatError)) throw err;

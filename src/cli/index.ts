@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
-import type { Progress, RunResult, RunStatus } from '../jobs/run';
+import type { RunView } from '../api/runs';
+import { exitCodeOf, follow } from './follow';
 import { ApiClient, CliError, ExitCode } from './http';
-import { progressLine, resultSummary } from './progress';
 
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
@@ -22,57 +22,7 @@ FILE is a local path, s3://bucket/key or store://key. The commands that talk to 
 BATCHFLOW_API_URL (default http://localhost:$PORT). Exit codes: 0 success, 1 failed, 2 partial
 (some rows rejected), 3 cancelled, 64 bad usage or request, 69 API unavailable.`;
 
-const exitCodeOf: Record<RunStatus, number> = {
-  success: ExitCode.Success,
-  partial: ExitCode.Partial,
-  failed: ExitCode.Failed,
-  cancelled: ExitCode.Cancelled,
-  running: ExitCode.Failed,
-};
-
-interface RunView {
-  runId: string;
-  status: RunStatus;
-  progress: Progress | null;
-  result: RunResult | null;
-  error?: { code: string; message: string };
-}
-
 const api = () => new ApiClient(loadConfig().api.url);
-
-/** Polls a run until it ends, drawing progress; Ctrl-C asks the run to cancel after its batch. */
-async function follow(client: ApiClient, runId: string): Promise<number> {
-  const tty = process.stderr.isTTY;
-  let cancelled = false;
-  const onInterrupt = () => {
-    if (cancelled) process.exit(ExitCode.Cancelled);
-    cancelled = true;
-    process.stderr.write('\ncancelling after the current batch (Ctrl-C again to stop waiting)\n');
-    void client.request('POST', `/runs/${encodeURIComponent(runId)}/cancel`, {}).catch(() => undefined);
-  };
-  process.on('SIGINT', onInterrupt);
-  let lastPrinted = 0;
-  try {
-    for (;;) {
-      const { body: run } = await client.request<RunView>('GET', `/runs/${encodeURIComponent(runId)}`);
-      if (run.status !== 'running') {
-        if (tty) process.stderr.write('\r\x1b[K');
-        console.log(resultSummary(runId, run.result, run.error));
-        return exitCodeOf[run.status];
-      }
-      if (run.progress) {
-        if (tty) process.stderr.write(`\r\x1b[K${progressLine(run.progress)}`);
-        else if (Date.now() - lastPrinted > 5_000) {
-          process.stderr.write(`${progressLine(run.progress)}\n`);
-          lastPrinted = Date.now();
-        }
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  } finally {
-    process.off('SIGINT', onInterrupt);
-  }
-}
 
 async function importCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

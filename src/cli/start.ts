@@ -8,8 +8,8 @@ import { freePort } from '../stack/ports';
 import { startPostgres } from '../stack/postgres';
 import { startTemporal } from '../stack/temporal';
 import { createWorker } from '../worker';
+import { follow } from './follow';
 import { ApiClient } from './http';
-import { progressLine, resultSummary } from './progress';
 
 const sampleFile = fileURLToPath(new URL('../../examples/users.csv', import.meta.url));
 const log = (msg: string) => console.log(`[batchflow] ${msg}`);
@@ -84,13 +84,5 @@ async function runSample(api: ApiClient): Promise<void> {
     params: { source: sampleFile, format: 'csv', dataset: 'users', mode: 'upsert' },
   });
   log(`sample import ${runId} ${body.existing ? '(already run: reusing it)' : 'started'}`);
-  for (;;) {
-    const { body: run } = await api.request<{ status: string; progress: Parameters<typeof progressLine>[0] | null; result: Parameters<typeof resultSummary>[1]; error?: { code: string; message: string } }>('GET', `/runs/${runId}`);
-    if (run.status !== 'running') {
-      console.log(resultSummary(runId, run.result, run.error));
-      return;
-    }
-    if (run.progress) log(progressLine(run.progress));
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  await follow(api, runId);
 }

@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { buildApp } from '../../src/api/app';
+import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import { createPool, type Pool } from '../../src/db/pool';
-import type { RunResult } from '../../src/jobs/run';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
 
@@ -101,14 +101,6 @@ export async function countUsers(pool: Pool, prefix: string): Promise<number> {
   return rows[0]!.n;
 }
 
-export interface RunBody {
-  runId: string;
-  status: string;
-  progress: { counts: { processed: number } } | null;
-  result: RunResult | null;
-  error?: { code: string; message: string };
-}
-
 /** Starts a run through the API and returns its id. */
 export async function startRun(stack: Stack, kind: string, params: object, runId = uniqueId(kind)): Promise<string> {
   const res = await stack.app.inject({ method: 'POST', url: '/runs', payload: { kind, params, runId } });
@@ -116,14 +108,14 @@ export async function startRun(stack: Stack, kind: string, params: object, runId
   return runId;
 }
 
-export async function getRun(stack: Stack, runId: string): Promise<RunBody> {
+export async function getRun(stack: Stack, runId: string): Promise<RunView> {
   const res = await stack.app.inject({ method: 'GET', url: `/runs/${runId}` });
   if (res.statusCode !== 200) throw new Error(`GET /runs/${runId}: ${res.statusCode} ${res.body}`);
-  return res.json<RunBody>();
+  return res.json<RunView>();
 }
 
 /** Polls a run through the API until it leaves `running` or `until` holds. */
-export async function waitForRun(stack: Stack, runId: string, until: (run: RunBody) => boolean = (r) => r.status !== 'running', timeoutMs = 180_000): Promise<RunBody> {
+export async function waitForRun(stack: Stack, runId: string, until: (run: RunView) => boolean = (r) => r.status !== 'running', timeoutMs = 180_000): Promise<RunView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await getRun(stack, runId);
