@@ -16,6 +16,14 @@ export const ErrorCode = {
   TooManyErrors: 'TOO_MANY_ERRORS',
   StoppedOnError: 'STOPPED_ON_ERROR',
   RunFailed: 'RUN_FAILED',
+  BatchFailed: 'BATCH_FAILED',
+  NotFound: 'NOT_FOUND',
+  MaxRecordsExceeded: 'MAX_RECORDS_EXCEEDED',
+  PreconditionFailed: 'PRECONDITION_FAILED',
+  Rejected: 'REJECTED',
+  ApprovalTimeout: 'APPROVAL_TIMEOUT',
+  Cancelled: 'CANCELLED',
+  StepFailed: 'STEP_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

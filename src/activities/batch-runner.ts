@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { ErrorPolicy, Counts, RowError } from '../jobs/run';
+import { zeroCounts, type ErrorPolicy, type Counts, type RowError } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
@@ -18,6 +18,8 @@ export interface Batch<P> {
   warnings?: string[];
   bytesRead?: number;
   bytesTotal?: number;
+  /** The named part of the input this batch belongs to (a cleanup rule): counted per step too. */
+  step?: string;
 }
 
 export interface Applied {
@@ -87,7 +89,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   let checkpoint: Checkpoint<P> = newest(spec.cursor, ctx.info.heartbeatDetails as Checkpoint<P> | undefined, stored?.checkpoint) ?? {
     seq: 0,
     position: spec.initialPosition,
-    counts: { processed: 0, succeeded: 0, failed: 0, skipped: 0 },
+    counts: zeroCounts(),
     done: false,
     warnings: [],
   };
@@ -117,11 +119,15 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
         if (committedSeq !== checkpoint.seq) throw new Error(`run ${spec.runId} moved on to batch ${committedSeq} in another attempt; this attempt stops`);
         const applied = await spec.apply(client, batch);
         const counts = addCounts(checkpoint.counts, applied, batch.rejectedRows);
+        const byStep = batch.step
+          ? { ...checkpoint.byStep, [batch.step]: addCounts(checkpoint.byStep?.[batch.step] ?? zeroCounts(), applied, batch.rejectedRows) }
+          : checkpoint.byStep;
         const stop = batch.fatal ?? stopReason(spec.policy, counts, batch.rejectedRows + applied.rejectedRows);
         const updated: Checkpoint<P> = {
           seq: checkpoint.seq + 1,
           position: batch.end,
           counts,
+          ...(byStep && { byStep }),
           done: false,
           warnings: batch.warnings ?? checkpoint.warnings,
           bytesRead: batch.bytesRead,

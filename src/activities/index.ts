@@ -1,5 +1,8 @@
 import type { Pool } from '../db/pool';
 import type { SourceOpener } from '../storage';
+import { createBulkUpdateActivities } from './bulk-update';
+import { createCleanupActivities } from './cleanup';
+import { createCustomActivities } from './custom';
 import { createImportActivities } from './import';
 import { createRunActivities } from './runs';
 
@@ -14,6 +17,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createRunActivities(deps),
     ...createImportActivities(deps),
+    ...createBulkUpdateActivities(deps),
+    ...createCleanupActivities(deps),
+    ...createCustomActivities(deps),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

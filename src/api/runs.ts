@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
-import { jobKinds, searchAttributes, type JobKindName } from '../jobs';
+import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
 import type { Progress, RunResult, RunStatus } from '../jobs/run';
+import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
 import { ErrorCode } from '../errors';
 import { ApiError } from './errors';
@@ -26,18 +27,13 @@ export function createRunService(client: Client, taskQueue: string) {
       const job = jobKinds[kind];
       const workflowId = runId ?? `${kind}-${randomUUID()}`;
       const paramsDigest = digest(kind, params);
-      const dataset = job.datasetOf(params as never);
       try {
         await client.workflow.start(job.workflowType, {
           taskQueue,
           workflowId,
           args: [{ params }],
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: new TypedSearchAttributes([
-            { key: searchAttributes.kind, value: kind },
-            { key: searchAttributes.status, value: 'running' },
-            ...(dataset ? [{ key: searchAttributes.dataset, value: dataset }] : []),
-          ]),
+          typedSearchAttributes: new TypedSearchAttributes(runSearchAttributes(kind, params)),
           memo: { kind, paramsDigest },
         });
         return { runId: workflowId, existing: false };
@@ -86,6 +82,17 @@ export function createRunService(client: Client, taskQueue: string) {
       const description = await handle.describe();
       if (description.status.name !== 'RUNNING') throw new ApiError(409, 'RUN_FINISHED', `run "${runId}" has already finished (${description.status.name.toLowerCase()})`);
       await handle.signal(cancelSignal, { reason });
+    },
+
+    /** Approves or rejects a run that waits for confirmation; 409 unless it is waiting. */
+    async decide(runId: string, decision: 'approve' | 'reject', details: { by?: string; comment?: string; reason?: string }): Promise<void> {
+      const handle = client.workflow.getHandle(runId);
+      const description = await handle.describe();
+      const step = description.status.name === 'RUNNING' ? (await handle.query(progressQuery)).step : undefined;
+      if (step !== AWAITING_APPROVAL) {
+        throw new ApiError(409, 'NOT_AWAITING_APPROVAL', `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
+      }
+      await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, details);
     },
 
     /** Throws WorkflowNotFoundError (a 404) unless the run exists. */

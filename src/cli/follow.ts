@@ -1,7 +1,7 @@
 import type { RunView } from '../api/runs';
 import type { RunStatus } from '../jobs/run';
 import { ExitCode, type ApiClient } from './http';
-import { progressLine, resultSummary } from './progress';
+import { previewLines, progressLine, resultSummary } from './progress';
 
 export const exitCodeOf: Record<RunStatus, number> = {
   success: ExitCode.Success,
@@ -23,6 +23,7 @@ export async function follow(client: ApiClient, runId: string): Promise<number> 
   };
   process.on('SIGINT', onInterrupt);
   let lastPrinted = 0;
+  let announcedApproval = false;
   try {
     for (;;) {
       const { body: run } = await client.request<RunView>('GET', `/runs/${encodeURIComponent(runId)}`);
@@ -30,6 +31,12 @@ export async function follow(client: ApiClient, runId: string): Promise<number> 
         if (tty) process.stderr.write('\r\x1b[K');
         console.log(resultSummary(runId, run.result, run.error));
         return exitCodeOf[run.status];
+      }
+      if (run.progress?.preview && !announcedApproval) {
+        announcedApproval = true;
+        if (tty) process.stderr.write('\r\x1b[K');
+        const lines = [`run ${runId} awaits approval until ${run.progress.approvalDeadline}:`, ...previewLines(run.progress.preview)];
+        process.stderr.write(`${lines.join('\n')}\n  approve: batchflow approve ${runId}    reject: batchflow reject ${runId}\n`);
       }
       if (run.progress) {
         if (tty) process.stderr.write(`\r\x1b[K${progressLine(run.progress)}`);

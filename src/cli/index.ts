@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import YAML from 'yaml';
 import { loadConfig } from '../config';
 import type { RunView } from '../api/runs';
 import { exitCodeOf, follow } from './follow';
@@ -13,6 +15,10 @@ Usage:
   batchflow api                          the HTTP API on PORT
   batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
         [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
+  batchflow run KIND --params FILE [--run-id ID] [--no-wait]
+        KIND is import, bulk-update, cleanup, pipeline or custom; FILE is JSON or YAML (- for stdin)
+  batchflow approve RUN_ID [--comment TEXT]
+  batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
@@ -23,6 +29,51 @@ BATCHFLOW_API_URL (default http://localhost:$PORT). Exit codes: 0 success, 1 fai
 (some rows rejected), 3 cancelled, 64 bad usage or request, 69 API unavailable.`;
 
 const api = () => new ApiClient(loadConfig().api.url);
+
+/** Starts a run through the API and follows it unless told not to wait. */
+async function startAndFollow(kind: string, params: unknown, runId: string | undefined, wait: boolean): Promise<number> {
+  const client = api();
+  const { body } = await client.request<{ runId: string; existing: boolean }>('POST', '/runs', { kind, params, runId });
+  console.error(`${body.existing ? 'existing' : 'started'} run ${body.runId}`);
+  if (!wait) {
+    console.log(body.runId);
+    return ExitCode.Success;
+  }
+  return follow(client, body.runId);
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { params: { type: 'string' }, 'run-id': { type: 'string' }, 'no-wait': { type: 'boolean' } },
+  });
+  const kind = positionals[0];
+  if (!kind || !values.params) throw new CliError(`usage: batchflow run KIND --params FILE\n\n${USAGE}`, ExitCode.Usage);
+  let text: string;
+  try {
+    text = values.params === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(values.params, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${values.params}: ${(err as Error).message}`, ExitCode.Usage);
+  }
+  let params: unknown;
+  try {
+    // YAML is a superset of JSON: one parser reads both.
+    params = YAML.parse(text);
+  } catch (err) {
+    throw new CliError(`${values.params} is not valid JSON or YAML: ${(err as Error).message}`, ExitCode.Usage);
+  }
+  return startAndFollow(kind, params, values['run-id'], !values['no-wait']);
+}
+
+async function decideCommand(decision: 'approve' | 'reject', args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { comment: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' } } });
+  const runId = requireArg(positionals[0], 'RUN_ID');
+  const by = values.by ?? process.env.USER;
+  await api().request('POST', `/runs/${encodeURIComponent(runId)}/${decision}`, { by, comment: values.comment, reason: values.reason });
+  console.log(decision === 'approve' ? `approved ${runId}; it starts changing rows now` : `rejected ${runId}; it ends cancelled, nothing changed`);
+  return ExitCode.Success;
+}
 
 async function importCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -52,14 +103,7 @@ async function importCommand(args: string[]): Promise<number> {
     ...(values['max-errors'] && { maxErrors: Number(values['max-errors']) }),
     ...(values['stop-on-error'] && { errorHandling: 'stop_on_error' }),
   };
-  const client = api();
-  const { body } = await client.request<{ runId: string; existing: boolean }>('POST', '/runs', { kind: 'import', params, runId: values['run-id'] });
-  console.error(`${body.existing ? 'existing' : 'started'} run ${body.runId}`);
-  if (values['no-wait']) {
-    console.log(body.runId);
-    return ExitCode.Success;
-  }
-  return follow(client, body.runId);
+  return startAndFollow('import', params, values['run-id'], !values['no-wait']);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -82,6 +126,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'import':
       return importCommand(rest);
+    case 'run':
+      return runCommand(rest);
+    case 'approve':
+    case 'reject':
+      return decideCommand(command, rest);
     case 'status': {
       const client = api();
       const { body } = await client.request<RunView>('GET', `/runs/${encodeURIComponent(requireArg(rest[0], 'RUN_ID'))}`);

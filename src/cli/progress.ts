@@ -1,4 +1,4 @@
-import type { Progress, RunResult } from '../jobs/run';
+import type { Preview, Progress, RunResult, StepState } from '../jobs/run';
 
 const formatCount = (n: number) => n.toLocaleString('en-US');
 const formatBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
@@ -21,10 +21,29 @@ export function resultSummary(runId: string, result: RunResult | null, error?: {
     `  processed ${formatCount(c.processed)}, succeeded ${formatCount(c.succeeded)}${c.inserted !== undefined ? ` (inserted ${formatCount(c.inserted)}, updated ${formatCount(c.updated ?? 0)})` : ''}, rejected ${formatCount(c.failed)}, skipped ${formatCount(c.skipped)}`,
   ];
   if (result.error) lines.push(`  stopped: ${result.error.message} (${result.error.code})`);
+  if (result.preview) lines.push(...previewLines(result.preview));
+  if (result.steps) lines.push(...stepLines(result.steps));
   for (const w of result.warnings) lines.push(`  warning: ${w}`);
   if (result.errorCount > 0) {
     for (const e of result.errorSample.slice(0, 5)) lines.push(`  row ${e.row ?? '-'} (line ${e.line ?? '-'})${e.field ? ` ${e.field}` : ''}: ${e.message}`);
     lines.push(`  ${formatCount(result.errorCount)} row error(s): batchflow errors ${runId}  (or GET ${result.errorReport})`);
   }
   return lines.join('\n');
+}
+
+/** What a run would change: the match count and a few sample rows. */
+export function previewLines(preview: Preview): string[] {
+  return [
+    `  ${formatCount(preview.matched)} row(s) match${preview.notFound ? ` (${formatCount(preview.notFound)} listed id(s) do not exist)` : ''}`,
+    ...Object.entries(preview.steps ?? {}).map(([name, step]) => `    ${name}: ${formatCount(step.matched)}`),
+    ...preview.sample.slice(0, 5).map((row) => `    ${JSON.stringify(row)}`),
+  ];
+}
+
+export function stepLines(steps: Record<string, StepState>): string[] {
+  return Object.entries(steps).map(([name, s]) => {
+    const counts = s.counts ? ` ${formatCount(s.counts.succeeded)} ok, ${formatCount(s.counts.failed)} rejected` : '';
+    const why = s.error ? ` (${s.error.code}: ${s.error.message})` : s.reason ? ` (${s.reason})` : '';
+    return `  step ${name}: ${s.status}${counts}${why}${s.runId ? ` [${s.runId}]` : ''}`;
+  });
 }

@@ -21,6 +21,8 @@ export interface DatasetSpec<C extends string = string> {
   /** Surrogate key used for keyset pagination. */
   idColumn: string;
   columns: Record<C, ColumnSpec>;
+  /** Columns the database maintains (id, timestamps): filters may use them, imports and updates may not. */
+  system: Record<string, SqlType>;
 }
 
 export type Dataset = ReturnType<typeof defineDataset<string>>;
@@ -50,6 +52,13 @@ export const col = {
   date(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
     const base = z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.iso.date({ error: (i) => (i.input === undefined ? 'required' : 'must be a date as YYYY-MM-DD') }));
     return { sql: 'date', schema: opts.required ? base : base.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
+  },
+  timestamp(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
+    const base = z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim() : v),
+      z.iso.datetime({ offset: true, local: true, error: (i) => (i.input === undefined ? 'required' : 'must be a timestamp as YYYY-MM-DDTHH:MM:SS[Z|±HH:MM]') }),
+    );
+    return { sql: 'timestamptz', schema: opts.required ? base : base.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
   },
   number(opts: { sql: 'integer' | 'numeric'; required?: boolean; min?: number; positive?: boolean; default?: number; description: string; aliases?: string[] }): ColumnSpec {
     let num = z.number({ error: (i) => (i.input === undefined ? 'required' : 'must be a number') });
@@ -84,5 +93,10 @@ export function defineDataset<C extends string>(spec: DatasetSpec<C>) {
     isColumn(name: string): boolean {
       return columnNames.includes(name as C);
     },
+    /** The SQL type of a column filters may use (declared or system), or undefined. */
+    filterType(name: string): SqlType | undefined {
+      return Object.hasOwn(spec.columns, name) ? spec.columns[name as C].sql : Object.hasOwn(spec.system, name) ? spec.system[name] : undefined;
+    },
+    filterableColumns: [...columnNames, ...Object.keys(spec.system)],
   };
 }

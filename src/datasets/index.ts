@@ -1,12 +1,19 @@
 import type { Dataset } from './dataset';
 import { products } from './products';
+import { passwordResetTokens, sessions, verificationTokens } from './tokens';
 import { users } from './users';
 
 export { col, defineDataset, type Dataset, type ColumnSpec, type SqlType } from './dataset';
-export { products, users };
+export { passwordResetTokens, products, sessions, users, verificationTokens };
 
 /** Every dataset jobs may read or write, by name. */
-export const datasets = { users, products } as const satisfies Record<string, Dataset>;
+export const datasets = {
+  users,
+  products,
+  sessions,
+  password_reset_tokens: passwordResetTokens,
+  verification_tokens: verificationTokens,
+} as const satisfies Record<string, Dataset>;
 export type DatasetName = keyof typeof datasets;
 export const datasetNames = Object.keys(datasets) as [DatasetName, ...DatasetName[]];
 

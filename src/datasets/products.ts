@@ -13,4 +13,5 @@ export const products = defineDataset({
     category: col.text({ max: 100, description: 'Category (optional).' }),
     stock: col.number({ sql: 'integer', min: 0, default: 0, description: 'Units in stock, 0 or more; 0 when blank.', aliases: ['quantity', 'qty'] }),
   },
+  system: { id: 'integer', created_at: 'timestamptz', updated_at: 'timestamptz' },
 });

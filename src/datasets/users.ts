@@ -12,5 +12,8 @@ export const users = defineDataset({
     role: col.enumOf(['user', 'admin', 'moderator'], { default: 'user', description: 'Role; user when blank.' }),
     status: col.enumOf(['active', 'pending', 'inactive'], { default: 'active', description: 'Account status; active when blank.' }),
     signup_date: col.date({ description: 'Date of signup, YYYY-MM-DD.', aliases: ['signed_up', 'signup', 'created'] }),
+    last_login_at: col.timestamp({ description: 'Last sign-in time, when known.', aliases: ['last_login', 'last_seen'] }),
+    deleted_at: col.timestamp({ description: 'Soft-delete time; the user is hard-deleted by cleanup 30 days later.' }),
   },
+  system: { id: 'integer', created_at: 'timestamptz', updated_at: 'timestamptz' },
 });

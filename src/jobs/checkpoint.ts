@@ -9,6 +9,8 @@ export interface Checkpoint<P> {
   seq: number;
   position: P;
   counts: Counts;
+  /** Counts per step, for runs whose input has named parts (a cleanup's rules). */
+  byStep?: Record<string, Counts>;
   done: boolean;
   /** Why the run stopped before the end of its input. */
   stop?: { code: string; message: string };

@@ -18,6 +18,32 @@ export const errorPolicySchema = z.object({
 });
 export type ErrorPolicy = z.infer<typeof errorPolicySchema>;
 
+const DURATION = /^(\d{1,7})(s|m|h|d)$/;
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** "90s", "30m", "24h", "7d" in milliseconds. */
+export function durationMs(duration: string): number {
+  const [, n, unit] = DURATION.exec(duration)!;
+  return Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
+}
+
+/** Dry run and approval, for jobs that change or delete existing rows. */
+export const approvalSchema = z.object({
+  /** Count the matching rows and show a sample; change nothing. */
+  dryRun: z.boolean().default(false),
+  /** Compute the preview, then wait for an approve or reject signal before changing anything. */
+  requiresConfirmation: z.boolean().default(false),
+  /** How long to wait for approval before the run ends as cancelled: "90s", "30m", "24h", "7d" (at most 30 days). */
+  confirmationTimeout: z
+    .string()
+    .regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"')
+    .refine((d) => durationMs(d) <= 30 * UNIT_MS.d, 'must be at most 30 days')
+    .default('24h'),
+  /** Rows shown in the preview. */
+  sampleSize: z.number().int().min(0).max(100).default(10),
+  /** Refuse to start (and say so) when more rows than this match. */
+  maxRecords: z.number().int().min(0).optional(),
+});
+
 export const countsSchema = z.object({
   processed: z.number().int(),
   succeeded: z.number().int(),
@@ -33,6 +59,29 @@ export const zeroCounts = (): Counts => ({ processed: 0, succeeded: 0, failed: 0
 export const runStatusSchema = z.enum(['running', 'success', 'partial', 'failed', 'cancelled']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
+/** What a run would change: how many rows match and a sample of them (per step when it has steps). */
+export const previewSchema = z.object({
+  matched: z.number().int(),
+  sample: z.array(z.record(z.string(), z.unknown())),
+  /** Listed ids that do not exist (updates by id list). */
+  notFound: z.number().int().optional(),
+  steps: z.record(z.string(), z.object({ matched: z.number().int(), sample: z.array(z.record(z.string(), z.unknown())) })).optional(),
+});
+export type Preview = z.infer<typeof previewSchema>;
+
+export const stepStatusSchema = z.enum(['pending', 'running', 'success', 'partial', 'failed', 'cancelled', 'skipped']);
+/** One step of a run made of steps (a pipeline's steps, a cleanup's rules). */
+export const stepStateSchema = z.object({
+  status: stepStatusSchema,
+  /** The step's own run, when it runs as one (pipeline steps). */
+  runId: z.string().optional(),
+  counts: countsSchema.optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  /** Why a skipped step did not run. */
+  reason: z.string().optional(),
+});
+export type StepState = z.infer<typeof stepStateSchema>;
+
 export const progressSchema = z.object({
   step: z.string(),
   counts: countsSchema,
@@ -43,6 +92,10 @@ export const progressSchema = z.object({
   startedAt: z.string(),
   updatedAt: z.string(),
   cancelRequested: z.boolean(),
+  steps: z.record(z.string(), stepStateSchema).optional(),
+  /** Set while the run waits for approval: what it would change and until when it waits. */
+  preview: previewSchema.optional(),
+  approvalDeadline: z.string().optional(),
 });
 export type Progress = z.infer<typeof progressSchema>;
 
@@ -68,6 +121,9 @@ export const runResultSchema = z.object({
   errorReport: z.string(),
   outputs: z.array(z.string()),
   warnings: z.array(z.string()),
+  /** Dry runs and runs that waited for approval: what matched. */
+  preview: previewSchema.optional(),
+  steps: z.record(z.string(), stepStateSchema).optional(),
   startedAt: z.string(),
   endedAt: z.string(),
   durationMs: z.number(),

@@ -1,7 +1,10 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { CarriedState, RunTracker } from './run-tracker';
+import { zeroCounts, type Preview, type RunResult, type StepState } from '../jobs/run';
+import { sliceActivityOptions } from './common';
+import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
 export interface LoopOutcome<P> {
   checkpoint?: Checkpoint<P>;
@@ -17,6 +20,8 @@ export interface LoopOutcome<P> {
  */
 export async function runCheckpointedLoop<P>(opts: {
   tracker: RunTracker;
+  /** Per-step states to show in progress after each slice, for runs made of steps. */
+  stepsOf?: (checkpoint: Checkpoint<P>) => Record<string, StepState>;
   slice: (cursor: Checkpoint<P> | undefined) => Promise<Checkpoint<P>>;
   continueAsNew: (carried: CarriedState<P>) => Promise<never>;
 }): Promise<LoopOutcome<P>> {
@@ -34,10 +39,37 @@ export async function runCheckpointedLoop<P>(opts: {
       throw err;
     }
     tracker.update(checkpoint);
+    if (opts.stepsOf) tracker.setSteps(opts.stepsOf(checkpoint));
   }
   if (CancellationScope.current().consideredCancelled && !tracker.cancelRequested) {
     // Temporal's own cancel: record it like the signal so the result says cancelled.
     tracker.requestCancel();
   }
   return { checkpoint, error: checkpoint?.stop };
+}
+
+const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
+
+/**
+ * Ends a run after its loop: final counts from the database (authoritative even when the last
+ * slice failed after some batches), a sample of its row errors, then the result.
+ */
+export async function completeLoop<P>(
+  tracker: RunTracker,
+  outcome: LoopOutcome<P>,
+  extra: { preview?: Preview; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
+): Promise<RunResult> {
+  tracker.setStep('finishing');
+  const finished = await finishRun({ runId: workflowInfo().workflowId });
+  const total = extra.preview?.matched;
+  const counts = finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts();
+  return completeRun(tracker, {
+    counts: total === undefined ? counts : { ...counts, total },
+    error: outcome.error,
+    errorSample: finished.errorSample,
+    errorCount: finished.errorCount,
+    warnings: finished.warnings ?? outcome.checkpoint?.warnings ?? [],
+    preview: extra.preview,
+    steps: extra.steps?.(outcome.checkpoint),
+  });
 }

@@ -3,10 +3,10 @@ import type { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ReadPosition } from '../formats';
 import { importParamsSchema } from '../jobs/import';
-import { zeroCounts, type RunResult } from '../jobs/run';
-import { runCheckpointedLoop } from './batch-loop';
+import type { RunResult } from '../jobs/run';
+import { completeLoop, runCheckpointedLoop } from './batch-loop';
 import { parseInput, sliceActivityOptions } from './common';
-import { completeRun, trackRun, type CarriedState } from './run-tracker';
+import { trackRun, type CarriedState } from './run-tracker';
 
 export { cancelSignal, progressQuery } from './run-tracker';
 
@@ -16,7 +16,7 @@ export interface ImportWorkflowInput {
   carried?: CarriedState<ReadPosition>;
 }
 
-const { importSlice, finishRun } = proxyActivities<Activities>(sliceActivityOptions);
+const { importSlice } = proxyActivities<Activities>(sliceActivityOptions);
 
 /** Imports a CSV, NDJSON or JSON file into a dataset, batch by batch, from checkpoint to checkpoint. */
 export async function importWorkflow(input: ImportWorkflowInput): Promise<RunResult> {
@@ -29,13 +29,5 @@ export async function importWorkflow(input: ImportWorkflowInput): Promise<RunRes
     slice: (cursor) => importSlice({ runId, params, cursor }),
     continueAsNew: (carried) => continueAsNew<typeof importWorkflow>({ params: input.params, carried }),
   });
-  tracker.setStep('finishing');
-  const finished = await finishRun({ runId });
-  return completeRun(tracker, {
-    counts: finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts(),
-    error: outcome.error,
-    errorSample: finished.errorSample,
-    errorCount: finished.errorCount,
-    warnings: finished.warnings ?? outcome.checkpoint?.warnings ?? [],
-  });
+  return completeLoop(tracker, outcome);
 }

@@ -1,7 +1,7 @@
 import { ApplicationFailure, defineQuery, defineSignal, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { Counts, Progress, RowError, RunResult } from '../jobs/run';
+import type { Counts, Preview, Progress, RowError, RunResult, StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -23,12 +23,15 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
   let cancelRequested = carried?.cancelRequested ?? false;
   let step = 'starting';
   let last: Checkpoint<P> | undefined = carried?.cursor;
+  let steps: Record<string, StepState> | undefined;
+  let total: number | undefined;
+  let awaiting: { preview: Preview; approvalDeadline: string } | undefined;
   let progress: Progress = emptyProgress(startedAt, cancelRequested);
 
   const refresh = () => {
     const now = Date.now();
     const seconds = Math.max((now - Date.parse(startedAt)) / 1000, 0.001);
-    const counts = last?.counts ?? progress.counts;
+    const counts = { ...(last?.counts ?? progress.counts), ...(total !== undefined && { total }) };
     const bytesRate = last?.bytesRead !== undefined ? last.bytesRead / seconds : undefined;
     const remaining =
       last?.bytesTotal !== undefined && last.bytesRead !== undefined && bytesRate
@@ -46,6 +49,8 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
       startedAt,
       updatedAt: new Date(now).toISOString(),
       cancelRequested,
+      ...(steps && { steps }),
+      ...awaiting,
     };
   };
 
@@ -74,6 +79,21 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
       last = checkpoint;
       refresh();
     },
+    /** How many rows the run will go through, when known up front: progress gets an ETA. */
+    setTotal(next: number) {
+      total = next;
+      refresh();
+    },
+    /** Per-step states for runs made of steps (pipeline steps, cleanup rules). */
+    setSteps(next: Record<string, StepState>) {
+      steps = next;
+      refresh();
+    },
+    /** Shows what the run would change while it waits for approval; undefined when it stops waiting. */
+    setAwaiting(next: { preview: Preview; approvalDeadline: string } | undefined) {
+      awaiting = next;
+      refresh();
+    },
     carry(): CarriedState<P> {
       return { cursor: last, startedAt, cancelRequested };
     },
@@ -97,24 +117,40 @@ function emptyProgress(startedAt: string, cancelRequested: boolean): Progress {
  */
 export function completeRun(
   tracker: RunTracker,
-  end: { counts: Counts; error?: { code: string; message: string }; errorSample: RowError[]; errorCount: number; warnings: string[]; outputs?: string[] },
+  end: {
+    counts: Counts;
+    error?: { code: string; message: string };
+    /** Why a run that changed nothing ended as cancelled (rejected, approval timed out). */
+    cancelled?: { code: string; message: string };
+    errorSample: RowError[];
+    errorCount: number;
+    warnings: string[];
+    outputs?: string[];
+    preview?: Preview;
+    steps?: Record<string, StepState>;
+  },
 ): RunResult {
   const endedAt = new Date(Date.now());
-  const status: RunResult['status'] = tracker.cancelRequested && !end.error ? 'cancelled' : end.error ? 'failed' : end.counts.failed > 0 ? 'partial' : 'success';
+  const status: RunResult['status'] =
+    end.cancelled || (tracker.cancelRequested && !end.error) ? 'cancelled' : end.error ? 'failed' : end.counts.failed > 0 ? 'partial' : 'success';
+  const error = end.error ?? end.cancelled;
   const result: RunResult = {
     status,
     kind: tracker.kind,
     counts: end.counts,
-    ...(end.error && { error: end.error }),
+    ...(error && { error }),
     errorSample: end.errorSample,
     errorCount: end.errorCount,
     errorReport: `/runs/${encodeURIComponent(workflowInfo().workflowId)}/errors`,
     outputs: end.outputs ?? [],
     warnings: end.warnings,
+    ...(end.preview && { preview: end.preview }),
+    ...(end.steps && { steps: end.steps }),
     startedAt: tracker.startedAt,
     endedAt: endedAt.toISOString(),
     durationMs: endedAt.getTime() - Date.parse(tracker.startedAt),
   };
+  tracker.setAwaiting(undefined);
   tracker.setStep(status);
   upsertSearchAttributes([{ key: searchAttributes.status, value: status }]);
   if (status === 'failed') {

@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
+import { rowQueries } from '../../db/rows';
+import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
+import { AWAITING_APPROVAL } from '../../workflows/approval';
 import { jobKindNames, jobKinds } from '../../jobs';
 import { runIdSchema, runStatusSchema } from '../../jobs/run';
 import { parseRequest } from '../errors';
@@ -23,10 +27,13 @@ const errorsQuery = z.object({
 const listQuery = z.object({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().max(100).optional(),
-  status: runStatusSchema.optional(),
+  status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 const cancelBody = z.object({ reason: z.string().max(500).optional() }).optional();
+const decisionBody = z
+  .object({ by: z.string().max(200).optional(), comment: z.string().max(2000).optional(), reason: z.string().max(2000).optional() })
+  .optional();
 
 const EXPORT_PAGE = 5_000;
 
@@ -36,7 +43,7 @@ export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: 
   app.post('/runs', async (request, reply) => {
     const body = parseRequest(startBody, request.body);
     const params = parseRequest(jobKinds[body.kind].schema, body.params, 'params');
-    const started = await runs.start(body.kind, params, body.runId);
+    const started = await runs.start(body.kind, await storeLongIdList(pool, params), body.runId);
     return reply.status(started.existing ? 200 : 202).send(started);
   });
 
@@ -49,6 +56,14 @@ export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: 
     await runs.cancel(id, parseRequest(cancelBody, request.body)?.reason);
     return reply.status(202).send({ runId: id, cancelRequested: true });
   });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    app.post(`/runs/:id/${decision}`, async (request, reply) => {
+      const { id } = parseRequest(runIdParams, request.params);
+      await runs.decide(id, decision, parseRequest(decisionBody, request.body) ?? {});
+      return reply.status(202).send({ runId: id, decision });
+    });
+  }
 
   // Row errors: a page as JSON (`after` is the last id seen), or the whole report as CSV or NDJSON.
   app.get('/runs/:id/errors', async (request, reply) => {
@@ -64,6 +79,16 @@ export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: 
     reply.header('content-disposition', `attachment; filename="${id}-errors.${query.format}"`);
     return reply.send(Readable.from(exportErrors(pool, id, query.format)));
   });
+}
+
+/** Keeps long id lists out of workflow history: stored in Postgres, passed by the digest of the ids. */
+async function storeLongIdList<P>(pool: Pool, params: P): Promise<P> {
+  const ids = (params as { ids?: number[] }).ids;
+  if (!ids || ids.length <= INLINE_IDS_MAX) return params;
+  const distinct = [...new Set(ids)].sort((a, b) => a - b);
+  const listId = createHash('sha256').update(distinct.join(',')).digest('hex');
+  await rowQueries.storeIdList(pool, listId, distinct);
+  return { ...params, ids: undefined, idList: listId };
 }
 
 async function* exportErrors(pool: Pool, runId: string, format: 'csv' | 'ndjson'): AsyncGenerator<string> {

@@ -1,0 +1,86 @@
+import { getDataset, type Dataset } from '../datasets';
+import type { Pool } from '../db/pool';
+import { rowQueries, type IdSource, type RowSelection } from '../db/rows';
+import { ErrorCode } from '../errors';
+import type { BulkUpdateParams } from '../jobs/bulk-update';
+import type { Checkpoint } from '../jobs/checkpoint';
+import { resolveSet } from '../jobs/filter';
+import { runSlice } from './batch-runner';
+import { applyOrRecordFailure, keysetStart, rowBatches, sortedDistinct, type KeysetPosition, type RowBatch, type RowTarget, type RunPlan } from './rows';
+
+export interface BulkUpdateSliceInput {
+  runId: string;
+  params: BulkUpdateParams;
+  plan: RunPlan;
+  cursor?: Checkpoint<KeysetPosition>;
+}
+
+function selectionOf(params: BulkUpdateParams, asOf: string): { selection: RowSelection; ids?: IdSource } {
+  const selection = { dataset: getDataset(params.dataset), where: params.where, asOf: new Date(asOf) };
+  const ids: IdSource | undefined = params.idList ? { listId: params.idList } : params.ids ? { inline: sortedDistinct(params.ids) } : undefined;
+  return { selection, ids };
+}
+
+const pick = (row: Record<string, unknown>, columns: readonly string[]) => Object.fromEntries(columns.map((c) => [c, row[c]]));
+
+/** A sample row as the preview shows it: which row, and its values before and after. */
+function previewRow(dataset: Dataset, row: Record<string, unknown>, after: Record<string, unknown>) {
+  const columns = Object.keys(after);
+  return { ...pick(row, [dataset.idColumn, ...dataset.key]), before: pick(row, columns), after };
+}
+
+export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number }) {
+  const { pool } = deps;
+  return {
+    /** Counts and samples the rows a bulk update would change, and fixes the highest id it may reach. */
+    async planBulkUpdate({ params, asOf }: { params: BulkUpdateParams; asOf: string }): Promise<RunPlan> {
+      const { selection, ids } = selectionOf(params, asOf);
+      const values = resolveSet(selection.dataset, params.set, selection.asOf);
+      const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection, ids), rowQueries.sample(pool, selection, params.sampleSize, ids)]);
+      let notFound: number | undefined;
+      if (ids) {
+        const listed = 'inline' in ids ? ids.inline.length : await rowQueries.idListCount(pool, ids.listId);
+        notFound = listed - (await rowQueries.count(pool, { ...selection, where: undefined }, ids)).matched;
+      }
+      return {
+        asOf,
+        preview: { matched, sample: sample.map((row) => previewRow(selection.dataset, row, values)), ...(notFound !== undefined && { notFound }) },
+        bounds: [maxId],
+      };
+    },
+
+    /** Updates batch after batch from the run's checkpoint for about sliceMs. */
+    async bulkUpdateSlice({ runId, params, plan, cursor }: BulkUpdateSliceInput): Promise<Checkpoint<KeysetPosition>> {
+      const { selection, ids } = selectionOf(params, plan.asOf);
+      const values = resolveSet(selection.dataset, params.set, selection.asOf);
+      const target: RowTarget = { name: 'update', selection, ids, upTo: plan.bounds[0]!, batchSize: params.batchSize };
+      return runSlice<KeysetPosition, RowBatch>({
+        pool,
+        runId,
+        sliceMs: deps.sliceMs,
+        policy: params,
+        cursor,
+        initialPosition: keysetStart,
+        batches: (from) => rowBatches(pool, [target], from),
+        apply: (client, batch) =>
+          applyOrRecordFailure(client, batch, async () => {
+            const updated = await rowQueries.update(client, selection, batch.rows, values);
+            if (!('ids' in batch.rows)) return { succeeded: updated.count, skipped: 0, updated: updated.count, errors: [], rejectedRows: 0 };
+            // Listed ids that were not updated: those that exist did not match the filter
+            // (skipped); those that do not exist are reported, never dropped silently.
+            const changed = new Set(updated.ids);
+            const unchanged = batch.rows.ids.filter((id) => !changed.has(id));
+            const existing = unchanged.length > 0 ? await rowQueries.existingIds(client, selection, unchanged) : new Set<number>();
+            const missing = unchanged.filter((id) => !existing.has(id));
+            return {
+              succeeded: updated.count,
+              skipped: existing.size,
+              updated: updated.count,
+              errors: missing.map((id) => ({ row: id, line: null, field: selection.dataset.idColumn, code: ErrorCode.NotFound, message: `no ${selection.dataset.name} row with ${selection.dataset.idColumn} ${id}`, raw: { id } })),
+              rejectedRows: missing.length,
+            };
+          }),
+      });
+    },
+  };
+}

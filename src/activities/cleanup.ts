@@ -1,0 +1,65 @@
+import { getDataset } from '../datasets';
+import type { Pool } from '../db/pool';
+import { rowQueries } from '../db/rows';
+import type { Checkpoint } from '../jobs/checkpoint';
+import { cleanupRules, type CleanupParams } from '../jobs/cleanup';
+import { runSlice } from './batch-runner';
+import { applyOrRecordFailure, keysetStart, rowBatches, type KeysetPosition, type RowBatch, type RowTarget, type RunPlan } from './rows';
+
+export interface CleanupSliceInput {
+  runId: string;
+  params: CleanupParams;
+  plan: RunPlan;
+  cursor?: Checkpoint<KeysetPosition>;
+}
+
+const selectionsOf = (params: CleanupParams, asOf: string) =>
+  cleanupRules(params).map((rule) => ({ rule, selection: { dataset: getDataset(rule.dataset), where: rule.where, asOf: new Date(asOf) } }));
+
+export function createCleanupActivities(deps: { pool: Pool; sliceMs: number }) {
+  const { pool } = deps;
+  return {
+    /** Counts and samples what each rule would delete, and fixes the highest id each may reach. */
+    async planCleanup({ params, asOf }: { params: CleanupParams; asOf: string }): Promise<RunPlan> {
+      const planned = await Promise.all(
+        selectionsOf(params, asOf).map(async ({ rule, selection }) => {
+          const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection), rowQueries.sample(pool, selection, params.sampleSize)]);
+          return { name: rule.name, matched, maxId, sample };
+        }),
+      );
+      return {
+        asOf,
+        preview: {
+          matched: planned.reduce((n, p) => n + p.matched, 0),
+          sample: planned.flatMap((p) => p.sample.map((row) => ({ rule: p.name, ...row }))).slice(0, params.sampleSize),
+          steps: Object.fromEntries(planned.map((p) => [p.name, { matched: p.matched, sample: p.sample }])),
+        },
+        bounds: planned.map((p) => p.maxId),
+      };
+    },
+
+    /** Deletes rule after rule, batch after batch, from the run's checkpoint for about sliceMs. */
+    async cleanupSlice({ runId, params, plan, cursor }: CleanupSliceInput): Promise<Checkpoint<KeysetPosition>> {
+      const targets: RowTarget[] = selectionsOf(params, plan.asOf).map(({ rule, selection }, i) => ({
+        name: rule.name,
+        selection,
+        upTo: plan.bounds[i]!,
+        batchSize: rule.batchSize,
+      }));
+      return runSlice<KeysetPosition, RowBatch>({
+        pool,
+        runId,
+        sliceMs: deps.sliceMs,
+        policy: params,
+        cursor,
+        initialPosition: keysetStart,
+        batches: (from) => rowBatches(pool, targets, from),
+        apply: (client, batch) =>
+          applyOrRecordFailure(client, batch, async () => {
+            const deleted = await rowQueries.delete(client, batch.target.selection, batch.rows);
+            return { succeeded: deleted, skipped: 0, errors: [], rejectedRows: 0 };
+          }),
+      });
+    },
+  };
+}

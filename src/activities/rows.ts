@@ -1,0 +1,110 @@
+import { DatabaseError } from 'pg';
+import type { Pool, PoolClient } from '../db/pool';
+import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
+import { ErrorCode } from '../errors';
+import type { Checkpoint } from '../jobs/checkpoint';
+import type { Preview } from '../jobs/run';
+import type { Applied, Batch } from './batch-runner';
+
+/**
+ * Batches over rows already in a dataset, shared by the flows that change or delete them (bulk
+ * update, cleanup) or read them (validate_data). Batches go in keyset order by id, one target
+ * after another, and never past the highest id that matched when the run was planned.
+ */
+
+/** Where a run over existing rows stands: which target, and the last id done in it. */
+export interface KeysetPosition {
+  step: number;
+  lastId: number;
+}
+export const keysetStart: KeysetPosition = { step: 0, lastId: 0 };
+
+/** One part of such a run: a cleanup rule, or a bulk update's single selection. */
+export interface RowTarget {
+  name: string;
+  selection: RowSelection;
+  ids?: IdSource;
+  /** The highest matching id when the run was planned. */
+  upTo: number;
+  batchSize: number;
+}
+
+export interface RowBatch extends Batch<KeysetPosition> {
+  target: RowTarget;
+  rows: IdBatch;
+}
+
+/** Batches from a checkpoint on: id ranges holding batchSize matching rows each, or pages of listed ids. */
+export async function* rowBatches(pool: Pool, targets: readonly RowTarget[], from: Checkpoint<KeysetPosition>): AsyncGenerator<RowBatch> {
+  for (let step = from.position.step; step < targets.length; step++) {
+    const target = targets[step]!;
+    let after = step === from.position.step ? from.position.lastId : 0;
+    const batch = (rows: IdBatch, lastId: number): RowBatch => ({ end: { step, lastId }, errors: [], rejectedRows: 0, target, rows, step: target.name });
+    if (target.ids) {
+      for (;;) {
+        const ids = await nextIds(pool, target.ids, after, target.batchSize);
+        if (ids.length === 0) break;
+        after = ids.at(-1)!;
+        yield batch({ ids }, after);
+      }
+      continue;
+    }
+    while (after < target.upTo) {
+      const end = (await rowQueries.batchEnd(pool, target.selection, after, target.upTo, target.batchSize)) ?? target.upTo;
+      yield batch({ after, upTo: end }, end);
+      after = end;
+    }
+  }
+}
+
+async function nextIds(pool: Pool, ids: IdSource, after: number, limit: number): Promise<number[]> {
+  if ('listId' in ids) return rowQueries.idListPage(pool, ids.listId, after, limit);
+  // Inline ids are sorted and distinct: find the first one past `after`.
+  let lo = 0;
+  for (let hi = ids.inline.length; lo < hi; ) {
+    const mid = (lo + hi) >>> 1;
+    if (ids.inline[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return ids.inline.slice(lo, lo + limit);
+}
+
+export const sortedDistinct = (ids: readonly number[]) => [...new Set(ids)].sort((a, b) => a - b);
+
+// Data exceptions, constraint violations, and errors raised by triggers: replaying the batch
+// would fail the same way. Anything else (connections, deadlocks, timeouts) is retried.
+const PERMANENT_SQLSTATE = /^(22|23|P0)/;
+
+/**
+ * Applies a batch under a savepoint. When the database refuses it for good (a constraint, a
+ * trigger), the batch is rolled back alone and recorded as one error naming the ids it affected;
+ * the error policy then decides whether the run goes on.
+ */
+export async function applyOrRecordFailure(client: PoolClient, batch: RowBatch, work: () => Promise<Applied>): Promise<Applied> {
+  await client.query('SAVEPOINT bf_batch');
+  try {
+    const applied = await work();
+    await client.query('RELEASE SAVEPOINT bf_batch');
+    return applied;
+  } catch (err) {
+    if (!(err instanceof DatabaseError && err.code && PERMANENT_SQLSTATE.test(err.code))) throw err;
+    await client.query('ROLLBACK TO SAVEPOINT bf_batch');
+    const ids = await rowQueries.matchingIds(client, batch.target.selection, batch.rows);
+    const range = ids.length > 0 ? ` (ids ${ids[0]}–${ids.at(-1)})` : '';
+    return {
+      succeeded: 0,
+      skipped: 0,
+      rejectedRows: ids.length,
+      errors: [{ row: null, line: null, field: null, code: ErrorCode.BatchFailed, message: `${batch.target.name}: a batch of ${ids.length} rows${range} failed: ${err.message}`, raw: { ids } }],
+    };
+  }
+}
+
+/** What a run over existing rows settled before changing anything: its clock, its preview, its bounds. */
+export interface RunPlan {
+  /** "now" for the run's relative times, fixed for its whole life. */
+  asOf: string;
+  preview: Preview;
+  /** Per target, the highest id that matched. */
+  bounds: number[];
+}

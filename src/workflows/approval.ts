@@ -1,0 +1,49 @@
+import { condition, defineSignal, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ErrorCode } from '../errors';
+import { searchAttributes } from '../jobs';
+import { durationMs, type Preview } from '../jobs/run';
+import type { RunTracker } from './run-tracker';
+
+/** Lets a run that waits for confirmation go ahead. */
+export const approveSignal = defineSignal<[{ by?: string; comment?: string }?]>('approve');
+/** Ends a run that waits for confirmation as cancelled, having changed nothing. */
+export const rejectSignal = defineSignal<[{ by?: string; reason?: string }?]>('reject');
+
+/** The step name a run shows while it waits; also its BatchflowStatus, so the Web UI can list such runs. */
+export const AWAITING_APPROVAL = 'awaiting_approval';
+
+export type Decision = { approved: true } | { approved: false; code: string; message: string };
+
+/**
+ * Shows the preview in the run's progress and waits for approve, reject, cancel or the deadline,
+ * whichever comes first. Only approve lets the run change anything.
+ */
+export async function awaitApproval(tracker: RunTracker, preview: Preview, timeout: string): Promise<Decision> {
+  let decision: Decision | undefined;
+  setHandler(approveSignal, () => {
+    decision ??= { approved: true };
+  });
+  setHandler(rejectSignal, (r) => {
+    decision ??= { approved: false, code: ErrorCode.Rejected, message: `rejected${r?.by ? ` by ${r.by}` : ''}${r?.reason ? `: ${r.reason}` : ''}; nothing was changed` };
+  });
+  const ms = durationMs(timeout);
+  tracker.setAwaiting({ preview, approvalDeadline: new Date(Date.now() + ms).toISOString() });
+  tracker.setStep(AWAITING_APPROVAL);
+  upsertSearchAttributes([{ key: searchAttributes.status, value: AWAITING_APPROVAL }]);
+  let inTime: boolean;
+  try {
+    inTime = await condition(() => decision !== undefined || tracker.cancelRequested, ms);
+  } catch (err) {
+    // Temporal's own cancel while waiting: the run ends cancelled like with the signal.
+    if (!isCancellation(err)) throw err;
+    tracker.requestCancel();
+    inTime = true;
+  }
+  tracker.setAwaiting(undefined);
+  if (decision) {
+    if (decision.approved) upsertSearchAttributes([{ key: searchAttributes.status, value: 'running' }]);
+    return decision;
+  }
+  if (inTime) return { approved: false, code: ErrorCode.Cancelled, message: 'cancelled while awaiting approval; nothing was changed' };
+  return { approved: false, code: ErrorCode.ApprovalTimeout, message: `not approved within ${timeout}; nothing was changed` };
+}

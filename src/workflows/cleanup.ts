@@ -1,0 +1,47 @@
+import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { z } from 'zod';
+import type { Activities } from '../activities';
+import type { KeysetPosition, RunPlan } from '../activities/rows';
+import type { Checkpoint } from '../jobs/checkpoint';
+import { cleanupParamsSchema, cleanupRules, type CleanupParams } from '../jobs/cleanup';
+import { zeroCounts, type RunResult, type StepState } from '../jobs/run';
+import { parseInput, sliceActivityOptions } from './common';
+import { runPreviewed, type PreviewedRunInput } from './previewed-run';
+
+export { approveSignal, rejectSignal } from './approval';
+export { cancelSignal, progressQuery } from './run-tracker';
+
+export type CleanupWorkflowInput = PreviewedRunInput<z.input<typeof cleanupParamsSchema>>;
+
+const { planCleanup, cleanupSlice } = proxyActivities<Activities>(sliceActivityOptions);
+
+/** Each rule's state from the run's checkpoint: rules run in order, so those before the current one are done. */
+function ruleStates(params: CleanupParams, plan: RunPlan, checkpoint: Checkpoint<KeysetPosition> | undefined, final: boolean): Record<string, StepState> {
+  const at = checkpoint?.position ?? { step: 0, lastId: 0 };
+  return Object.fromEntries(
+    cleanupRules(params).map((rule, i): [string, StepState] => {
+      const counts = checkpoint?.byStep?.[rule.name] ?? zeroCounts();
+      const finished = checkpoint?.done || i < at.step || (i === at.step && at.lastId >= plan.bounds[i]!);
+      const status: StepState['status'] = finished
+        ? counts.failed > 0 ? 'partial' : 'success'
+        : final ? (i === at.step && checkpoint ? 'cancelled' : 'skipped') : i === at.step ? 'running' : 'pending';
+      return [rule.name, { status, counts: { ...counts, total: plan.preview.steps?.[rule.name]?.matched } }];
+    }),
+  );
+}
+
+/** Deletes expired and long soft-deleted rows rule by rule, in small batches so locks stay short. */
+export async function cleanupWorkflow(input: CleanupWorkflowInput): Promise<RunResult> {
+  const params = parseInput(cleanupParamsSchema, input.params);
+  const runId = workflowInfo().workflowId;
+  return runPreviewed({
+    kind: 'cleanup',
+    working: 'deleting',
+    input,
+    params,
+    plan: (asOf) => planCleanup({ params, asOf }),
+    slice: (plan, cursor) => cleanupSlice({ runId, params, plan, cursor }),
+    continueAsNew: (next) => continueAsNew<typeof cleanupWorkflow>(next as CleanupWorkflowInput),
+    steps: (plan, checkpoint, final) => ruleStates(params, plan, checkpoint, final),
+  });
+}

@@ -1,0 +1,128 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  executeChild,
+  getExternalWorkflowHandle,
+  isCancellation,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { z } from 'zod';
+import { ErrorCode } from '../errors';
+import { jobKinds, runSearchAttributes } from '../jobs';
+import type { PipelineStep } from '../jobs/pipeline';
+import { zeroCounts, type Counts, type RunResult, type StepState } from '../jobs/run';
+import { parseInput } from './common';
+import { cancelSignal, completeRun, trackRun } from './run-tracker';
+
+export { cancelSignal, progressQuery } from './run-tracker';
+
+export interface PipelineWorkflowInput {
+  params: z.input<typeof jobKinds.pipeline.schema>;
+}
+
+const sumCounts = (all: (Counts | undefined)[]): Counts =>
+  all.reduce<Counts>(
+    (sum, c) => ({
+      processed: sum.processed + (c?.processed ?? 0),
+      succeeded: sum.succeeded + (c?.succeeded ?? 0),
+      failed: sum.failed + (c?.failed ?? 0),
+      skipped: sum.skipped + (c?.skipped ?? 0),
+    }),
+    zeroCounts(),
+  );
+
+/** A step's outcome from its child run: its result, or the failure it ended with. */
+function stepOutcome(runId: string, err: unknown, result?: RunResult): StepState {
+  if (result) return { status: result.status, runId, counts: result.counts, ...(result.error && { error: result.error }) };
+  const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+  if (isCancellation(cause)) return { status: 'cancelled', runId };
+  const details = cause instanceof ApplicationFailure ? (cause.details?.[0] as RunResult | undefined) : undefined;
+  const error = { code: (cause instanceof ApplicationFailure && cause.type) || ErrorCode.RunFailed, message: cause instanceof Error ? cause.message : String(cause) };
+  return { status: 'failed', runId, error, ...(details?.counts && { counts: details.counts }) };
+}
+
+/**
+ * Runs named steps as child runs of their own kinds: a step starts once all it depends on
+ * succeeded, up to maxParallel at a time; a failed, cancelled or skipped step skips its
+ * dependants. Cancel stops the running steps after their current batch and starts no more.
+ */
+export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<RunResult> {
+  const params = parseInput(jobKinds.pipeline.schema, input.params);
+  const runId = workflowInfo().workflowId;
+  const tracker = trackRun('pipeline');
+  const childId = (step: PipelineStep) => `${runId}.${step.name}`;
+  const states: Record<string, StepState> = Object.fromEntries(params.steps.map((s) => [s.name, { status: 'pending', runId: childId(s) }]));
+  const publish = () => tracker.setSteps({ ...states });
+  const running = new Map<string, Promise<void>>();
+  let finished = 0;
+
+  const start = (step: PipelineStep) => {
+    const id = childId(step);
+    states[step.name] = { status: 'running', runId: id };
+    const run = executeChild<(arg: { params: unknown }) => Promise<RunResult>>(jobKinds[step.kind].workflowType, {
+      workflowId: id,
+      args: [{ params: step.params }],
+      typedSearchAttributes: runSearchAttributes(step.kind, step.params),
+      memo: { kind: step.kind, pipeline: runId },
+    }).then(
+      (result) => stepOutcome(id, undefined, result),
+      (err: unknown) => stepOutcome(id, err),
+    );
+    running.set(
+      step.name,
+      run.then((state) => {
+        states[step.name] = state;
+        running.delete(step.name);
+        finished += 1;
+        publish();
+      }),
+    );
+  };
+
+  const settle = () => {
+    for (const step of params.steps) {
+      if (states[step.name]!.status !== 'pending') continue;
+      const blocked = step.dependsOn.find((d) => ['failed', 'cancelled', 'skipped'].includes(states[d]!.status));
+      if (blocked || tracker.cancelRequested) {
+        const reason = blocked ? `depends on ${blocked}, which ${states[blocked]!.status === 'skipped' ? 'was skipped' : states[blocked]!.status}` : 'the pipeline was cancelled';
+        states[step.name] = { status: 'skipped', reason };
+        continue;
+      }
+      const ready = step.dependsOn.every((d) => ['success', 'partial'].includes(states[d]!.status));
+      if (ready && running.size < params.maxParallel) start(step);
+    }
+    publish();
+  };
+
+  tracker.setStep('running');
+  let stopping = false;
+  try {
+    for (settle(); running.size > 0; settle()) {
+      const seen = finished;
+      await condition(() => finished !== seen || (tracker.cancelRequested && !stopping));
+      if (tracker.cancelRequested && !stopping) {
+        stopping = true;
+        // Each running step stops after its current batch, like a run cancelled on its own.
+        await Promise.all([...running.keys()].map((name) => getExternalWorkflowHandle(states[name]!.runId!).signal(cancelSignal, { reason: 'pipeline cancelled' })));
+      }
+    }
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // Temporal's own cancel reaches the children too; wait for them to stop, then report.
+    tracker.requestCancel();
+    await CancellationScope.nonCancellable(() => Promise.all(running.values()));
+    settle();
+  }
+
+  const failed = params.steps.find((s) => states[s.name]!.status === 'failed');
+  return completeRun(tracker, {
+    counts: sumCounts(Object.values(states).map((s) => s.counts)),
+    ...(failed && { error: { code: ErrorCode.StepFailed, message: `step ${failed.name} failed: ${states[failed.name]!.error?.message ?? 'see its run'}` } }),
+    errorSample: [],
+    errorCount: 0,
+    warnings: [],
+    steps: states,
+  });
+}

@@ -1,0 +1,88 @@
+import type { KeysetPosition, RunPlan } from '../activities/rows';
+import { ErrorCode } from '../errors';
+import type { Checkpoint } from '../jobs/checkpoint';
+import { zeroCounts, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
+import { awaitApproval } from './approval';
+import { completeLoop, runCheckpointedLoop } from './batch-loop';
+import { completeRun, trackRun, type CarriedState } from './run-tracker';
+
+/** The input of a run that changes or deletes existing rows; all but params is set by the run itself. */
+export interface PreviewedRunInput<Params> {
+  params: Params;
+  /** Settled before the first change; carried across continue-as-new so the run never re-plans. */
+  plan?: RunPlan;
+  approved?: boolean;
+  carried?: CarriedState<KeysetPosition>;
+}
+
+interface GuardParams extends ErrorPolicy {
+  dryRun: boolean;
+  requiresConfirmation: boolean;
+  confirmationTimeout: string;
+  maxRecords?: number;
+  preconditions?: { minMatches?: number; maxMatches?: number };
+}
+
+/** Why a run must not start, from its preview: too many matches, or a precondition that fails. */
+export function refusal(params: GuardParams, preview: Preview): { code: string; message: string } | undefined {
+  const n = preview.matched;
+  if (params.maxRecords !== undefined && n > params.maxRecords) {
+    return { code: ErrorCode.MaxRecordsExceeded, message: `${n} rows match, more than maxRecords (${params.maxRecords}); nothing was changed` };
+  }
+  const { minMatches, maxMatches } = params.preconditions ?? {};
+  if (minMatches !== undefined && n < minMatches) {
+    return { code: ErrorCode.PreconditionFailed, message: `${n} rows match, fewer than preconditions.minMatches (${minMatches}); nothing was changed` };
+  }
+  if (maxMatches !== undefined && n > maxMatches) {
+    return { code: ErrorCode.PreconditionFailed, message: `${n} rows match, more than preconditions.maxMatches (${maxMatches}); nothing was changed` };
+  }
+  return undefined;
+}
+
+/**
+ * The life of a run over existing rows, shared by bulk update and cleanup: plan (count, sample,
+ * bounds), refuse if limits say so, stop there for a dry run, wait for approval if asked, then
+ * the checkpointed loop of batches.
+ */
+export async function runPreviewed(opts: {
+  kind: string;
+  /** The step shown while batches run ("updating", "deleting"). */
+  working: string;
+  input: PreviewedRunInput<unknown>;
+  params: GuardParams;
+  plan: (asOf: string) => Promise<RunPlan>;
+  slice: (plan: RunPlan, cursor: Checkpoint<KeysetPosition> | undefined) => Promise<Checkpoint<KeysetPosition>>;
+  continueAsNew: (next: PreviewedRunInput<unknown>) => Promise<never>;
+  steps?: (plan: RunPlan, checkpoint: Checkpoint<KeysetPosition> | undefined, final: boolean) => Record<string, StepState>;
+}): Promise<RunResult> {
+  const { input, params } = opts;
+  const tracker = trackRun<KeysetPosition>(opts.kind, input.carried);
+  let plan = input.plan;
+  if (!plan) {
+    tracker.setStep('planning');
+    plan = await opts.plan(new Date(Date.now()).toISOString());
+  }
+  const { preview } = plan;
+  tracker.setTotal(preview.matched);
+  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string } }) =>
+    completeRun(tracker, { counts: { ...zeroCounts(), total: preview.matched }, ...end, errorSample: [], errorCount: 0, warnings: [], preview, steps: opts.steps?.(plan, undefined, true) });
+
+  const refused = refusal(params, preview);
+  if (refused) return unchanged({ error: refused });
+  if (params.dryRun) return unchanged({});
+  if (!(input.approved ?? !params.requiresConfirmation)) {
+    const decision = await awaitApproval(tracker, preview, params.confirmationTimeout);
+    if (!decision.approved) return unchanged({ cancelled: { code: decision.code, message: decision.message } });
+  }
+
+  tracker.setStep(opts.working);
+  const approvedPlan = plan;
+  const outcome = await runCheckpointedLoop<KeysetPosition>({
+    tracker,
+    stepsOf: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, false)),
+    slice: (cursor) => opts.slice(approvedPlan, cursor),
+    continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan: approvedPlan, approved: true, carried }),
+  });
+  return completeLoop(tracker, outcome, { preview, steps: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, true)) });
+}
+
