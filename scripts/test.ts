@@ -119,7 +119,10 @@ async function main(): Promise<number> {
     log(`workflow bundle in ${seconds(t1)}`);
 
     log(`stack ready in ${seconds(t0)}: Temporal ${temporal.address} · Postgres ${postgres.url} · MinIO ${minio.endpoint} (bucket ${bucket}) · ${tmp}`);
-    const code = await runNodeTests([...testFiles('unit'), ...testFiles('integration')], {
+    // `npm test -- bulk cleanup` runs only the files whose path contains one of the words.
+    const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+    const files = [...testFiles('unit'), ...testFiles('integration')].filter((f) => only.length === 0 || only.some((w) => f.includes(w)));
+    const code = await runNodeTests(files, {
       ...process.env,
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: 'default',
