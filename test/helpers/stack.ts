@@ -127,3 +127,26 @@ export async function waitForRun(stack: Stack, runId: string, until: (run: RunVi
 }
 
 export type { Client };
+
+/**
+ * Inserts `count` users whose emails start with `prefix`, in id order; statuses cycle through
+ * active, pending, inactive unless given. Returns their ids in order.
+ */
+export async function seedUsers(pool: Pool, prefix: string, count: number, opts: { status?: string } = {}): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number }>(
+    `INSERT INTO users (email, name, status, signup_date, updated_at)
+     SELECT $1 || '.' || g || '@example.com', 'User ' || g, coalesce($3, (ARRAY['active', 'pending', 'inactive'])[1 + g % 3]), DATE '2024-01-01' + (g % 300), TIMESTAMPTZ '2020-01-01'
+     FROM generate_series(1, $2::int) g ORDER BY g RETURNING id`,
+    [prefix, count, opts.status ?? null],
+  );
+  return rows.map((r) => r.id).sort((a, b) => a - b);
+}
+
+/** A filter matching the users a test seeded with `prefix`. */
+export const ownUsers = (prefix: string) => ({ field: 'email', op: 'starts_with', value: `${prefix}.` });
+
+/** Statuses of a test's users, counted. */
+export async function statusCounts(pool: Pool, prefix: string): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM users WHERE email LIKE $1 GROUP BY status', [`${prefix}.%`]);
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
