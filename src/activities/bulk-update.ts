@@ -5,8 +5,7 @@ import { ErrorCode } from '../errors';
 import type { BulkUpdateParams } from '../jobs/bulk-update';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { resolveSet } from '../jobs/filter';
-import { runSlice } from './batch-runner';
-import { applyOrRecordFailure, keysetStart, rowBatches, sortedDistinct, type KeysetPosition, type RowBatch, type RowTarget, type RunPlan } from './rows';
+import { runRowSlice, sortedDistinct, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
 
 export interface BulkUpdateSliceInput {
   runId: string;
@@ -54,32 +53,30 @@ export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number }
       const { selection, ids } = selectionOf(params, plan.asOf);
       const values = resolveSet(selection.dataset, params.set, selection.asOf);
       const target: RowTarget = { name: 'update', selection, ids, upTo: plan.bounds[0]!, batchSize: params.batchSize };
-      return runSlice<KeysetPosition, RowBatch>({
+      return runRowSlice({
         pool,
         runId,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
-        initialPosition: keysetStart,
-        batches: (from) => rowBatches(pool, [target], from),
-        apply: (client, batch) =>
-          applyOrRecordFailure(client, batch, async () => {
-            const updated = await rowQueries.update(client, selection, batch.rows, values);
-            if (!('ids' in batch.rows)) return { succeeded: updated.count, skipped: 0, updated: updated.count, errors: [], rejectedRows: 0 };
-            // Listed ids that were not updated: those that exist did not match the filter
-            // (skipped); those that do not exist are reported, never dropped silently.
-            const changed = new Set(updated.ids);
-            const unchanged = batch.rows.ids.filter((id) => !changed.has(id));
-            const existing = unchanged.length > 0 ? await rowQueries.existingIds(client, selection, unchanged) : new Set<number>();
-            const missing = unchanged.filter((id) => !existing.has(id));
-            return {
-              succeeded: updated.count,
-              skipped: existing.size,
-              updated: updated.count,
-              errors: missing.map((id) => ({ row: id, line: null, field: selection.dataset.idColumn, code: ErrorCode.NotFound, message: `no ${selection.dataset.name} row with ${selection.dataset.idColumn} ${id}`, raw: { id } })),
-              rejectedRows: missing.length,
-            };
-          }),
+        targets: [target],
+        async apply(client, batch) {
+          const updated = await rowQueries.update(client, selection, batch.rows, values);
+          if (!('ids' in batch.rows)) return { succeeded: updated.count, skipped: 0, updated: updated.count, errors: [], rejectedRows: 0 };
+          // Listed ids that were not updated: those that exist did not match the filter
+          // (skipped); those that do not exist are reported, never dropped silently.
+          const changed = new Set(updated.ids);
+          const unchanged = batch.rows.ids.filter((id) => !changed.has(id));
+          const existing = unchanged.length > 0 ? await rowQueries.existingIds(client, selection, unchanged) : new Set<number>();
+          const missing = unchanged.filter((id) => !existing.has(id));
+          return {
+            succeeded: updated.count,
+            skipped: existing.size,
+            updated: updated.count,
+            errors: missing.map((id) => ({ row: id, line: null, field: selection.dataset.idColumn, code: ErrorCode.NotFound, message: `no ${selection.dataset.name} row with ${selection.dataset.idColumn} ${id}`, raw: { id } })),
+            rejectedRows: missing.length,
+          };
+        },
       });
     },
   };

@@ -3,8 +3,7 @@ import type { Pool } from '../db/pool';
 import { rowQueries } from '../db/rows';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { cleanupRules, type CleanupParams } from '../jobs/cleanup';
-import { runSlice } from './batch-runner';
-import { applyOrRecordFailure, keysetStart, rowBatches, type KeysetPosition, type RowBatch, type RowTarget, type RunPlan } from './rows';
+import { runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
 
 export interface CleanupSliceInput {
   runId: string;
@@ -46,19 +45,17 @@ export function createCleanupActivities(deps: { pool: Pool; sliceMs: number }) {
         upTo: plan.bounds[i]!,
         batchSize: rule.batchSize,
       }));
-      return runSlice<KeysetPosition, RowBatch>({
+      return runRowSlice({
         pool,
         runId,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
-        initialPosition: keysetStart,
-        batches: (from) => rowBatches(pool, targets, from),
-        apply: (client, batch) =>
-          applyOrRecordFailure(client, batch, async () => {
-            const deleted = await rowQueries.delete(client, batch.target.selection, batch.rows);
-            return { succeeded: deleted, skipped: 0, errors: [], rejectedRows: 0 };
-          }),
+        targets,
+        async apply(client, batch) {
+          const deleted = await rowQueries.delete(client, batch.target.selection, batch.rows);
+          return { succeeded: deleted, skipped: 0, errors: [], rejectedRows: 0 };
+        },
       });
     },
   };

@@ -3,8 +3,8 @@ import type { Pool, PoolClient } from '../db/pool';
 import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { Preview } from '../jobs/run';
-import type { Applied, Batch } from './batch-runner';
+import type { ErrorPolicy, Preview } from '../jobs/run';
+import { runSlice, type Applied, type Batch } from './batch-runner';
 
 /**
  * Batches over rows already in a dataset, shared by the flows that change or delete them (bulk
@@ -75,12 +75,30 @@ export const sortedDistinct = (ids: readonly number[]) => [...new Set(ids)].sort
 // would fail the same way. Anything else (connections, deadlocks, timeouts) is retried.
 const PERMANENT_SQLSTATE = /^(22|23|P0)/;
 
+/** A slice over existing rows: keyset batches of the targets, each applied under a savepoint. */
+export function runRowSlice(spec: {
+  pool: Pool;
+  runId: string;
+  sliceMs: number;
+  policy: ErrorPolicy;
+  cursor: Checkpoint<KeysetPosition> | undefined;
+  targets: readonly RowTarget[];
+  apply: (client: PoolClient, batch: RowBatch) => Promise<Applied>;
+}): Promise<Checkpoint<KeysetPosition>> {
+  return runSlice<KeysetPosition, RowBatch>({
+    ...spec,
+    initialPosition: keysetStart,
+    batches: (from) => rowBatches(spec.pool, spec.targets, from),
+    apply: (client, batch) => applyOrRecordFailure(client, batch, () => spec.apply(client, batch)),
+  });
+}
+
 /**
  * Applies a batch under a savepoint. When the database refuses it for good (a constraint, a
  * trigger), the batch is rolled back alone and recorded as one error naming the ids it affected;
  * the error policy then decides whether the run goes on.
  */
-export async function applyOrRecordFailure(client: PoolClient, batch: RowBatch, work: () => Promise<Applied>): Promise<Applied> {
+async function applyOrRecordFailure(client: PoolClient, batch: RowBatch, work: () => Promise<Applied>): Promise<Applied> {
   await client.query('SAVEPOINT bf_batch');
   try {
     const applied = await work();
