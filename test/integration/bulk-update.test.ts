@@ -61,7 +61,7 @@ describe('bulk update', () => {
     const run = await waitForRun(fixture.stack, runId);
     assert.equal(run.status, 'failed');
     assert.equal(run.error?.code, 'MAX_RECORDS_EXCEEDED');
-    assert.match(run.error!.message, /50 rows match, more than maxRecords \(49\)/);
+    assert.match(run.error.message, /50 rows match, more than maxRecords \(49\)/);
     assert.deepEqual(await statusCounts(pool(), p), { active: 50 });
   });
 
@@ -123,7 +123,7 @@ describe('bulk update', () => {
       const done = await waitForRun(fixture.stack, runId);
       assert.equal(done.status, 'cancelled');
       assert.equal(done.result?.error?.code, 'REJECTED');
-      assert.match(done.result!.error!.message, /wrong filter/);
+      assert.match(done.result.error.message, /wrong filter/);
       assert.deepEqual(await statusCounts(pool(), p), { active: 20 });
     });
 
