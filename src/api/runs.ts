@@ -88,7 +88,14 @@ export function createRunService(client: Client, taskQueue: string) {
     async decide(runId: string, decision: 'approve' | 'reject', details: { by?: string; comment?: string; reason?: string }): Promise<void> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
-      const step = description.status.name === 'RUNNING' ? (await handle.query(progressQuery)).step : undefined;
+      const step =
+        description.status.name === 'RUNNING'
+          ? (
+              await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => {
+                throw new ApiError(503, 'WORKER_UNAVAILABLE', `run "${runId}" did not answer; is a worker running?`);
+              })
+            ).step
+          : undefined;
       if (step !== AWAITING_APPROVAL) {
         throw new ApiError(409, 'NOT_AWAITING_APPROVAL', `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
       }
