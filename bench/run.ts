@@ -10,10 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { createRunService } from '../src/api/runs';
+import type { Client } from '@temporalio/client';
+import { createRunService, type RunService } from '../src/api/runs';
 import { loadConfig } from '../src/config';
 import { migrate } from '../src/db/migrate';
-import { createPool } from '../src/db/pool';
+import { createPool, type Pool } from '../src/db/pool';
 import { importParamsSchema } from '../src/jobs/import';
 import type { RunResult } from '../src/jobs/run';
 import { searchAttributeTypes } from '../src/jobs';
@@ -22,6 +23,7 @@ import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const DEFAULT_BATCH_SIZE = 10_000;
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const log = (m: string) => console.log(`[bench] ${m}`);
 const exec = promisify(execFile);
@@ -50,6 +52,71 @@ function peakRssMb(pid: number): number {
   return Math.round(kb / 1024);
 }
 
+/** Resets a process's RSS high-water mark, so each workload reports its own peak. */
+const resetPeakRss = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+
+/** What every workload gets: the services, the worker's run service, and where to put files. */
+interface BenchContext {
+  pool: Pool;
+  databaseUrl: string;
+  runs: RunService;
+  client: Client;
+  tmp: string;
+  rows: number;
+  batchSize: number;
+}
+
+interface WorkloadResult {
+  oursSeconds: number;
+  referenceSeconds: number;
+}
+
+/** Workload `import-1m`: a generated users CSV, through psql \copy and through the import workflow. */
+async function benchImport(ctx: BenchContext): Promise<WorkloadResult> {
+  const { pool, rows } = ctx;
+  const csv = path.join(ctx.tmp, 'users-1m.csv');
+  log(`generating ${rows.toLocaleString()} users`);
+  await generateUsersCsv(csv, rows);
+  log(`file: ${(fs.statSync(csv).size / 2 ** 20).toFixed(1)} MiB`);
+  const countUsers = async () => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
+  const truncate = () => pool.query('TRUNCATE users RESTART IDENTITY CASCADE; TRUNCATE run_errors, run_checkpoints, import_keys; CHECKPOINT');
+
+  // Reference: what a careful engineer would script by hand.
+  await truncate();
+  const script = path.join(ctx.tmp, 'reference.sql');
+  fs.writeFileSync(
+    script,
+    `CREATE TEMP TABLE stage (email text, name text, role text, status text, signup_date date);
+\\copy stage FROM '${csv}' WITH (FORMAT csv, HEADER true)
+INSERT INTO users (email, name, role, status, signup_date) SELECT email, name, role, status, signup_date FROM stage
+ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, status = EXCLUDED.status,
+  signup_date = EXCLUDED.signup_date, updated_at = now();
+`,
+  );
+  log('reference: psql \\copy into a staging table + INSERT ... ON CONFLICT');
+  let t0 = performance.now();
+  await exec('psql', [ctx.databaseUrl, '-v', 'ON_ERROR_STOP=1', '-q', '-f', script]);
+  const referenceSeconds = (performance.now() - t0) / 1000;
+  const refRows = await countUsers();
+  log(`reference: ${referenceSeconds.toFixed(2)} s, ${Math.round(rows / referenceSeconds).toLocaleString()} rows/s (${refRows} rows)`);
+
+  // Ours: the import workflow on the worker process.
+  await truncate();
+  const params = importParamsSchema.parse({ source: csv, dataset: 'users', mode: 'upsert', batchSize: ctx.batchSize });
+  log(`ours: import workflow, batch size ${params.batchSize}`);
+  t0 = performance.now();
+  const { runId } = await ctx.runs.start('import', params, `bench-import-${process.pid}`);
+  const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
+  const oursSeconds = (performance.now() - t0) / 1000;
+  const ourRows = await countUsers();
+  log(`ours: ${oursSeconds.toFixed(2)} s, ${Math.round(rows / oursSeconds).toLocaleString()} rows/s (${ourRows} rows, status ${result.status})`);
+  if (ourRows !== rows || refRows !== rows) throw new Error(`row counts differ: ours ${ourRows}, reference ${refRows}, expected ${rows}`);
+  return { oursSeconds, referenceSeconds };
+}
+
+/** The workloads, in order (a later one may use the rows an earlier one left). */
+const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResult>][] = [['import-1m', benchImport]];
+
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'batchflow-bench-'));
   // Postgres runs as its own user when we are root: it must be able to enter this directory.
@@ -64,38 +131,11 @@ async function main(): Promise<void> {
     stops.push(() => temporal.stop(), () => postgres.stop());
     await migrate(postgres.url);
 
-    const csv = path.join(tmp, 'users-1m.csv');
-    log(`generating ${ROWS.toLocaleString()} users`);
-    await generateUsersCsv(csv, ROWS);
-    log(`file: ${(fs.statSync(csv).size / 2 ** 20).toFixed(1)} MiB`);
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(repoRoot, 'src/workflows/index.ts'), logger: undefined });
     const bundlePath = path.join(tmp, 'workflows.js');
     fs.writeFileSync(bundlePath, bundle.code);
 
-    const pool = createPool(postgres.url, 2);
-    const truncate = () => pool.query('TRUNCATE users RESTART IDENTITY; TRUNCATE run_errors, run_checkpoints, import_keys; CHECKPOINT');
-
-    // Reference: what a careful engineer would script by hand.
-    await truncate();
-    const script = path.join(tmp, 'reference.sql');
-    fs.writeFileSync(
-      script,
-      `CREATE TEMP TABLE stage (email text, name text, role text, status text, signup_date date);
-\\copy stage FROM '${csv}' WITH (FORMAT csv, HEADER true)
-INSERT INTO users (email, name, role, status, signup_date) SELECT email, name, role, status, signup_date FROM stage
-ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, status = EXCLUDED.status,
-  signup_date = EXCLUDED.signup_date, updated_at = now();
-`,
-    );
-    log('reference: psql \\copy into a staging table + INSERT ... ON CONFLICT');
-    let t0 = performance.now();
-    await exec('psql', [postgres.url, '-v', 'ON_ERROR_STOP=1', '-q', '-f', script]);
-    const referenceSeconds = (performance.now() - t0) / 1000;
-    const refRows = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
-    log(`reference: ${referenceSeconds.toFixed(2)} s, ${Math.round(ROWS / referenceSeconds).toLocaleString()} rows/s (${refRows} rows)`);
-
-    // Ours: the import workflow on a worker process of its own, through Temporal.
-    await truncate();
+    // Ours: the workflows on a worker process of its own, through Temporal.
     const taskQueue = `bench-${process.pid}`;
     // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
     const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
@@ -116,22 +156,28 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
     const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue });
     const connection = await connectTemporal(config);
     stops.unshift(() => connection.close());
-    const runs = createRunService(connection.client, taskQueue);
-    const params = importParamsSchema.parse({ source: csv, dataset: 'users', mode: 'upsert', batchSize: Number(process.env.BENCH_BATCH_SIZE ?? 10_000) });
-    log(`ours: import workflow, batch size ${params.batchSize}`);
-    t0 = performance.now();
-    const { runId } = await runs.start('import', params, `bench-import-${process.pid}`);
-    const result = (await connection.client.workflow.getHandle(runId).result()) as RunResult;
-    const oursSeconds = (performance.now() - t0) / 1000;
-    const rss = peakRssMb(worker.pid!);
-    const ourRows = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
-    log(`ours: ${oursSeconds.toFixed(2)} s, ${Math.round(ROWS / oursSeconds).toLocaleString()} rows/s (${ourRows} rows, status ${result.status}), worker peak RSS ${rss} MB`);
-    await pool.end();
-    if (ourRows !== ROWS || refRows !== ROWS) throw new Error(`row counts differ: ours ${ourRows}, reference ${refRows}, expected ${ROWS}`);
+    const pool = createPool(postgres.url, 2);
+    stops.unshift(() => pool.end());
+    const ctx: BenchContext = {
+      pool,
+      databaseUrl: postgres.url,
+      runs: createRunService(connection.client, taskQueue),
+      client: connection.client,
+      tmp,
+      rows: ROWS,
+      batchSize: Number(process.env.BENCH_BATCH_SIZE ?? DEFAULT_BATCH_SIZE),
+    };
 
-    const ratio = oursSeconds / referenceSeconds;
-    log(`import-1m: ratio ${ratio.toFixed(2)} (target <= 1.5), peak RSS ${rss} MB (target < 300)`);
-    console.log(JSON.stringify({ 'import-1m': { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss } }));
+    const results: Record<string, WorkloadResult & { ratio: number; peakRssMb: number }> = {};
+    for (const [name, run] of workloads) {
+      resetPeakRss(worker.pid!);
+      const { oursSeconds, referenceSeconds } = await run(ctx);
+      const rss = peakRssMb(worker.pid!);
+      const ratio = oursSeconds / referenceSeconds;
+      log(`${name}: ratio ${ratio.toFixed(2)} (target <= 1.5), worker peak RSS ${rss} MB (target < 300)`);
+      results[name] = { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss };
+    }
+    console.log(JSON.stringify(results));
   } finally {
     for (const stop of stops) await stop().catch(() => undefined);
     fs.rmSync(tmp, { recursive: true, force: true });
