@@ -79,7 +79,7 @@ async function benchImport(ctx: BenchContext): Promise<WorkloadResult> {
   await generateUsersCsv(csv, rows);
   log(`file: ${(fs.statSync(csv).size / 2 ** 20).toFixed(1)} MiB`);
   const countUsers = async () => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
-  const truncate = () => pool.query('TRUNCATE users RESTART IDENTITY CASCADE; TRUNCATE run_errors, run_checkpoints, import_keys; CHECKPOINT');
+  const truncate = () => pool.query('TRUNCATE users RESTART IDENTITY CASCADE; TRUNCATE run_errors, run_checkpoints, import_keys, import_batches; CHECKPOINT');
 
   // Reference: what a careful engineer would script by hand.
   await truncate();

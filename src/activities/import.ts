@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { getDataset, type Dataset } from '../datasets';
-import { loadBatch, loadStatements, type LoadOutcome, type StagedRow } from '../db/loader';
+import { loadBatch, loadStatements, type FirstSeen, type LoadOutcome, type StagedRow } from '../db/loader';
 import type { Pool } from '../db/pool';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
@@ -130,8 +130,8 @@ function rowError(record: { row: number; line: number }, field: string | null, c
   return { row: record.row, line: record.line, field, code, message, raw };
 }
 
-const duplicateMessage = (dataset: Dataset, key: string, firstRow: number | undefined) =>
-  `duplicate ${dataset.key.join(', ')} "${key}": first seen on row ${firstRow ?? '?'}`;
+const duplicateMessage = (dataset: Dataset, key: string, first: FirstSeen | undefined) =>
+  `duplicate ${dataset.key.join(', ')} "${key}": first seen ${!first ? 'earlier' : 'row' in first ? `on row ${first.row}` : `in rows ${first.rows[0]}-${first.rows[1]}`}`;
 
 /** A staged row, or the errors that reject it. */
 function validate(
@@ -150,7 +150,7 @@ function validate(
   const key = dataset.key.map((k) => String(data[k])).join('\u001f');
   const earlier = keysInBatch.get(key);
   if (earlier !== undefined) {
-    return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, key, earlier), record.values)];
+    return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, key, { row: earlier }), record.values)];
   }
   keysInBatch.set(key, record.row);
   return { row: record.row, line: record.line, key, values: plan.columns.map((c) => data[c]) };
@@ -164,7 +164,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], rows: StagedRow[],
       r,
       dataset.key.join(','),
       r.code,
-      r.code === 'DUPLICATE_KEY' ? duplicateMessage(dataset, r.key, r.firstRow) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
+      r.code === 'DUPLICATE_KEY' ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
       Object.fromEntries(columns.map((c, i) => [c, byRow.get(r.row)?.[i]])),
     ),
   );

@@ -18,8 +18,11 @@ export interface LoadOutcome {
   updated: number;
   skipped: number;
   /** Rows the database refused: a key seen earlier in the file, or (insert mode) already present. */
-  rejected: { row: number; line: number; key: string; code: 'DUPLICATE_KEY' | 'ALREADY_EXISTS'; firstRow?: number }[];
+  rejected: { row: number; line: number; key: string; code: 'DUPLICATE_KEY' | 'ALREADY_EXISTS'; firstSeen?: FirstSeen }[];
 }
+
+/** Where a repeated key first appeared: its row, or the row range of the batch that wrote it. */
+export type FirstSeen = { row: number } | { rows: [number, number] };
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
@@ -43,28 +46,33 @@ export function loadStatements(dataset: Dataset, columns: readonly string[], mod
     .map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`)
     .concat('updated_at = now()')
     .join(', ');
-  const insert = `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${stage}`;
+  const insert = `INSERT INTO ${table} AS t (${cols}) SELECT ${cols} FROM ${stage}`;
   const columnDefs = dataset.columnNames.map((c) => `${ident(c)} ${dataset.columns[c]!.sql}`).join(', ');
+  // The batch that wrote a row, if it is one of this run's committed batches.
+  const writtenBy = (alias: string) => `SELECT first_row, last_row FROM import_batches b WHERE b.xid = ${alias}.xmin AND b.run_id = $1`;
   return {
     createStage: `CREATE TEMP TABLE IF NOT EXISTS ${stage} (_row integer, _line integer, ${columnDefs}) ON COMMIT DELETE ROWS`,
     copy: `COPY ${stage} (_row, _line, ${cols}) FROM STDIN`,
-    // Keys of this batch that an earlier batch of the same file already loaded (usually none).
-    // One index probe per staged row: a plain join lets the planner hash every key the run has
-    // loaded so far, which grows with each batch (quadratic over a file).
-    findSeenKeys: `SELECT s._row AS row, s._line AS line, k.key, k.row_number AS "firstRow" FROM ${stage} s
-      CROSS JOIN LATERAL (SELECT key, row_number FROM import_keys WHERE run_id = $1 AND key = ${keyExpr('s')} OFFSET 0) k`,
-    dropRows: `DELETE FROM ${stage} WHERE _row = ANY($1::int[])`,
-    rememberKeys: `INSERT INTO import_keys (run_id, key, row_number) SELECT $1, ${keyExpr('s')}, s._row FROM ${stage} s`,
+    // Upsert leaves alone a row an earlier batch of this run wrote: that key is a repeat, found below.
     load:
       mode === 'upsert'
-        ? `WITH w AS (${insert} ON CONFLICT (${conflict}) DO UPDATE SET ${updates} RETURNING (xmax = 0) AS inserted)
+        ? `WITH w AS (${insert} ON CONFLICT (${conflict}) DO UPDATE SET ${updates} WHERE NOT EXISTS (${writtenBy('t')})
+             RETURNING (xmax = 0) AS inserted)
            SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM w`
-        : mode === 'skip-existing'
-          ? `WITH w AS (${insert} ON CONFLICT (${conflict}) DO NOTHING RETURNING 1)
-             SELECT count(*)::int AS inserted, 0 AS updated FROM w`
-          : `WITH w AS (${insert} ON CONFLICT (${conflict}) DO NOTHING RETURNING ${keyExpr(table)} AS key)
-             SELECT s._row AS row, s._line AS line, ${keyExpr('s')} AS key FROM ${stage} s
-             WHERE NOT EXISTS (SELECT 1 FROM w WHERE w.key = ${keyExpr('s')})`,
+        : `WITH w AS (${insert} ON CONFLICT (${conflict}) DO NOTHING RETURNING 1) SELECT count(*)::int AS inserted, 0 AS updated FROM w`,
+    // Staged rows the load did not write (their row has another transaction's xmin), with where
+    // the key was first seen: an earlier batch that wrote it, or a row remembered in import_keys.
+    // The import_keys probe is one index lookup per row (OFFSET 0 keeps the planner from hashing
+    // every key the run remembered).
+    unwritten: `SELECT s._row AS row, s._line AS line, ${keyExpr('s')} AS key, b.first_row AS "batchFirst", b.last_row AS "batchLast", k.row_number AS "seenRow"
+      FROM ${stage} s JOIN ${table} t ON ${dataset.key.map((k) => `t.${ident(k)} = s.${ident(k)}`).join(' AND ')}
+      LEFT JOIN LATERAL (${writtenBy('t')}) b ON true
+      LEFT JOIN LATERAL (SELECT row_number FROM import_keys WHERE run_id = $1 AND key = ${keyExpr('s')} OFFSET 0) k ON true
+      WHERE t.xmin <> pg_current_xact_id()::xid ORDER BY s._row`,
+    // Keys met but not written (skipped, or already present): a later repeat of one is a duplicate too.
+    rememberKeys: `INSERT INTO import_keys (run_id, key, row_number) SELECT $1, * FROM unnest($2::text[], $3::int[]) ON CONFLICT DO NOTHING`,
+    // Must run in the transaction that wrote the batch's rows (not a savepoint: rows would carry the subtransaction's id).
+    rememberBatch: 'INSERT INTO import_batches (run_id, xid, first_row, last_row) VALUES ($1, pg_current_xact_id()::xid, $2, $3)',
   };
 }
 export type LoadStatements = ReturnType<typeof loadStatements>;
@@ -73,8 +81,9 @@ export type LoadStatements = ReturnType<typeof loadStatements>;
 const staged = new WeakMap<PoolClient, Set<string>>();
 
 /**
- * Loads one batch inside the caller's transaction: COPY into a temp staging table, drop keys the
- * file already had, then one INSERT ... ON CONFLICT. Replaying a batch cannot duplicate rows.
+ * Loads one batch inside the caller's transaction: COPY into a temp staging table, then one
+ * INSERT ... ON CONFLICT that never overwrites a row an earlier batch of the run wrote. Only when
+ * some staged rows were not written does it look up why. Replaying a batch cannot duplicate rows.
  */
 export async function loadBatch(
   client: PoolClient,
@@ -95,24 +104,24 @@ export async function loadBatch(
   const text = rows.map((r) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`).join('');
   await pipeline(Readable.from([text]), client.query(copyFrom(sql.copy)));
 
-  // A key seen earlier in the file is a row error, not a second write; the batch's own repeats
-  // were already rejected before staging.
-  const dups = (await client.query<{ row: number; line: number; key: string; firstRow: number }>(sql.findSeenKeys, [runId])).rows;
-  if (dups.length > 0) {
-    await client.query(sql.dropRows, [dups.map((d) => d.row)]);
-    for (const d of dups) outcome.rejected.push({ ...d, code: 'DUPLICATE_KEY' });
+  const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, mode === 'upsert' ? [runId] : [])).rows[0]!;
+  outcome.inserted = inserted;
+  outcome.updated = updated;
+  if (inserted + updated < rows.length) {
+    // The batch's own repeats were rejected before staging, so an unwritten row's key is a repeat
+    // of an earlier batch's, or (skip-existing, insert) a row that was there before the run.
+    type Unwritten = { row: number; line: number; key: string; batchFirst: number | null; batchLast: number | null; seenRow: number | null };
+    const unwritten = (await client.query<Unwritten>(sql.unwritten, [runId])).rows;
+    const fresh: Unwritten[] = [];
+    for (const u of unwritten) {
+      const firstSeen: FirstSeen | undefined = u.seenRow !== null ? { row: u.seenRow } : u.batchFirst !== null ? { rows: [u.batchFirst, u.batchLast!] } : undefined;
+      if (firstSeen) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: 'DUPLICATE_KEY', firstSeen });
+      else fresh.push(u);
+    }
+    if (mode === 'insert') for (const u of fresh) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: 'ALREADY_EXISTS' });
+    if (fresh.length > 0) await client.query(sql.rememberKeys, [runId, fresh.map((u) => u.key), fresh.map((u) => u.row)]);
   }
-  await client.query(sql.rememberKeys, [runId]);
-
-  if (mode === 'insert') {
-    const existing = (await client.query<{ row: number; line: number; key: string }>(sql.load)).rows;
-    for (const e of existing) outcome.rejected.push({ ...e, code: 'ALREADY_EXISTS' });
-    outcome.inserted = rows.length - dups.length - existing.length;
-  } else {
-    const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load)).rows[0]!;
-    outcome.inserted = inserted;
-    outcome.updated = updated;
-    outcome.skipped = rows.length - dups.length - inserted - updated;
-  }
+  outcome.skipped = rows.length - inserted - updated - outcome.rejected.length;
+  await client.query(sql.rememberBatch, [runId, rows[0]!.row, rows[rows.length - 1]!.row]);
   return outcome;
 }

@@ -61,7 +61,9 @@ export const runState = {
     return rows[0]?.n ?? 0;
   },
 
+  /** Drops a run's duplicate-detection bookkeeping: the keys it remembered and its batches' ids. */
   async forgetImportKeys(db: Queryable, runId: string): Promise<void> {
     await db.query('DELETE FROM import_keys WHERE run_id = $1', [runId]);
+    await db.query('DELETE FROM import_batches WHERE run_id = $1', [runId]);
   },
 };
