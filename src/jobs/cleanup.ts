@@ -33,7 +33,18 @@ export const cleanupParamsSchema = errorPolicySchema
   .extend(approvalSchema.shape)
   .extend({
     rules: z
-      .array(z.union([z.enum(builtInNames, { error: () => `must be a shipped rule (${builtInNames.join(', ')}) or a rule object` }), cleanupRuleSchema]))
+      .array(
+        z.union([z.enum(builtInNames), cleanupRuleSchema], {
+          // When both alternatives fail zod says only "Invalid input": say which one was meant and why.
+          error: (issue) => {
+            const objectIssue = issue.code === 'invalid_union' && typeof issue.input === 'object' ? issue.errors[1]?.[0] : undefined;
+            const at = objectIssue?.path.map(String).join('.');
+            return objectIssue
+              ? `must be a rule object {name, dataset, where, batchSize}: ${at ? `${at}: ` : ''}${objectIssue.message}`
+              : `must be a shipped rule (${builtInNames.join(', ')}) or a rule object {name, dataset, where, batchSize}`;
+          },
+        }),
+      )
       .min(1)
       .max(50)
       .default([...builtInNames]),

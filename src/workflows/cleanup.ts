@@ -15,17 +15,21 @@ export type CleanupWorkflowInput = PreviewedRunInput<z.input<typeof cleanupParam
 
 const { planCleanup, cleanupSlice } = proxyActivities<Activities>(sliceActivityOptions);
 
-/** Each rule's state from the run's checkpoint: rules run in order, so those before the current one are done. */
+/**
+ * Each rule's state from the run's checkpoint: rules run in order, so those before the current one
+ * are done. Without a checkpoint nothing was deleted (a dry run, a refusal, no approval): every
+ * rule was skipped.
+ */
 function ruleStates(params: CleanupParams, plan: RunPlan, checkpoint: Checkpoint<KeysetPosition> | undefined, final: boolean): Record<string, StepState> {
   const at = checkpoint?.position ?? { step: 0, lastId: 0 };
   return Object.fromEntries(
     cleanupRules(params).map((rule, i): [string, StepState] => {
-      const counts = checkpoint?.byStep?.[rule.name] ?? zeroCounts();
-      const finished = checkpoint?.done || i < at.step || (i === at.step && at.lastId >= plan.bounds[i]!);
-      const status: StepState['status'] = finished
-        ? counts.failed > 0 ? 'partial' : 'success'
-        : final ? (i === at.step && checkpoint ? 'cancelled' : 'skipped') : i === at.step ? 'running' : 'pending';
-      return [rule.name, { status, counts: { ...counts, total: plan.preview.steps?.[rule.name]?.matched } }];
+      const counts = { ...(checkpoint?.byStep?.[rule.name] ?? zeroCounts()), total: plan.preview.steps?.[rule.name]?.matched };
+      const finished = !!checkpoint && (checkpoint.done || i < at.step || (i === at.step && at.lastId >= plan.bounds[i]!));
+      if (finished) return [rule.name, { status: counts.failed > 0 ? 'partial' : 'success', counts }];
+      if (!final) return [rule.name, { status: i === at.step ? 'running' : 'pending', counts }];
+      if (checkpoint && i === at.step) return [rule.name, { status: checkpoint.stop ? 'failed' : 'cancelled', counts, ...(checkpoint.stop && { error: checkpoint.stop }) }];
+      return [rule.name, { status: 'skipped', counts, reason: checkpoint ? 'the run stopped before this rule' : 'nothing was deleted (dry run, refused or not approved)' }];
     }),
   );
 }

@@ -3,10 +3,10 @@ import {
   CancellationScope,
   ChildWorkflowFailure,
   condition,
-  executeChild,
-  getExternalWorkflowHandle,
   isCancellation,
+  startChild,
   workflowInfo,
+  type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { ErrorCode } from '../errors';
@@ -21,6 +21,8 @@ export { cancelSignal, progressQuery } from './run-tracker';
 export interface PipelineWorkflowInput {
   params: z.input<typeof jobKinds.pipeline.schema>;
 }
+
+type StepWorkflow = (arg: { params: unknown }) => Promise<RunResult>;
 
 const sumCounts = (all: (Counts | undefined)[]): Counts =>
   all.reduce<Counts>(
@@ -56,20 +58,26 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Ru
   const states: Record<string, StepState> = Object.fromEntries(params.steps.map((s) => [s.name, { status: 'pending', runId: childId(s) }]));
   const publish = () => tracker.setSteps({ ...states });
   const running = new Map<string, Promise<void>>();
+  // Resolves once the child run exists: a cancel signal sent before that would find no run.
+  const started = new Map<string, Promise<ChildWorkflowHandle<StepWorkflow> | undefined>>();
   let finished = 0;
 
   const start = (step: PipelineStep) => {
     const id = childId(step);
     states[step.name] = { status: 'running', runId: id };
-    const run = executeChild<(arg: { params: unknown }) => Promise<RunResult>>(jobKinds[step.kind].workflowType, {
+    const handle = startChild<StepWorkflow>(jobKinds[step.kind].workflowType, {
       workflowId: id,
       args: [{ params: step.params }],
       typedSearchAttributes: runSearchAttributes(step.kind, step.params),
       memo: { kind: step.kind, pipeline: runId },
-    }).then(
-      (result) => stepOutcome(id, undefined, result),
-      (err: unknown) => stepOutcome(id, err),
-    );
+    });
+    started.set(step.name, handle.catch(() => undefined));
+    const run = handle
+      .then((child) => child.result())
+      .then(
+        (result) => stepOutcome(id, undefined, result),
+        (err: unknown) => stepOutcome(id, err),
+      );
     running.set(
       step.name,
       run.then((state) => {
@@ -86,7 +94,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Ru
       if (states[step.name]!.status !== 'pending') continue;
       const blocked = step.dependsOn.find((d) => ['failed', 'cancelled', 'skipped'].includes(states[d]!.status));
       if (blocked || tracker.cancelRequested) {
-        const reason = blocked ? `depends on ${blocked}, which ${states[blocked]!.status === 'skipped' ? 'was skipped' : states[blocked]!.status}` : 'the pipeline was cancelled';
+        const reason = blocked ? `depends on ${blocked}, which ${states[blocked]!.status === 'failed' ? 'failed' : `was ${states[blocked]!.status}`}` : 'the pipeline was cancelled';
         states[step.name] = { status: 'skipped', reason };
         continue;
       }
@@ -104,8 +112,10 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Ru
       await condition(() => finished !== seen || (tracker.cancelRequested && !stopping));
       if (tracker.cancelRequested && !stopping) {
         stopping = true;
-        // Each running step stops after its current batch, like a run cancelled on its own.
-        await Promise.all([...running.keys()].map((name) => getExternalWorkflowHandle(states[name]!.runId!).signal(cancelSignal, { reason: 'pipeline cancelled' })));
+        // Each running step stops after its current batch, like a run cancelled on its own. A
+        // step that ended meanwhile can no longer be signalled, and needs no cancel.
+        const signalStop = async (name: string) => (await started.get(name))?.signal(cancelSignal, { reason: 'pipeline cancelled' }).catch(() => undefined);
+        await Promise.all([...running.keys()].map(signalStop));
       }
     }
   } catch (err) {
