@@ -5,7 +5,7 @@ import { ErrorCode } from '../errors';
 import type { BulkUpdateParams } from '../jobs/bulk-update';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { resolveSet } from '../jobs/filter';
-import { runRowSlice, sortedDistinct, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
+import { planOrFail, runRowSlice, sortedDistinct, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
 
 export interface BulkUpdateSliceInput {
   runId: string;
@@ -33,19 +33,21 @@ export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number }
   return {
     /** Counts and samples the rows a bulk update would change, and fixes the highest id it may reach. */
     async planBulkUpdate({ params, asOf }: { params: BulkUpdateParams; asOf: string }): Promise<RunPlan> {
-      const { selection, ids } = selectionOf(params, asOf);
-      const values = resolveSet(selection.dataset, params.set, selection.asOf);
-      const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection, ids), rowQueries.sample(pool, selection, params.sampleSize, ids)]);
-      let notFound: number | undefined;
-      if (ids) {
-        const listed = 'inline' in ids ? ids.inline.length : await rowQueries.idListCount(pool, ids.listId);
-        notFound = listed - (await rowQueries.count(pool, { ...selection, where: undefined }, ids)).matched;
-      }
-      return {
-        asOf,
-        preview: { matched, sample: sample.map((row) => previewRow(selection.dataset, row, values)), ...(notFound !== undefined && { notFound }) },
-        bounds: [maxId],
-      };
+      return planOrFail(async () => {
+        const { selection, ids } = selectionOf(params, asOf);
+        const values = resolveSet(selection.dataset, params.set, selection.asOf);
+        const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection, ids), rowQueries.sample(pool, selection, params.sampleSize, ids)]);
+        let notFound: number | undefined;
+        if (ids) {
+          const listed = 'inline' in ids ? ids.inline.length : await rowQueries.idListCount(pool, ids.listId);
+          notFound = listed - (await rowQueries.count(pool, { ...selection, where: undefined }, ids)).matched;
+        }
+        return {
+          asOf,
+          preview: { matched, sample: sample.map((row) => previewRow(selection.dataset, row, values)), ...(notFound !== undefined && { notFound }) },
+          bounds: [maxId],
+        };
+      });
     },
 
     /** Updates batch after batch from the run's checkpoint for about sliceMs. */

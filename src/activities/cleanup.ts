@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool';
 import { rowQueries } from '../db/rows';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { cleanupRules, type CleanupParams } from '../jobs/cleanup';
-import { runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
+import { planOrFail, runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
 
 export interface CleanupSliceInput {
   runId: string;
@@ -20,21 +20,23 @@ export function createCleanupActivities(deps: { pool: Pool; sliceMs: number }) {
   return {
     /** Counts and samples what each rule would delete, and fixes the highest id each may reach. */
     async planCleanup({ params, asOf }: { params: CleanupParams; asOf: string }): Promise<RunPlan> {
-      const planned = await Promise.all(
-        selectionsOf(params, asOf).map(async ({ rule, selection }) => {
-          const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection), rowQueries.sample(pool, selection, params.sampleSize)]);
-          return { name: rule.name, matched, maxId, sample };
-        }),
-      );
-      return {
-        asOf,
-        preview: {
-          matched: planned.reduce((n, p) => n + p.matched, 0),
-          sample: planned.flatMap((p) => p.sample.map((row) => ({ rule: p.name, ...row }))).slice(0, params.sampleSize),
-          steps: Object.fromEntries(planned.map((p) => [p.name, { matched: p.matched, sample: p.sample }])),
-        },
-        bounds: planned.map((p) => p.maxId),
-      };
+      return planOrFail(async () => {
+        const planned = await Promise.all(
+          selectionsOf(params, asOf).map(async ({ rule, selection }) => {
+            const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection), rowQueries.sample(pool, selection, params.sampleSize)]);
+            return { name: rule.name, matched, maxId, sample };
+          }),
+        );
+        return {
+          asOf,
+          preview: {
+            matched: planned.reduce((n, p) => n + p.matched, 0),
+            sample: planned.flatMap((p) => p.sample.map((row) => ({ rule: p.name, ...row }))).slice(0, params.sampleSize),
+            steps: Object.fromEntries(planned.map((p) => [p.name, { matched: p.matched, sample: p.sample }])),
+          },
+          bounds: planned.map((p) => p.maxId),
+        };
+      });
     },
 
     /** Deletes rule after rule, batch after batch, from the run's checkpoint for about sliceMs. */

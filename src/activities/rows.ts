@@ -1,7 +1,6 @@
-import { DatabaseError } from 'pg';
-import type { Pool, PoolClient } from '../db/pool';
+import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
 import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
-import { ErrorCode } from '../errors';
+import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { ErrorPolicy, Preview } from '../jobs/run';
 import { runSlice, type Applied, type Batch } from './batch-runner';
@@ -71,10 +70,6 @@ async function nextIds(pool: Pool, ids: IdSource, after: number, limit: number):
 
 export const sortedDistinct = (ids: readonly number[]) => [...new Set(ids)].sort((a, b) => a - b);
 
-// Data exceptions, constraint violations, and errors raised by triggers: replaying the batch
-// would fail the same way. Anything else (connections, deadlocks, timeouts) is retried.
-const PERMANENT_SQLSTATE = /^(22|23|P0)/;
-
 /** A slice over existing rows: keyset batches of the targets, each applied under a savepoint. */
 export function runRowSlice(spec: {
   pool: Pool;
@@ -105,7 +100,7 @@ async function applyOrRecordFailure(client: PoolClient, batch: RowBatch, work: (
     await client.query('RELEASE SAVEPOINT bf_batch');
     return applied;
   } catch (err) {
-    if (!(err instanceof DatabaseError && err.code && PERMANENT_SQLSTATE.test(err.code))) throw err;
+    if (!isPermanentDbError(err)) throw err;
     await client.query('ROLLBACK TO SAVEPOINT bf_batch');
     const ids = await rowQueries.matchingIds(client, batch.target.selection, batch.rows);
     const range = ids.length > 0 ? ` (ids ${ids[0]}–${ids.at(-1)})` : '';
@@ -125,4 +120,14 @@ export interface RunPlan {
   preview: Preview;
   /** Per target, the highest id that matched. */
   bounds: number[];
+}
+
+/** Plans a run; a query the database refuses for good fails the run instead of retrying forever. */
+export async function planOrFail(plan: () => Promise<RunPlan>): Promise<RunPlan> {
+  try {
+    return await plan();
+  } catch (err) {
+    if (isPermanentDbError(err)) throw permanentFailure(ErrorCode.InvalidParams, `the database refused the run's filter: ${err.message}`);
+    throw err;
+  }
 }

@@ -34,3 +34,11 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
 
 /** Double-quotes an identifier; identifiers only ever come from dataset declarations. */
 export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+// Data exceptions, constraint violations, and errors raised by triggers: running the statement
+// again would fail the same way. Anything else (connections, deadlocks, timeouts) may pass later.
+const PERMANENT_SQLSTATE = /^(22|23|P0)/;
+
+/** True for database errors that retrying cannot fix. */
+export const isPermanentDbError = (err: unknown): err is pg.DatabaseError =>
+  err instanceof pg.DatabaseError && typeof err.code === 'string' && PERMANENT_SQLSTATE.test(err.code);

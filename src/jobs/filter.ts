@@ -57,12 +57,24 @@ export function resolveRelativeTime(value: string, asOf: Date, sql: 'date' | 'ti
       case 'hour': t.setUTCHours(t.getUTCHours() + n); break;
       case 'day': t.setUTCDate(t.getUTCDate() + n); break;
       case 'week': t.setUTCDate(t.getUTCDate() + 7 * n); break;
-      case 'month': t.setUTCMonth(t.getUTCMonth() + n); break;
-      case 'year': t.setUTCFullYear(t.getUTCFullYear() + n); break;
+      case 'month': addMonths(t, n); break;
+      case 'year': addMonths(t, 12 * n); break;
     }
   }
   return sql === 'date' ? t.toISOString().slice(0, 10) : t.toISOString();
 }
+
+/** Adds months as Postgres does: Mar 31 - 1 month is Feb 29 (or 28), not Mar 2. */
+function addMonths(t: Date, n: number): void {
+  const day = t.getUTCDate();
+  t.setUTCDate(1);
+  t.setUTCMonth(t.getUTCMonth() + n);
+  const lastDay = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth() + 1, 0)).getUTCDate();
+  t.setUTCDate(Math.min(day, lastDay));
+}
+
+/** A calendar date that exists: Date.parse would take 2024-02-30 and roll it over. */
+const isCalendarDate = (ymd: string) => new Date(`${ymd}T00:00:00Z`).toISOString().slice(0, 10) === ymd;
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
@@ -83,7 +95,7 @@ function checkValue(dataset: Dataset, field: string, sql: SqlType, value: unknow
     case 'timestamptz': {
       if (isRelativeTime(value)) return { value };
       const iso = sql === 'date' ? ISO_DATE : ISO_TIMESTAMP;
-      if (typeof value !== 'string' || !iso.test(value) || Number.isNaN(Date.parse(value))) {
+      if (typeof value !== 'string' || !iso.test(value) || Number.isNaN(Date.parse(value)) || !isCalendarDate(value.slice(0, 10))) {
         return { error: `must be ${sql === 'date' ? 'a date as YYYY-MM-DD' : 'an ISO timestamp'} or a relative time such as "now - 30 days"` };
       }
       return { value };

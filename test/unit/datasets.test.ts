@@ -18,6 +18,8 @@ describe('datasets', () => {
       role: 'user',
       status: 'pending',
       signup_date: '2024-02-29',
+      last_login_at: undefined,
+      deleted_at: undefined,
     });
   });
 

@@ -62,7 +62,7 @@ describe('checkFilter', () => {
     ]);
   });
 
-  it('refuses a date that is not in the calendar', { todo: 'checkValue trusts Date.parse, which takes 2024-02-30 (see the report)' }, () => {
+  it('refuses a date that is not in the calendar', () => {
     assert.deepEqual(check({ field: 'signup_date', op: 'gt', value: '2024-02-30' }), [['value', 'must be a date as YYYY-MM-DD or a relative time such as "now - 30 days"']]);
     assert.equal(check({ field: 'last_login_at', op: 'gt', value: '2023-02-29T10:00:00Z' }).length, 1);
   });
@@ -144,7 +144,7 @@ describe('relative times', () => {
     assert.equal(at('now - 1 month', 'date', new Date('2024-03-15T08:00:00Z')), '2024-02-15');
   });
 
-  it('clamps to the last day of a shorter month, as Postgres does', { todo: 'resolveRelativeTime lets the day overflow into the next month (see the report)' }, () => {
+  it('clamps to the last day of a shorter month, as Postgres does', () => {
     assert.equal(at('now - 1 month', 'date'), '2024-02-29', "'2024-03-31'::date - interval '1 month' in Postgres");
     assert.equal(at('now - 1 year', 'date', new Date('2024-02-29T12:00:00Z')), '2023-02-28');
   });
