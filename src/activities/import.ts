@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { getDataset, type Dataset } from '../datasets';
+import { UNDECIDED } from '../datasets/dataset';
 import { loadBatch, loadStatements, type FirstSeen, type LoadOutcome, type StagedRow } from '../db/loader';
 import type { Pool } from '../db/pool';
 import { ErrorCode, permanentFailure } from '../errors';
@@ -43,25 +43,40 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
   } else {
     columns = [...dataset.columnNames];
   }
-  const schema = z.object(Object.fromEntries(columns.map((c) => [c, dataset.columns[c]!.schema])));
+  const specs = columns.map((c) => dataset.columns[c]!);
+  const keyIndexes = dataset.key.map((k) => columns.indexOf(k));
+  // With a header, the source field of each column; without one (JSON), fields are mapped per record.
+  const fields = fieldOf && [...fieldOf.keys()];
 
-  /** Source values keyed by dataset column; blanks and nulls count as missing. */
-  const toColumns = (values: Record<string, unknown>): Record<string, unknown> => {
-    const out: Record<string, unknown> = {};
-    if (fieldOf) {
-      for (const [field, column] of fieldOf) out[column] = blankToUndefined(values[field]);
-    } else {
-      for (const [field, value] of Object.entries(values)) {
+  /** The row's values in column order, or its issues in the order z.object would report them. */
+  const parse = (record: Record<string, unknown>): { values: unknown[] } | { issues: { field: string; message: string }[] } => {
+    let byColumn: Record<string, unknown> | undefined;
+    if (!fields) {
+      byColumn = {};
+      for (const [field, value] of Object.entries(record)) {
         const column = dataset.columnFor(field, params.mapping);
-        if (column) out[column] = blankToUndefined(value);
+        if (column) byColumn[column] = value;
       }
     }
-    return out;
+    const values = new Array<unknown>(columns.length);
+    let issues: { field: string; message: string }[] | undefined;
+    for (let i = 0; i < columns.length; i++) {
+      const raw = fields ? record[fields[i]!] : byColumn![columns[i]!];
+      const value = raw === '' || raw === null ? undefined : raw; // blanks and nulls count as missing
+      const spec = specs[i]!;
+      const quick = spec.quick ? spec.quick(value) : UNDECIDED;
+      if (quick !== UNDECIDED) {
+        values[i] = quick;
+        continue;
+      }
+      const parsed = spec.schema.safeParse(value);
+      if (parsed.success) values[i] = parsed.data;
+      else for (const issue of parsed.error.issues) (issues ??= []).push({ field: [columns[i], ...issue.path].join('.'), message: issue.message });
+    }
+    return issues ? { issues } : { values };
   };
-  return { columns, schema, toColumns, warnings };
+  return { columns, keyIndexes, parse, warnings };
 }
-
-const blankToUndefined = (v: unknown) => (v === '' || v === null ? undefined : v);
 
 async function* importBatches(
   sources: SourceOpener,
@@ -140,20 +155,16 @@ function validate(
   dataset: Dataset,
   keysInBatch: Map<string, number>,
 ): StagedRow | RowError[] {
-  const parsed = plan.schema.safeParse(plan.toColumns(record.values));
-  if (!parsed.success) {
-    return parsed.error.issues.map((issue) =>
-      rowError(record, issue.path.length > 0 ? issue.path.join('.') : null, ErrorCode.ValidationFailed, issue.message, record.values),
-    );
-  }
-  const data = parsed.data;
-  const key = dataset.key.map((k) => String(data[k])).join('\u001f');
+  const parsed = plan.parse(record.values);
+  if ('issues' in parsed) return parsed.issues.map((issue) => rowError(record, issue.field, ErrorCode.ValidationFailed, issue.message, record.values));
+  const { values } = parsed;
+  const key = plan.keyIndexes.length === 1 ? String(values[plan.keyIndexes[0]!]) : plan.keyIndexes.map((i) => String(values[i])).join('\u001f');
   const earlier = keysInBatch.get(key);
   if (earlier !== undefined) {
     return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, key, { row: earlier }), record.values)];
   }
   keysInBatch.set(key, record.row);
-  return { row: record.row, line: record.line, key, values: plan.columns.map((c) => data[c]) };
+  return { row: record.row, line: record.line, key, values };
 }
 
 /** Row errors for rows the database step refused, with the row's values as raw input. */

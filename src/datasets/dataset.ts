@@ -6,6 +6,11 @@ export interface ColumnSpec {
   sql: SqlType;
   /** Validates and normalises one value; receives undefined for a missing or blank value. */
   schema: z.ZodType;
+  /**
+   * The schema's output for a value it plainly accepts, without running zod (an import validates
+   * millions of values); UNDECIDED otherwise, and then the schema decides and words any error.
+   */
+  quick?: (value: unknown) => unknown;
   required: boolean;
   /** Other source header names that map to this column (compared after normalising). */
   aliases?: readonly string[];
@@ -27,6 +32,18 @@ export interface DatasetSpec<C extends string = string> {
 
 export type Dataset = ReturnType<typeof defineDataset<string>>;
 
+export const UNDECIDED: unique symbol = Symbol('undecided');
+
+// The patterns zod's email and ISO date checks use (z.iso.date's by default), so a quick accept never disagrees with them.
+const emailPattern = z.regexes.email;
+const datePattern = z.regexes.date;
+
+/** A quick check for a column whose missing value is `missing` (UNDECIDED when it is required). */
+const quickly =
+  (missing: unknown, accept: (s: string) => unknown) =>
+  (v: unknown): unknown =>
+    typeof v === 'string' ? accept(v) : v === undefined ? missing : UNDECIDED;
+
 const required = (what: string) => ({
   error: (issue: { input: unknown }) => (issue.input === undefined ? 'required' : `must be ${what}`),
 });
@@ -34,12 +51,21 @@ const required = (what: string) => ({
 /** Column builders: each yields the SQL type, the zod schema and whether a value is required. */
 export const col = {
   text(opts: { required?: boolean; max?: number; description: string; aliases?: string[] }): ColumnSpec {
-    const base = z.string(required('text')).trim().min(1, 'must not be blank').max(opts.max ?? 1000, `must be at most ${opts.max ?? 1000} characters`);
-    return { sql: 'text', schema: opts.required ? base : base.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
+    const max = opts.max ?? 1000;
+    const base = z.string(required('text')).trim().min(1, 'must not be blank').max(max, `must be at most ${max} characters`);
+    const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
+      const t = s.trim();
+      return t.length >= 1 && t.length <= max ? t : UNDECIDED;
+    });
+    return { sql: 'text', schema: opts.required ? base : base.optional(), quick, required: !!opts.required, description: opts.description, aliases: opts.aliases };
   },
   email(opts: { description: string; aliases?: string[] }): ColumnSpec {
-    const schema = z.string(required('text')).trim().toLowerCase().pipe(z.email('must be a valid email address'));
-    return { sql: 'text', schema, required: true, description: opts.description, aliases: opts.aliases };
+    const schema = z.string(required('text')).trim().toLowerCase().pipe(z.email({ pattern: emailPattern, error: 'must be a valid email address' }));
+    const quick = quickly(UNDECIDED, (s) => {
+      const t = s.trim().toLowerCase();
+      return emailPattern.test(t) ? t : UNDECIDED;
+    });
+    return { sql: 'text', schema, quick, required: true, description: opts.description, aliases: opts.aliases };
   },
   enumOf<const V extends readonly [string, ...string[]]>(values: V, opts: { default?: V[number]; description: string; aliases?: string[] }): ColumnSpec {
     const base = z.preprocess(
@@ -47,11 +73,20 @@ export const col = {
       z.enum(values, { error: (i) => (i.input === undefined ? 'required' : `must be one of ${values.join(', ')}`) }),
     );
     const schema = opts.default === undefined ? base : base.optional().transform((v) => v ?? opts.default);
-    return { sql: 'text', schema, required: opts.default === undefined, description: opts.description, aliases: opts.aliases };
+    const allowed = new Set<string>(values);
+    const quick = quickly(opts.default ?? UNDECIDED, (s) => {
+      const t = s.trim().toLowerCase();
+      return allowed.has(t) ? t : UNDECIDED;
+    });
+    return { sql: 'text', schema, quick, required: opts.default === undefined, description: opts.description, aliases: opts.aliases };
   },
   date(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
     const base = z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.iso.date({ error: (i) => (i.input === undefined ? 'required' : 'must be a date as YYYY-MM-DD') }));
-    return { sql: 'date', schema: opts.required ? base : base.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
+    const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
+      const t = s.trim();
+      return datePattern.test(t) ? t : UNDECIDED;
+    });
+    return { sql: 'date', schema: opts.required ? base : base.optional(), quick, required: !!opts.required, description: opts.description, aliases: opts.aliases };
   },
   timestamp(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
     const base = z.preprocess(
