@@ -48,18 +48,22 @@ export function loadStatements(dataset: Dataset, columns: readonly string[], mod
     .join(', ');
   const insert = `INSERT INTO ${table} AS t (${cols}) SELECT ${cols} FROM ${stage}`;
   const columnDefs = dataset.columnNames.map((c) => `${ident(c)} ${dataset.columns[c]!.sql}`).join(', ');
+  // In the transaction that writes the batch's rows (not a savepoint: they would carry the subtransaction's id).
+  const rememberBatch = 'INSERT INTO import_batches (run_id, xid, first_row, last_row) VALUES ($1, pg_current_xact_id()::xid, $2, $3)';
   // The batch that wrote a row, if it is one of this run's committed batches.
   const writtenBy = (alias: string) => `SELECT first_row, last_row FROM import_batches b WHERE b.xid = ${alias}.xmin AND b.run_id = $1`;
   return {
     createStage: `CREATE TEMP TABLE IF NOT EXISTS ${stage} (_row integer, _line integer, ${columnDefs}) ON COMMIT DELETE ROWS`,
     copy: `COPY ${stage} (_row, _line, ${cols}) FROM STDIN`,
-    // Upsert leaves alone a row an earlier batch of this run wrote: that key is a repeat, found below.
-    load:
+    // One statement writes the batch and records it in import_batches. Upsert leaves alone a row an
+    // earlier batch of this run wrote (that key is a repeat, found below); the batch's own record is
+    // not visible to the statement that adds it, and cannot matter: the batch has no repeats of its own.
+    load: `WITH batch AS (${rememberBatch}), w AS (${insert} ON CONFLICT (${conflict}) ${
       mode === 'upsert'
-        ? `WITH w AS (${insert} ON CONFLICT (${conflict}) DO UPDATE SET ${updates} WHERE NOT EXISTS (${writtenBy('t')})
-             RETURNING (xmax = 0) AS inserted)
+        ? `DO UPDATE SET ${updates} WHERE NOT EXISTS (${writtenBy('t')}) RETURNING (xmax = 0) AS inserted)
            SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM w`
-        : `WITH w AS (${insert} ON CONFLICT (${conflict}) DO NOTHING RETURNING 1) SELECT count(*)::int AS inserted, 0 AS updated FROM w`,
+        : `DO NOTHING RETURNING 1) SELECT count(*)::int AS inserted, 0 AS updated FROM w`
+    }`,
     // Staged rows the load did not write (their row has another transaction's xmin), with where
     // the key was first seen: an earlier batch that wrote it, or a row remembered in import_keys.
     // The import_keys probe is one index lookup per row (OFFSET 0 keeps the planner from hashing
@@ -71,8 +75,6 @@ export function loadStatements(dataset: Dataset, columns: readonly string[], mod
       WHERE t.xmin <> pg_current_xact_id()::xid ORDER BY s._row`,
     // Keys met but not written (skipped, or already present): a later repeat of one is a duplicate too.
     rememberKeys: `INSERT INTO import_keys (run_id, key, row_number) SELECT $1, * FROM unnest($2::text[], $3::int[]) ON CONFLICT DO NOTHING`,
-    // Must run in the transaction that wrote the batch's rows (not a savepoint: rows would carry the subtransaction's id).
-    rememberBatch: 'INSERT INTO import_batches (run_id, xid, first_row, last_row) VALUES ($1, pg_current_xact_id()::xid, $2, $3)',
   };
 }
 export type LoadStatements = ReturnType<typeof loadStatements>;
@@ -104,7 +106,7 @@ export async function loadBatch(
   const text = rows.map((r) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`).join('');
   await pipeline(Readable.from([text]), client.query(copyFrom(sql.copy)));
 
-  const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, mode === 'upsert' ? [runId] : [])).rows[0]!;
+  const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, [runId, rows[0]!.row, rows[rows.length - 1]!.row])).rows[0]!;
   outcome.inserted = inserted;
   outcome.updated = updated;
   if (inserted + updated < rows.length) {
@@ -122,6 +124,5 @@ export async function loadBatch(
     if (fresh.length > 0) await client.query(sql.rememberKeys, [runId, fresh.map((u) => u.key), fresh.map((u) => u.row)]);
   }
   outcome.skipped = rows.length - inserted - updated - outcome.rejected.length;
-  await client.query(sql.rememberBatch, [runId, rows[0]!.row, rows[rows.length - 1]!.row]);
   return outcome;
 }
