@@ -1,32 +1,19 @@
 /**
- * Workload `bulk-update-1m`: set a value on 1,000,000 rows chosen by a filter, through the
- * bulk-update workflow, against one UPDATE statement in psql on the same table, same run.
+ * Workload `bulk-update-1m`: set a value on the 1,000,000 rows the import left, chosen by a
+ * filter, through the bulk-update workflow, against one UPDATE statement in psql, same run.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Client } from '@temporalio/client';
-import type { RunService } from '../src/api/runs';
-import type { Pool } from '../src/db/pool';
 import type { RunResult } from '../src/jobs/run';
+import { log, type BenchContext, type WorkloadResult } from './context';
 
 const exec = promisify(execFile);
-
-export interface BulkUpdateBenchDeps {
-  pool: Pool;
-  databaseUrl: string;
-  runs: RunService;
-  client: Client;
-  /** Rows the users table holds (the import workload left them there). */
-  rows: number;
-  batchSize: number;
-  log: (m: string) => void;
-}
 
 // Every row matches: the role filter is as selective as "all rows" while still being a filter.
 const FILTER = { field: 'role', op: 'in', value: ['user', 'admin', 'moderator'] };
 
-export async function benchBulkUpdate(deps: BulkUpdateBenchDeps): Promise<{ oursSeconds: number; referenceSeconds: number }> {
-  const { pool, log } = deps;
+export async function benchBulkUpdate(deps: BenchContext): Promise<WorkloadResult> {
+  const { pool } = deps;
   // Both sides start from a vacuumed table and a clean checkpoint, so neither pays for the other's dead rows.
   const settle = () => pool.query('VACUUM users').then(() => pool.query('CHECKPOINT'));
 

@@ -36,6 +36,7 @@ export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number }
       return planOrFail(async () => {
         const { selection, ids } = selectionOf(params, asOf);
         const values = resolveSet(selection.dataset, params.set, selection.asOf);
+        await rowQueries.analyzeIfStale(pool, selection.dataset);
         const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection, ids), rowQueries.sample(pool, selection, params.sampleSize, ids)]);
         let notFound: number | undefined;
         if (ids) {

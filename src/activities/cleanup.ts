@@ -23,6 +23,7 @@ export function createCleanupActivities(deps: { pool: Pool; sliceMs: number }) {
       return planOrFail(async () => {
         const planned = await Promise.all(
           selectionsOf(params, asOf).map(async ({ rule, selection }) => {
+            await rowQueries.analyzeIfStale(pool, selection.dataset);
             const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection), rowQueries.sample(pool, selection, params.sampleSize)]);
             return { name: rule.name, matched, maxId, sample };
           }),

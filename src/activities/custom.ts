@@ -53,6 +53,7 @@ export function createCustomActivities(deps: { pool: Pool; sliceMs: number }) {
         case 'validate_data': {
           // A validation run's "now" is each slice's own: it changes nothing, so drift is harmless.
           const selection = { dataset: getDataset(params.dataset), where: params.where, asOf: new Date() };
+          if (!cursor) await rowQueries.analyzeIfStale(deps.pool, selection.dataset);
           return runSlice<KeysetPosition, CheckedPage>({
             pool: deps.pool,
             runId,

@@ -68,6 +68,22 @@ function andWhere(s: RowSelection, params: unknown[], alias?: string): string {
  * range (after, upTo] or an id list, so a replayed batch touches exactly the same rows.
  */
 export const rowQueries = {
+  /**
+   * Refreshes the table's planner statistics when many rows changed since the last analyze (a
+   * fresh import, an earlier bulk update). With stale statistics Postgres plans each keyset batch
+   * as a scan and sort of the whole remaining range instead of an index walk: quadratic.
+   */
+  async analyzeIfStale(db: Queryable, dataset: Dataset): Promise<void> {
+    const { rows } = await db.query<{ live: number; changed: number; analyzed: boolean }>(
+      `SELECT n_live_tup AS live, n_mod_since_analyze AS changed, (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) AS analyzed
+       FROM pg_stat_user_tables WHERE relid = $1::regclass`,
+      [dataset.table],
+    );
+    const stats = rows[0];
+    if (stats && stats.analyzed && stats.changed <= Math.max(stats.live, 1_000) / 10) return;
+    await db.query(`ANALYZE ${ident(dataset.table)}`);
+  },
+
   /** How many rows match and the highest matching id (the run never goes past it). */
   async count(db: Queryable, s: RowSelection, ids?: IdSource): Promise<{ matched: number; maxId: number }> {
     const params: unknown[] = [];
