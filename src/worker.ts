@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
-import { createS3Client, createObjectStore, createSourceOpener } from './storage';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -13,30 +13,28 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
   const pool = createPool(databaseUrl);
-  const s3Client = config.s3 ? createS3Client(config.s3) : undefined;
-  const store = createObjectStore(config, s3Client);
-  const sources = createSourceOpener({ store, s3Client, localSourceDirs: config.localSourceDirs });
+  const readers = createImportReaders(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, sources, sliceMs: config.sliceMs }),
+    activities: createActivities({ pool, readers, sliceMs: config.sliceMs }),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
   });
   return {
     worker,
-    /** Runs until shutdown() (or a signal), then releases the connection and the pool. */
+    /** Runs until shutdown() (or a signal), then releases the connection, the pool and the reader threads. */
     run: async () => {
       try {
         await worker.run();
       } finally {
         await connection.close();
         await pool.end();
-        s3Client?.destroy();
+        await readers.close();
       }
     },
   };

@@ -1,6 +1,6 @@
 import { getDataset, type Dataset } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
-import { loadBatch, loadStatements, type FirstSeen, type LoadOutcome, type StagedRow } from '../db/loader';
+import { copyLine, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
 import type { Pool } from '../db/pool';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
@@ -9,6 +9,7 @@ import type { ImportParams } from '../jobs/import';
 import type { RowError } from '../jobs/run';
 import type { SourceOpener } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
+import type { ImportReaders } from './import-readers';
 
 export type ImportCheckpoint = Checkpoint<ReadPosition>;
 export interface ImportSliceInput {
@@ -17,8 +18,10 @@ export interface ImportSliceInput {
   cursor?: ImportCheckpoint;
 }
 
-interface ImportBatch extends Batch<ReadPosition> {
-  rows: StagedRow[];
+export interface ImportBatch extends Batch<ReadPosition> {
+  /** The dataset columns the file feeds (known once the header is read). */
+  columns?: string[];
+  staged: StagedBatch;
 }
 
 /** Which dataset columns a file feeds, and how a source record becomes a validated row. */
@@ -78,29 +81,28 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
   return { columns, keyIndexes, parse, warnings };
 }
 
-async function* importBatches(
-  sources: SourceOpener,
-  dataset: Dataset,
-  params: ImportParams,
-  from: ImportCheckpoint,
-  onPlan: (plan: ReturnType<typeof planColumns>) => void,
-): AsyncGenerator<ImportBatch> {
+/** Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread). */
+export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint): AsyncGenerator<ImportBatch> {
+  const dataset = getDataset(params.dataset);
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
   const opened = await sources.open(params.source, from.position.byte);
   let plan = format === 'csv' && !from.position.header ? undefined : planColumns(dataset, params, from.position.header);
-  if (plan) onPlan(plan);
   let warnings = [...from.warnings, ...(plan && from.seq === 0 ? plan.warnings : [])];
 
   let batch: ImportBatch = newBatch(from.position);
+  let lines: string[] = [];
   const keysInBatch = new Map<string, number>();
   const stopEarly = params.errorHandling === 'stop_on_error';
   const finishBatch = () => {
     const done = batch;
+    done.staged.copyText = lines.join('');
+    done.columns = plan?.columns;
     done.warnings = warnings;
     done.bytesTotal = opened.size;
     done.bytesRead = done.end.byte;
     batch = newBatch(done.end);
+    lines = [];
     keysInBatch.clear();
     return done;
   };
@@ -111,7 +113,6 @@ async function* importBatches(
         batch.end = record.end;
         if (record.kind === 'header') {
           plan = planColumns(dataset, params, record.columns);
-          onPlan(plan);
           warnings = [...warnings, ...plan.warnings];
           continue;
         }
@@ -121,9 +122,11 @@ async function* importBatches(
           batch.errors.push(...rejected);
           batch.rejectedRows += 1;
         } else {
-          batch.rows.push(rejected);
+          lines.push(copyLine(rejected));
+          if (batch.staged.count++ === 0) batch.staged.firstRow = rejected.row;
+          batch.staged.lastRow = rejected.row;
         }
-        if (batch.rows.length + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
+        if (batch.staged.count + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
       }
     }
   } catch (err) {
@@ -136,10 +139,10 @@ async function* importBatches(
   } finally {
     opened.stream.destroy();
   }
-  if (batch.rows.length + batch.rejectedRows > 0 || from.seq === 0) yield finishBatch();
+  if (batch.staged.count + batch.rejectedRows > 0 || from.seq === 0) yield finishBatch();
 }
 
-const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, rows: [] });
+const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, staged: { copyText: '', count: 0, firstRow: 0, lastRow: 0 } });
 
 function rowError(record: { row: number; line: number }, field: string | null, code: string, message: string, raw: unknown): RowError {
   return { row: record.row, line: record.line, field, code, message, raw };
@@ -168,25 +171,29 @@ function validate(
 }
 
 /** Row errors for rows the database step refused, with the row's values as raw input. */
-function rejectionErrors(dataset: Dataset, columns: string[], rows: StagedRow[], rejected: LoadOutcome['rejected']): RowError[] {
-  const byRow = new Map(rows.map((r) => [r.row, r.values]));
+function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatch, rejected: LoadOutcome['rejected']): RowError[] {
   return rejected.map((r) =>
     rowError(
       r,
       dataset.key.join(','),
       r.code,
       r.code === 'DUPLICATE_KEY' ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
-      Object.fromEntries(columns.map((c, i) => [c, byRow.get(r.row)?.[i]])),
+      Object.fromEntries(columns.map((c, i) => [c, stagedValues(staged, r.row)?.[i]])),
     ),
   );
 }
 
-export function createImportActivities(deps: { pool: Pool; sources: SourceOpener; sliceMs: number }) {
+export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
     async importSlice({ runId, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
       const dataset = getDataset(params.dataset);
-      let load: { columns: string[]; sql: ReturnType<typeof loadStatements> } | undefined;
+      const statements = new Map<string, LoadStatements>();
+      const statementsFor = (columns: string[]) => {
+        const key = columns.join(',');
+        if (!statements.has(key)) statements.set(key, loadStatements(dataset, columns, params.mode));
+        return statements.get(key)!;
+      };
       return runSlice<ReadPosition, ImportBatch>({
         pool: deps.pool,
         runId,
@@ -194,10 +201,12 @@ export function createImportActivities(deps: { pool: Pool; sources: SourceOpener
         policy: params,
         cursor,
         initialPosition,
-        batches: (from) => importBatches(deps.sources, dataset, params, from, (plan) => (load = { columns: plan.columns, sql: loadStatements(dataset, plan.columns, params.mode) })),
+        // Reading, validating and staging run in a thread of their own, side by side with loading.
+        batches: (from) => deps.readers.batches(params, from),
         async apply(client, batch) {
-          const loaded = load && batch.rows.length > 0 ? await loadBatch(client, runId, load.sql, params.mode, batch.rows) : undefined;
-          const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, load!.columns, batch.rows, loaded.rejected) : [];
+          const { columns, staged } = batch;
+          const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged) : undefined;
+          const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, staged, loaded.rejected) : [];
           return {
             succeeded: (loaded?.inserted ?? 0) + (loaded?.updated ?? 0),
             skipped: loaded?.skipped ?? 0,

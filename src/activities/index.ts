@@ -1,14 +1,15 @@
 import type { Pool } from '../db/pool';
-import type { SourceOpener } from '../storage';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
 import { createImportActivities } from './import';
+import type { ImportReaders } from './import-readers';
 import { createRunActivities } from './runs';
 
 export interface ActivityDeps {
   pool: Pool;
-  sources: SourceOpener;
+  /** Reader threads for import files. */
+  readers: ImportReaders;
   sliceMs: number;
 }
 

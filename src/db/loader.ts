@@ -13,6 +13,34 @@ export interface StagedRow {
   values: readonly unknown[];
 }
 
+/** A batch's validated rows as COPY text (`row, line, values...` per line), built where they are read. */
+export interface StagedBatch {
+  copyText: string;
+  count: number;
+  firstRow: number;
+  lastRow: number;
+}
+
+/** One staged row as a line of COPY text. */
+export const copyLine = (r: StagedRow) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`;
+
+/** Rows as one staged batch. */
+export function stageRows(rows: readonly StagedRow[]): StagedBatch {
+  return { copyText: rows.map(copyLine).join(''), count: rows.length, firstRow: rows[0]?.row ?? 0, lastRow: rows.at(-1)?.row ?? 0 };
+}
+
+const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
+
+/** The values of one staged row back from the COPY text (for the rare row the database refuses). */
+export function stagedValues(staged: StagedBatch, row: number): (string | null)[] | undefined {
+  const prefix = `${row}\t`;
+  const line = staged.copyText.split('\n').find((l) => l.startsWith(prefix));
+  return line
+    ?.split('\t')
+    .slice(2)
+    .map((v) => (v === '\\N' ? null : v.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c)));
+}
+
 export interface LoadOutcome {
   inserted: number;
   updated: number;
@@ -80,7 +108,7 @@ export function loadStatements(dataset: Dataset, columns: readonly string[], mod
 export type LoadStatements = ReturnType<typeof loadStatements>;
 
 // Temp staging tables live per connection; remember which connections already have one.
-const staged = new WeakMap<PoolClient, Set<string>>();
+const stageTables = new WeakMap<PoolClient, Set<string>>();
 
 /**
  * Loads one batch inside the caller's transaction: COPY into a temp staging table, then one
@@ -92,24 +120,23 @@ export async function loadBatch(
   runId: string,
   sql: LoadStatements,
   mode: ImportMode,
-  rows: readonly StagedRow[],
+  staged: StagedBatch,
 ): Promise<LoadOutcome> {
   const outcome: LoadOutcome = { inserted: 0, updated: 0, skipped: 0, rejected: [] };
-  if (rows.length === 0) return outcome;
-  let tables = staged.get(client);
-  if (!tables) staged.set(client, (tables = new Set()));
+  if (staged.count === 0) return outcome;
+  let tables = stageTables.get(client);
+  if (!tables) stageTables.set(client, (tables = new Set()));
   if (!tables.has(sql.createStage)) {
     await client.query(sql.createStage);
     tables.add(sql.createStage);
   }
 
-  const text = rows.map((r) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`).join('');
-  await pipeline(Readable.from([text]), client.query(copyFrom(sql.copy)));
+  await pipeline(Readable.from([staged.copyText]), client.query(copyFrom(sql.copy)));
 
-  const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, [runId, rows[0]!.row, rows[rows.length - 1]!.row])).rows[0]!;
+  const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, [runId, staged.firstRow, staged.lastRow])).rows[0]!;
   outcome.inserted = inserted;
   outcome.updated = updated;
-  if (inserted + updated < rows.length) {
+  if (inserted + updated < staged.count) {
     // The batch's own repeats were rejected before staging, so an unwritten row's key is a repeat
     // of an earlier batch's, or (skip-existing, insert) a row that was there before the run.
     type Unwritten = { row: number; line: number; key: string; batchFirst: number | null; batchLast: number | null; seenRow: number | null };
@@ -123,6 +150,6 @@ export async function loadBatch(
     if (mode === 'insert') for (const u of fresh) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: 'ALREADY_EXISTS' });
     if (fresh.length > 0) await client.query(sql.rememberKeys, [runId, fresh.map((u) => u.key), fresh.map((u) => u.row)]);
   }
-  outcome.skipped = rows.length - inserted - updated - outcome.rejected.length;
+  outcome.skipped = staged.count - inserted - updated - outcome.rejected.length;
   return outcome;
 }

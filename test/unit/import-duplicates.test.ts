@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { users } from '../../src/datasets';
-import { loadBatch, loadStatements, type StagedRow } from '../../src/db/loader';
+import { loadBatch, loadStatements, stageRows, type StagedRow } from '../../src/db/loader';
 import { createPool, inTransaction, type Pool } from '../../src/db/pool';
 import { runState } from '../../src/db/queries';
 import type { ImportMode } from '../../src/jobs/import';
@@ -25,7 +25,7 @@ describe('cross-batch duplicate keys', { skip: !databaseUrl && 'needs DATABASE_U
     const outcomes = [];
     for (const batch of batches) {
       const rows: StagedRow[] = batch.map(([row, email, name]) => ({ row, line: row + 1, key: email, values: [email, name] }));
-      outcomes.push(await inTransaction(pool, (client) => loadBatch(client, runId, sql, mode, rows)));
+      outcomes.push(await inTransaction(pool, (client) => loadBatch(client, runId, sql, mode, stageRows(rows))));
     }
     await runState.forgetImportKeys(pool, runId);
     return outcomes.map((o) => ({ ...o, rejected: o.rejected.map((r) => [r.row, r.code, r.firstSeen]) }));
@@ -78,11 +78,11 @@ describe('cross-batch duplicate keys', { skip: !databaseUrl && 'needs DATABASE_U
     const rows: StagedRow[] = [{ row: 1, line: 2, key: `a.${p}@example.com`, values: [`a.${p}@example.com`, 'A'] }];
     await assert.rejects(
       inTransaction(pool, async (client) => {
-        await loadBatch(client, runId, sql, 'upsert', rows);
+        await loadBatch(client, runId, sql, 'upsert', stageRows(rows));
         throw new Error('crash after the load');
       }),
     );
-    const replay = await inTransaction(pool, (client) => loadBatch(client, runId, sql, 'upsert', rows));
+    const replay = await inTransaction(pool, (client) => loadBatch(client, runId, sql, 'upsert', stageRows(rows)));
     assert.deepEqual(replay, { inserted: 1, updated: 0, skipped: 0, rejected: [] });
     await runState.forgetImportKeys(pool, runId);
   });

@@ -1,0 +1,44 @@
+// The body of an import reader thread (see import-readers.ts): it opens the source, parses,
+// validates and stages batches, one per request, and sends them to the slice that asked.
+import { parentPort, workerData } from 'node:worker_threads';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Config } from '../config';
+import { createObjectStore, createS3Client, createSourceOpener } from '../storage';
+import { importBatches, type ImportBatch } from './import';
+import type { ReaderReply, ReaderRequest } from './import-readers';
+
+const { config } = workerData as { config: Config };
+const s3Client = config.s3 ? createS3Client(config.s3) : undefined;
+const sources = createSourceOpener({ store: createObjectStore(config, s3Client), s3Client, localSourceDirs: config.localSourceDirs });
+const port = parentPort!;
+
+let batches: AsyncGenerator<ImportBatch> | undefined;
+
+async function answer(request: ReaderRequest): Promise<ReaderReply> {
+  switch (request.type) {
+    case 'start':
+      batches = importBatches(sources, request.params, request.from);
+      return { type: 'ready' };
+    case 'next': {
+      const next = await batches!.next();
+      return next.done ? { type: 'done' } : { type: 'batch', batch: next.value };
+    }
+    case 'stop':
+      await batches?.return(undefined);
+      batches = undefined;
+      return { type: 'stopped' };
+  }
+}
+
+port.on('message', (request: ReaderRequest) => {
+  answer(request).then(
+    (reply) => port.postMessage(reply),
+    (err: unknown) => {
+      const failure = err instanceof ApplicationFailure ? err : undefined;
+      port.postMessage({
+        type: 'error',
+        error: { message: err instanceof Error ? err.message : String(err), failureType: failure?.type ?? undefined, nonRetryable: failure?.nonRetryable ?? undefined, details: failure?.details ?? undefined },
+      } satisfies ReaderReply);
+    },
+  );
+});
