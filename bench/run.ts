@@ -24,7 +24,7 @@ import { benchBulkUpdate } from './bulk-update';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
-const DEFAULT_BATCH_SIZE = 10_000;
+const DEFAULT_BATCH_SIZE = 25_000;
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const exec = promisify(execFile);
 
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
     const ctx: BenchContext = {
       pool,
       databaseUrl: postgres.url,
-      runs: createRunService(connection.client, taskQueue),
+      runs: createRunService(connection.client, taskQueue, pool),
       client: connection.client,
       tmp,
       rows: ROWS,

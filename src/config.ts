@@ -15,7 +15,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   BATCHFLOW_DATA_DIR: z.string().min(1).default('.data'),
   BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
-  BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(2),
+  BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
   S3_ENDPOINT: z.url().optional(),

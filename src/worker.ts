@@ -24,6 +24,9 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
+    // Heartbeats (one per batch) carry cancellations back: send them promptly so a cancelled
+    // slice stops at its next batch boundary rather than at the end of its slice.
+    maxHeartbeatThrottleInterval: '1 second',
   });
   return {
     worker,

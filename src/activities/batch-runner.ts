@@ -140,7 +140,8 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       });
       ctx.heartbeat(checkpoint);
       if (checkpoint.stop) break;
-      // Hand back to the workflow between batches: on time, or when the worker is shutting down.
+      // Hand back to the workflow between batches: on time, or when the run was cancelled or the
+      // worker is shutting down (both reach the activity as its cancellation signal).
       if (Date.now() - started >= spec.sliceMs || ctx.cancellationSignal.aborted) break;
     }
   } finally {

@@ -15,7 +15,7 @@ export interface ApiDeps {
 export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
   const app = Fastify({ bodyLimit: 10 * 1024 * 1024, ...options });
   registerErrorHandler(app);
-  runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue), pool: deps.pool });
+  runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue, deps.pool), pool: deps.pool });
 
   app.get('/health', async (_request, reply) => {
     const [temporal, database] = await Promise.all([

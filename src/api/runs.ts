@@ -2,7 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
-import type { Progress, RunResult, RunStatus } from '../jobs/run';
+import { withRates, type Progress, type RunResult, type RunStatus } from '../jobs/run';
+import type { Checkpoint } from '../jobs/checkpoint';
+import type { Pool } from '../db/pool';
+import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
 import { ErrorCode } from '../errors';
@@ -20,7 +23,7 @@ export interface RunView {
 const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
 
 /** Runs as the API sees them: started, read and stopped through Temporal. */
-export function createRunService(client: Client, taskQueue: string) {
+export function createRunService(client: Client, taskQueue: string, pool: Pool) {
   return {
     /** Starts a run; the same runId again returns that run, and refuses different params. */
     async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
@@ -55,7 +58,7 @@ export function createRunService(client: Client, taskQueue: string) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.
           const progress = await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => null);
-          return { runId, kind, status: 'running', progress, result: null };
+          return { runId, kind, status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null };
         }
         case 'COMPLETED': {
           const result = (await handle.result()) as RunResult;
@@ -133,6 +136,19 @@ export type RunService = ReturnType<typeof createRunService>;
 
 // Visibility queries take string literals; values are already validated, quotes are escaped anyway.
 const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/**
+ * The workflow learns its counts once per slice (several seconds); the checkpoint row commits with
+ * every batch. While batches run, the row's counts are the fresher ones.
+ */
+async function withLiveCounts(pool: Pool, runId: string, progress: Progress): Promise<Progress> {
+  if (progress.preview || progress.steps) return progress;
+  const stored = await runState.readCheckpoint<Checkpoint<unknown>>(pool, runId);
+  const live = stored?.checkpoint;
+  if (!live?.counts || live.counts.processed <= progress.counts.processed) return progress;
+  const counts = { ...live.counts, ...(progress.counts.total !== undefined && { total: progress.counts.total }) };
+  return { ...progress, ...withRates({ ...progress, counts, bytesRead: live.bytesRead, bytesTotal: live.bytesTotal ?? progress.bytesTotal }, Date.now()) };
+}
 
 const finalProgress = (result: RunResult): Progress => ({
   step: result.status,

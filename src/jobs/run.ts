@@ -99,6 +99,24 @@ export const progressSchema = z.object({
 });
 export type Progress = z.infer<typeof progressSchema>;
 
+/** Progress with its rate and ETA worked out from the counts and bytes read so far. */
+export function withRates(p: Pick<Progress, 'step' | 'counts' | 'bytesRead' | 'bytesTotal' | 'startedAt' | 'cancelRequested'>, now: number): Progress {
+  const seconds = Math.max((now - Date.parse(p.startedAt)) / 1000, 0.001);
+  const { counts, bytesRead, bytesTotal } = p;
+  const remaining =
+    bytesTotal !== undefined && bytesRead
+      ? (bytesTotal - bytesRead) / (bytesRead / seconds)
+      : counts.total !== undefined && counts.processed > 0
+        ? (counts.total - counts.processed) / (counts.processed / seconds)
+        : undefined;
+  return {
+    ...p,
+    rowsPerSecond: Math.round(counts.processed / seconds),
+    etaSeconds: remaining === undefined ? undefined : Math.max(0, Math.round(remaining)),
+    updatedAt: new Date(now).toISOString(),
+  };
+}
+
 export const rowErrorSchema = z.object({
   row: z.number().int().nullable(),
   line: z.number().int().nullable(),

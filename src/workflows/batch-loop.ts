@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
@@ -15,8 +15,9 @@ export interface LoopOutcome<P> {
 /**
  * Calls a slice activity from checkpoint to checkpoint until the input is done, the run is
  * stopped by its error policy, a cancel arrives (a signal or Temporal's own cancel), or a slice
- * fails permanently. A running slice is never interrupted: it ends on a batch boundary. Long
- * runs continue-as-new when Temporal suggests it, carrying only the checkpoint.
+ * fails permanently. A cancel reaches the running slice as an activity cancellation, which it
+ * honours at its next batch boundary and reports back; a batch is never interrupted. Long runs
+ * continue-as-new when Temporal suggests it, carrying only the checkpoint.
  */
 export async function runCheckpointedLoop<P>(opts: {
   tracker: RunTracker;
@@ -31,8 +32,10 @@ export async function runCheckpointedLoop<P>(opts: {
   while (!checkpoint?.done && !checkpoint?.stop && !stopRequested()) {
     if (workflowInfo().continueAsNewSuggested) await opts.continueAsNew(tracker.carry() as CarriedState<P>);
     try {
-      checkpoint = await CancellationScope.nonCancellable(() => opts.slice(checkpoint));
+      checkpoint = await sliceUntilCancelled(tracker, () => opts.slice(checkpoint));
     } catch (err) {
+      // A slice cancelled before it started: nothing ran, the checkpoint stands.
+      if (isCancellation(err)) break;
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
         return { checkpoint, error: { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message } };
       }
@@ -46,6 +49,25 @@ export async function runCheckpointedLoop<P>(opts: {
     tracker.requestCancel();
   }
   return { checkpoint, error: checkpoint?.stop };
+}
+
+/**
+ * Runs a slice shielded from Temporal's cancel of the workflow, then cancels it on purpose when
+ * the run is cancelled (signal or Temporal's own cancel), and waits for it to stop on a batch boundary.
+ */
+async function sliceUntilCancelled<T>(tracker: RunTracker, slice: () => Promise<T>): Promise<T> {
+  const outer = CancellationScope.current();
+  return CancellationScope.nonCancellable(async () => {
+    const scope = new CancellationScope();
+    const stop = () => scope.cancel();
+    const unhook = tracker.whenCancelled(stop);
+    outer.cancelRequested.catch(stop);
+    try {
+      return await scope.run(slice);
+    } finally {
+      unhook();
+    }
+  });
 }
 
 const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);

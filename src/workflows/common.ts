@@ -1,4 +1,4 @@
-import { ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { ErrorCode } from '../errors';
 
@@ -10,6 +10,8 @@ import { ErrorCode } from '../errors';
 export const sliceActivityOptions: ActivityOptions = {
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '15 seconds',
+  // A cancelled slice finishes its batch and reports where it stopped; the run waits for that.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
 

@@ -1,7 +1,7 @@
 import { ApplicationFailure, defineQuery, defineSignal, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { Counts, Preview, Progress, RowError, RunResult, StepState } from '../jobs/run';
+import { withRates, type Counts, type Preview, type Progress, type RowError, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -29,35 +29,20 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
   let progress: Progress = emptyProgress(startedAt, cancelRequested);
 
   const refresh = () => {
-    const now = Date.now();
-    const seconds = Math.max((now - Date.parse(startedAt)) / 1000, 0.001);
     const counts = { ...(last?.counts ?? progress.counts), ...(total !== undefined && { total }) };
-    const bytesRate = last?.bytesRead !== undefined ? last.bytesRead / seconds : undefined;
-    const remaining =
-      last?.bytesTotal !== undefined && last.bytesRead !== undefined && bytesRate
-        ? (last.bytesTotal - last.bytesRead) / bytesRate
-        : counts.total !== undefined && counts.processed > 0
-          ? (counts.total - counts.processed) / (counts.processed / seconds)
-          : undefined;
     progress = {
-      step,
-      counts,
-      bytesRead: last?.bytesRead,
-      bytesTotal: last?.bytesTotal,
-      rowsPerSecond: Math.round(counts.processed / seconds),
-      etaSeconds: remaining === undefined ? undefined : Math.max(0, Math.round(remaining)),
-      startedAt,
-      updatedAt: new Date(now).toISOString(),
-      cancelRequested,
+      ...withRates({ step, counts, bytesRead: last?.bytesRead, bytesTotal: last?.bytesTotal, startedAt, cancelRequested }, Date.now()),
       ...(steps && { steps }),
       ...awaiting,
     };
   };
 
   setHandler(progressQuery, () => progress);
+  const onCancel = new Set<() => void>();
   const requestCancel = () => {
     cancelRequested = true;
     progress = { ...progress, cancelRequested };
+    for (const listener of onCancel) listener();
   };
   setHandler(cancelSignal, requestCancel);
 
@@ -71,6 +56,11 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
       return last;
     },
     requestCancel,
+    /** Calls `listener` when a cancel is requested, until the returned function is called. */
+    whenCancelled(listener: () => void): () => void {
+      onCancel.add(listener);
+      return () => onCancel.delete(listener);
+    },
     setStep(next: string) {
       step = next;
       refresh();

@@ -23,7 +23,7 @@ const tmpRoot = process.env.BATCHFLOW_TEST_TMP ?? os.tmpdir();
 export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '0.5', ...overrides });
+  return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '5', ...overrides });
 }
 
 /** What a test file needs: a pool, a Temporal client and the API app, all closed by close(). */
