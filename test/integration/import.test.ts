@@ -66,6 +66,21 @@ describe('import flow on the real stack', () => {
     assert.equal(csvReport.body.trim().split('\n').length, 6, 'header plus one line per error');
   });
 
+  it('a key repeated in a later batch is a row error naming where it was first seen, in every mode', async () => {
+    for (const mode of ['upsert', 'insert', 'skip-existing'] as const) {
+      const p = uniqueId(`rep-${mode}`);
+      const csv = ['email,name,role,status,signup_date', `${p}.1@example.com,First,user,active,`, `${p}.2@example.com,Second,user,active,`, `${p}.1@example.com,Again,admin,inactive,`].join('\n');
+      const run = await importFile(await writeFixture('repeat.csv', csv), { mode, batchSize: 1 });
+      assert.equal(run.status, 'partial', mode);
+      const errors = (await fixture.stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors` })).json<{ errors: { row: number; line: number; code: string; message: string; raw: { name?: string } }[] }>().errors;
+      assert.deepEqual(errors.map((e) => [e.row, e.line, e.code]), [[3, 4, 'DUPLICATE_KEY']], mode);
+      assert.match(errors[0]!.message, /first seen (on row 1|in rows 1-1)/, mode);
+      assert.equal(errors[0]!.raw.name, 'Again', `${mode}: the rejected row's values are reported`);
+      const { rows } = await fixture.stack.pool.query<{ name: string }>('SELECT name FROM users WHERE email = $1', [`${p}.1@example.com`]);
+      assert.deepEqual(rows, [{ name: 'First' }], `${mode}: the first row is not overwritten`);
+    }
+  });
+
   it('re-importing the same file with upsert duplicates nothing and counts updates', async () => {
     const p = uniqueId('again');
     const file = await writeFixture('again.csv', usersCsv(p, 2500));
