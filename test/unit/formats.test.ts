@@ -254,6 +254,19 @@ describe('CSV reader', () => {
     assert.deepEqual(summary(records), [['header', ['h', 'w']], [1, 2, { h: '5\'10"', w: 'ab"c' }]]);
   });
 
+  it('reads odd records after plain ones the same way, whatever the chunks (the fast reader hands them to csv-parse)', async () => {
+    const plain = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => `${from + k},"n ${from + k}, ok"\n`).join('');
+    const buf = Buffer.from(`h,w\n${plain(1, 50)}5'10",ab"c\na\rb,c\n${plain(53, 60)}`);
+    const { records, error } = await assertResumable(buf, 'csv');
+    assert.equal(error, undefined);
+    const rows = summary(records);
+    assert.equal(rows.length, 61);
+    assert.deepEqual(rows[1], [1, 2, { h: '1', w: 'n 1, ok' }]);
+    assert.deepEqual(rows[51], [51, 52, { h: '5\'10"', w: 'ab"c' }]);
+    assert.deepEqual(rows[52], [52, 53, { h: 'a\rb', w: 'c' }]);
+    assert.deepEqual(rows[60], [60, 61, { h: '60', w: 'n 60, ok' }]);
+  });
+
   it('makes any header name an own property of the row, even __proto__', async () => {
     const { records } = await read(Buffer.from('__proto__,constructor\nx,y\n'), 'csv');
     const row = records[1]!;
