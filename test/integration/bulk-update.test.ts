@@ -142,6 +142,28 @@ describe('bulk update', () => {
     });
   });
 
+  it('a batch the database refuses is rolled back alone and reported with its ids; the other batches apply', async () => {
+    const p = uniqueId('refused');
+    const ids = await seedUsers(pool(), p, 30, { status: 'active' });
+    // A trigger stands in for any constraint the dataset's validation cannot see.
+    const fn = `refuse_${p.replace(/-/g, '_')}`;
+    await pool().query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'row % is frozen', OLD.id; END $$`);
+    await pool().query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON users FOR EACH ROW WHEN (OLD.id = ${ids[14]!}) EXECUTE FUNCTION ${fn}()`);
+    try {
+      const runId = await startRun(fixture.stack, 'bulk-update', { dataset: 'users', where: ownUsers(p), set: { status: 'inactive' }, batchSize: 10 });
+      const run = await waitForRun(fixture.stack, runId);
+      assert.equal(run.status, 'partial');
+      assert.deepEqual({ succeeded: run.result!.counts.succeeded, failed: run.result!.counts.failed }, { succeeded: 20, failed: 10 });
+      const error = run.result!.errorSample[0]!;
+      assert.equal(error.code, 'BATCH_FAILED');
+      assert.match(error.message, /frozen/);
+      assert.deepEqual((error.raw as { ids: number[] }).ids, ids.slice(10, 20));
+      assert.deepEqual(await statusCounts(pool(), p), { inactive: 20, active: 10 });
+    } finally {
+      await pool().query(`DROP TRIGGER ${fn} ON users; DROP FUNCTION ${fn}()`);
+    }
+  });
+
   it('cancel mid-run stops after a batch: every batch fully applied or not at all', async () => {
     const p = uniqueId('cancel');
     await seedUsers(pool(), p, 60_000, { status: 'active' });
