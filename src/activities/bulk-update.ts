@@ -1,11 +1,11 @@
 import { getDataset, type Dataset } from '../datasets';
 import type { Pool } from '../db/pool';
-import { rowQueries, type IdSource, type RowSelection } from '../db/rows';
+import { rowQueries, sortedDistinct, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode } from '../errors';
 import type { BulkUpdateParams } from '../jobs/bulk-update';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { resolveSet } from '../jobs/filter';
-import { planOrFail, runRowSlice, sortedDistinct, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
+import { planOrFail, runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
 
 export interface BulkUpdateSliceInput {
   runId: string;

@@ -68,8 +68,6 @@ async function nextIds(pool: Pool, ids: IdSource, after: number, limit: number):
   return ids.inline.slice(lo, lo + limit);
 }
 
-export const sortedDistinct = (ids: readonly number[]) => [...new Set(ids)].sort((a, b) => a - b);
-
 /** A slice over existing rows: keyset batches of the targets, each applied under a savepoint. */
 export function runRowSlice(spec: {
   pool: Pool;

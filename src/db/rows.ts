@@ -170,10 +170,10 @@ export const rowQueries = {
     return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM id_lists WHERE list_id = $1', [listId])).rows[0]!.n;
   },
 
-  async idListExists(db: Queryable, listId: string): Promise<boolean> {
-    return (await db.query('SELECT 1 FROM id_lists WHERE list_id = $1 LIMIT 1', [listId])).rowCount === 1;
-  },
 };
+
+/** Ids in the order keyset batches take them, each once. */
+export const sortedDistinct = (ids: readonly number[]) => [...new Set(ids)].sort((a, b) => a - b);
 
 /** Ids given by the caller: inline (sorted, distinct) or stored under a list id. */
 export type IdSource = { inline: readonly number[] } | { listId: string };

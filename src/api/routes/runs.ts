@@ -5,7 +5,7 @@ import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
-import { rowQueries } from '../../db/rows';
+import { rowQueries, sortedDistinct } from '../../db/rows';
 import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
 import { jobKindNames, jobKinds } from '../../jobs';
@@ -85,7 +85,7 @@ export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: 
 async function storeLongIdList<P>(pool: Pool, params: P): Promise<P> {
   const ids = (params as { ids?: number[] }).ids;
   if (!ids || ids.length <= INLINE_IDS_MAX) return params;
-  const distinct = [...new Set(ids)].sort((a, b) => a - b);
+  const distinct = sortedDistinct(ids);
   const listId = createHash('sha256').update(distinct.join(',')).digest('hex');
   await rowQueries.storeIdList(pool, listId, distinct);
   return { ...params, ids: undefined, idList: listId };
