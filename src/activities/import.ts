@@ -177,7 +177,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatc
       r,
       dataset.key.join(','),
       r.code,
-      r.code === 'DUPLICATE_KEY' ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
+      r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
       Object.fromEntries(columns.map((c, i) => [c, stagedValues(staged, r.row)?.[i]])),
     ),
   );

@@ -2,6 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset } from '../datasets';
+import { ErrorCode } from '../errors';
 import type { ImportMode } from '../jobs/import';
 import { ident, type PoolClient } from './pool';
 
@@ -24,11 +25,6 @@ export interface StagedBatch {
 /** One staged row as a line of COPY text. */
 export const copyLine = (r: StagedRow) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`;
 
-/** Rows as one staged batch. */
-export function stageRows(rows: readonly StagedRow[]): StagedBatch {
-  return { copyText: rows.map(copyLine).join(''), count: rows.length, firstRow: rows[0]?.row ?? 0, lastRow: rows.at(-1)?.row ?? 0 };
-}
-
 const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
 
 /** The values of one staged row back from the COPY text (for the rare row the database refuses). */
@@ -46,7 +42,7 @@ export interface LoadOutcome {
   updated: number;
   skipped: number;
   /** Rows the database refused: a key seen earlier in the file, or (insert mode) already present. */
-  rejected: { row: number; line: number; key: string; code: 'DUPLICATE_KEY' | 'ALREADY_EXISTS'; firstSeen?: FirstSeen }[];
+  rejected: { row: number; line: number; key: string; code: typeof ErrorCode.DuplicateKey | typeof ErrorCode.AlreadyExists; firstSeen?: FirstSeen }[];
 }
 
 /** Where a repeated key first appeared: its row, or the row range of the batch that wrote it. */
@@ -144,10 +140,10 @@ export async function loadBatch(
     const fresh: Unwritten[] = [];
     for (const u of unwritten) {
       const firstSeen: FirstSeen | undefined = u.seenRow !== null ? { row: u.seenRow } : u.batchFirst !== null ? { rows: [u.batchFirst, u.batchLast!] } : undefined;
-      if (firstSeen) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: 'DUPLICATE_KEY', firstSeen });
+      if (firstSeen) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: ErrorCode.DuplicateKey, firstSeen });
       else fresh.push(u);
     }
-    if (mode === 'insert') for (const u of fresh) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: 'ALREADY_EXISTS' });
+    if (mode === 'insert') for (const u of fresh) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: ErrorCode.AlreadyExists });
     if (fresh.length > 0) await client.query(sql.rememberKeys, [runId, fresh.map((u) => u.key), fresh.map((u) => u.row)]);
   }
   outcome.skipped = staged.count - inserted - updated - outcome.rejected.length;
