@@ -21,9 +21,11 @@ export function createCleanupActivities(deps: { pool: Pool; sliceMs: number }) {
     /** Counts and samples what each rule would delete, and fixes the highest id each may reach. */
     async planCleanup({ params, asOf }: { params: CleanupParams; asOf: string }): Promise<RunPlan> {
       return planOrFail(async () => {
+        const selections = selectionsOf(params, asOf);
+        // Several rules may share a table: check its statistics once.
+        await Promise.all([...new Set(selections.map((s) => s.selection.dataset))].map((dataset) => rowQueries.analyzeIfStale(pool, dataset)));
         const planned = await Promise.all(
-          selectionsOf(params, asOf).map(async ({ rule, selection }) => {
-            await rowQueries.analyzeIfStale(pool, selection.dataset);
+          selections.map(async ({ rule, selection }) => {
             const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection), rowQueries.sample(pool, selection, params.sampleSize)]);
             return { name: rule.name, matched, maxId, sample };
           }),
