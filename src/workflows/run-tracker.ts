@@ -140,7 +140,6 @@ export function completeRun(
     endedAt: endedAt.toISOString(),
     durationMs: endedAt.getTime() - Date.parse(tracker.startedAt),
   };
-  tracker.setAwaiting(undefined);
   tracker.setStep(status);
   upsertSearchAttributes([{ key: searchAttributes.status, value: status }]);
   if (status === 'failed') {
