@@ -46,38 +46,59 @@ const sdkTypes: Record<SearchAttributeTypeName, SearchAttributeType> = {
  * by side. Resolves once a client can reach the namespace and sees the search attributes.
  */
 export async function startTemporal(opts: TemporalOptions): Promise<TemporalStack> {
-  const namespace = opts.namespace ?? 'default';
-  const port = opts.port ?? (await freePort());
-  const uiPort = opts.uiPort === false ? undefined : (opts.uiPort ?? (await freePort()));
-  const address = `127.0.0.1:${port}`;
-  const uiUrl = uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`;
   const cli = await ensureTemporalCli(opts.log);
   if (opts.dbFile) fs.mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
-
-  if (!cli) {
-    opts.log('no Temporal CLI and no Go to build it: letting the Temporal SDK download the dev server');
-    // Loaded only here: it brings the SDK's native core with it.
-    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
-    const env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'cached-download', downloadDir: path.join(cacheDir(), 'sdk-download') },
-        ip: '127.0.0.1',
-        port,
-        namespace,
-        dbFilename: opts.dbFile,
-        ...(uiPort === undefined ? { ui: false } : { ui: true, uiPort }),
-        log: { format: 'pretty', level: 'warn' },
-        searchAttributes: Object.entries(opts.searchAttributes).map(([name, type]) => defineSearchAttributeKey(name, sdkTypes[type])),
-      },
-    });
+  if (!cli) return startDownloaded(opts);
+  // The dev server picks free ports for its internal services as well, and may take one of ours
+  // between our check and its bind: then start again on other ports.
+  for (let attempt = 1; ; attempt++) {
     try {
-      await waitUntilReady(address, namespace, opts.searchAttributes, 60_000);
+      return await startCli(cli, opts);
     } catch (err) {
-      await env.teardown();
-      throw err;
+      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+      opts.log(`Temporal dev server: a port was taken while it started; retrying on other ports`);
     }
-    return { address, uiUrl, stop: () => env.teardown() };
   }
+}
+
+/** The ports a start uses: the ones asked for, free ones for the rest. */
+async function choosePorts(opts: TemporalOptions) {
+  const port = opts.port ?? (await freePort());
+  const uiPort = opts.uiPort === false ? undefined : (opts.uiPort ?? (await freePort()));
+  return { port, uiPort, address: `127.0.0.1:${port}`, uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}` };
+}
+
+/** The SDK's own download of the dev server, for machines without the CLI or Go. */
+async function startDownloaded(opts: TemporalOptions): Promise<TemporalStack> {
+  const namespace = opts.namespace ?? 'default';
+  const { port, uiPort, address, uiUrl } = await choosePorts(opts);
+  opts.log('no Temporal CLI and no Go to build it: letting the Temporal SDK download the dev server');
+  // Loaded only here: it brings the SDK's native core with it.
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'cached-download', downloadDir: path.join(cacheDir(), 'sdk-download') },
+      ip: '127.0.0.1',
+      port,
+      namespace,
+      dbFilename: opts.dbFile,
+      ...(uiPort === undefined ? { ui: false } : { ui: true, uiPort }),
+      log: { format: 'pretty', level: 'warn' },
+      searchAttributes: Object.entries(opts.searchAttributes).map(([name, type]) => defineSearchAttributeKey(name, sdkTypes[type])),
+    },
+  });
+  try {
+    await waitUntilReady(address, namespace, opts.searchAttributes, 60_000);
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
+  return { address, uiUrl, stop: () => env.teardown() };
+}
+
+async function startCli(cli: string, opts: TemporalOptions): Promise<TemporalStack> {
+  const namespace = opts.namespace ?? 'default';
+  const { port, uiPort, address, uiUrl } = await choosePorts(opts);
 
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port)];
   args.push(...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]));
