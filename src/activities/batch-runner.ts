@@ -20,6 +20,8 @@ export interface Batch<P> {
   bytesTotal?: number;
   /** The named part of the input this batch belongs to (a cleanup rule): counted per step too. */
   step?: string;
+  /** Touches rows the batch before it touches: it must not load until that one has committed. */
+  waitForPrevious?: boolean;
 }
 
 export interface Applied {
@@ -45,6 +47,11 @@ export interface SliceSpec<P, B extends Batch<P>> {
   batches(from: Checkpoint<P>): AsyncIterable<B>;
   /** Applies one batch inside the transaction that also stores its errors and the checkpoint. */
   apply(client: PoolClient, batch: B): Promise<Applied>;
+  /**
+   * How many batches load at once (default 1), each in a transaction of its own on its own
+   * connection. They still commit in order, so the committed checkpoints remain a prefix.
+   */
+  parallelBatches?: number;
 }
 
 const newest = <P>(...checkpoints: (Checkpoint<P> | undefined | null)[]): Checkpoint<P> | undefined =>
@@ -75,77 +82,109 @@ function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): C
   return undefined;
 }
 
+/** Why a loaded batch was rolled back rather than committed: an earlier batch stopped the run. */
+class NotCommitted extends Error {}
+
 /**
  * The checkpointed loop every batch flow shares. It resumes from the newest of the workflow's
  * cursor, the last heartbeat and the checkpoint committed in Postgres (never behind the other
  * two: it commits with each batch), then applies batches one transaction each, committing the
  * batch, its row errors and the new checkpoint together, so a batch is applied and counted
- * exactly once whatever crashes. It returns after `sliceMs` so the workflow can record progress,
- * honour a cancel and continue-as-new between slices.
+ * exactly once whatever crashes. Up to `parallelBatches` batches load side by side, but each
+ * commits only after the one before it, and only if that one did not stop the run. It returns
+ * after `sliceMs` so the workflow can record progress, honour a cancel and continue-as-new
+ * between slices.
  */
 export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Promise<Checkpoint<P>> {
   const ctx = Context.current();
   const stored = await runState.readCheckpoint<Checkpoint<P>>(spec.pool, spec.runId);
-  let checkpoint: Checkpoint<P> = newest(spec.cursor, ctx.info.heartbeatDetails as Checkpoint<P> | undefined, stored?.checkpoint) ?? {
+  let committed: Checkpoint<P> = newest(spec.cursor, ctx.info.heartbeatDetails as Checkpoint<P> | undefined, stored?.checkpoint) ?? {
     seq: 0,
     position: spec.initialPosition,
     counts: zeroCounts(),
     done: false,
     warnings: [],
   };
-  if (checkpoint.done || checkpoint.stop) return checkpoint;
-  if (!stored) await runState.ensureCheckpoint(spec.pool, spec.runId, checkpoint);
+  if (committed.done || committed.stop) return committed;
+  if (!stored) await runState.ensureCheckpoint(spec.pool, spec.runId, committed);
+
+  /** Loads a batch, then commits it on top of the checkpoint `previous` resolves to. */
+  const load = async (batch: B, previous: Promise<Checkpoint<P>>): Promise<Checkpoint<P>> => {
+    if (batch.waitForPrevious && (await previous).stop) return previous;
+    const checkpoint = await inTransaction(spec.pool, async (client) => {
+      const applied = await spec.apply(client, batch);
+      const base = await previous;
+      if (base.stop) throw new NotCommitted();
+      // Serialises attempts: a slice retried while an older attempt still runs (a batch that
+      // outlived the heartbeat timeout) must not apply the same batch twice.
+      const committedSeq = await runState.lockCheckpoint(client, spec.runId);
+      if (committedSeq !== base.seq) throw new Error(`run ${spec.runId} moved on to batch ${committedSeq} in another attempt; this attempt stops`);
+      const counts = addCounts(base.counts, applied, batch.rejectedRows);
+      const byStep = batch.step
+        ? { ...base.byStep, [batch.step]: addCounts(base.byStep?.[batch.step] ?? zeroCounts(), applied, batch.rejectedRows) }
+        : base.byStep;
+      const stop = batch.fatal ?? stopReason(spec.policy, counts, batch.rejectedRows + applied.rejectedRows);
+      const updated: Checkpoint<P> = {
+        seq: base.seq + 1,
+        position: batch.end,
+        counts,
+        ...(byStep && { byStep }),
+        done: false,
+        warnings: batch.warnings ?? base.warnings,
+        bytesRead: batch.bytesRead,
+        bytesTotal: batch.bytesTotal ?? base.bytesTotal,
+        ...(stop && { stop }),
+      };
+      await runState.insertErrors(client, spec.runId, [...batch.errors, ...applied.errors]);
+      await runState.writeCheckpoint(client, spec.runId, updated.seq, updated);
+      return updated;
+    }).catch(async (err: unknown) => {
+      if (err instanceof NotCommitted) return previous;
+      throw err;
+    });
+    if (checkpoint.seq > committed.seq) {
+      committed = checkpoint;
+      ctx.heartbeat(checkpoint);
+    }
+    return checkpoint;
+  };
 
   const started = Date.now();
-  const iterator = spec.batches(checkpoint)[Symbol.asyncIterator]();
+  const parallel = spec.parallelBatches ?? 1;
+  const iterator = spec.batches(committed)[Symbol.asyncIterator]();
   let next: Promise<IteratorResult<B>> | undefined = iterator.next();
+  // The newest batch's commit, and the commits not yet awaited (oldest first).
+  let tail: Promise<Checkpoint<P>> = Promise.resolve(committed);
+  const inFlight: Promise<Checkpoint<P>>[] = [];
+  let reachedEnd = false;
   try {
     while (next) {
       const result: IteratorResult<B> = await next;
       if (result.done) {
-        checkpoint = { ...checkpoint, done: true };
-        await runState.writeCheckpoint(spec.pool, spec.runId, checkpoint.seq, checkpoint);
+        reachedEnd = true;
         break;
       }
       const batch: B = result.value;
       // Read and validate the next batch while this one loads; Postgres and Node work side by side.
       next = batch.fatal ? undefined : iterator.next();
       next?.catch(() => undefined);
-
-      checkpoint = await inTransaction(spec.pool, async (client) => {
-        // Serialises attempts: a slice retried while an older attempt still runs (a batch that
-        // outlived the heartbeat timeout) must not apply the same batch twice.
-        const committedSeq = await runState.lockCheckpoint(client, spec.runId);
-        if (committedSeq !== checkpoint.seq) throw new Error(`run ${spec.runId} moved on to batch ${committedSeq} in another attempt; this attempt stops`);
-        const applied = await spec.apply(client, batch);
-        const counts = addCounts(checkpoint.counts, applied, batch.rejectedRows);
-        const byStep = batch.step
-          ? { ...checkpoint.byStep, [batch.step]: addCounts(checkpoint.byStep?.[batch.step] ?? zeroCounts(), applied, batch.rejectedRows) }
-          : checkpoint.byStep;
-        const stop = batch.fatal ?? stopReason(spec.policy, counts, batch.rejectedRows + applied.rejectedRows);
-        const updated: Checkpoint<P> = {
-          seq: checkpoint.seq + 1,
-          position: batch.end,
-          counts,
-          ...(byStep && { byStep }),
-          done: false,
-          warnings: batch.warnings ?? checkpoint.warnings,
-          bytesRead: batch.bytesRead,
-          bytesTotal: batch.bytesTotal ?? checkpoint.bytesTotal,
-          ...(stop && { stop }),
-        };
-        await runState.insertErrors(client, spec.runId, [...batch.errors, ...applied.errors]);
-        await runState.writeCheckpoint(client, spec.runId, updated.seq, updated);
-        return updated;
-      });
-      ctx.heartbeat(checkpoint);
-      if (checkpoint.stop) break;
+      tail = load(batch, tail);
+      tail.catch(() => undefined);
+      inFlight.push(tail);
+      if (inFlight.length >= parallel && (await inFlight.shift()!).stop) break;
       // Hand back to the workflow between batches: on time, or when the run was cancelled or the
       // worker is shutting down (both reach the activity as its cancellation signal).
       if (Date.now() - started >= spec.sliceMs || ctx.cancellationSignal.aborted) break;
     }
   } finally {
+    // Batches already loading still commit (or roll back) before the slice returns.
+    await Promise.allSettled(inFlight);
     await iterator.return?.(undefined).catch(() => undefined);
   }
-  return checkpoint;
+  await tail;
+  if (reachedEnd && !committed.stop) {
+    committed = { ...committed, done: true };
+    await runState.writeCheckpoint(spec.pool, spec.runId, committed.seq, committed);
+  }
+  return committed;
 }

@@ -92,7 +92,9 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
 
   let batch: ImportBatch = newBatch(from.position);
   let lines: string[] = [];
-  const keysInBatch = new Map<string, number>();
+  let keysInBatch = new Map<string, number>();
+  // The keys of the batch before, which may still be loading beside this one.
+  let keysInPrevious = new Set<string>();
   const stopEarly = params.errorHandling === 'stop_on_error';
   const finishBatch = () => {
     const done = batch;
@@ -103,7 +105,8 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     done.bytesRead = done.end.byte;
     batch = newBatch(done.end);
     lines = [];
-    keysInBatch.clear();
+    keysInPrevious = new Set(keysInBatch.keys());
+    keysInBatch = new Map();
     return done;
   };
 
@@ -123,6 +126,8 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
           batch.rejectedRows += 1;
         } else {
           lines.push(copyLine(rejected));
+          // A key the batch before also has: loading both at once would race for its row.
+          if (keysInPrevious.has(rejected.key)) batch.waitForPrevious = true;
           if (batch.staged.count++ === 0) batch.staged.firstRow = rejected.row;
           batch.staged.lastRow = rejected.row;
         }
@@ -183,7 +188,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatc
   );
 }
 
-export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number }) {
+export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number; parallelBatches: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
     async importSlice({ runId, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
@@ -201,6 +206,8 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
         policy: params,
         cursor,
         initialPosition,
+        // Two batches loading at once keep two Postgres backends busy; they still commit in order.
+        parallelBatches: deps.parallelBatches,
         // Reading, validating and staging run in a thread of their own, side by side with loading.
         batches: (from) => deps.readers.batches(params, from),
         async apply(client, batch) {

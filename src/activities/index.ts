@@ -11,6 +11,8 @@ export interface ActivityDeps {
   /** Reader threads for import files. */
   readers: ImportReaders;
   sliceMs: number;
+  /** Import batches loading at once, each on its own connection. */
+  parallelBatches: number;
 }
 
 /** Every activity the worker registers, built from its dependencies. */

@@ -81,6 +81,21 @@ describe('import flow on the real stack', () => {
     }
   });
 
+  it('with batches loading side by side, repeats in the next batch or further on keep the first row, in every mode', async () => {
+    for (const mode of ['upsert', 'insert', 'skip-existing'] as const) {
+      const p = uniqueId(`par-${mode}`);
+      // Batches of two: rows 3 and 4 repeat keys of the batch before, row 6 one of two batches before.
+      const keys = ['a', 'b', 'a', 'c', 'd', 'b', 'c', 'e'];
+      const csv = ['email,name', ...keys.map((k, i) => `${p}.${k}@example.com,${k} on row ${i + 1}`)].join('\n');
+      const run = await importFile(await writeFixture('parallel.csv', csv), { mode, batchSize: 2 });
+      assert.deepEqual([run.status, run.result!.counts.inserted, run.result!.counts.failed], ['partial', 5, 3], mode);
+      const errors = (await fixture.stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/errors` })).json<{ errors: { row: number; code: string }[] }>().errors;
+      assert.deepEqual(errors.map((e) => [e.row, e.code]), [[3, 'DUPLICATE_KEY'], [6, 'DUPLICATE_KEY'], [7, 'DUPLICATE_KEY']], mode);
+      const { rows } = await fixture.stack.pool.query<{ name: string }>('SELECT name FROM users WHERE email LIKE $1 ORDER BY email', [`${p}.%`]);
+      assert.deepEqual(rows.map((r) => r.name), ['a on row 1', 'b on row 2', 'c on row 4', 'd on row 5', 'e on row 8'], mode);
+    }
+  });
+
   it('re-importing the same file with upsert duplicates nothing and counts updates', async () => {
     const p = uniqueId('again');
     const file = await writeFixture('again.csv', usersCsv(p, 2500));
@@ -115,12 +130,15 @@ describe('import flow on the real stack', () => {
     assert.equal(stopped.error?.code, 'STOPPED_ON_ERROR');
     assert.equal(await countUsers(fixture.stack.pool, p), 10, 'rows before the bad one load; none after it');
 
+    // Ten good rows, ten bad ones, ten good: the third batch loads beside the second, which stops the run.
     const q = uniqueId('maxerr');
-    const bad = ['email,name', ...Array.from({ length: 30 }, (_, i) => `bad${i},X`), `${q}.1@example.com,Late`].join('\n');
+    const good = (from: number) => Array.from({ length: 10 }, (_, i) => `${q}.${from + i}@example.com,Good`);
+    const bad = ['email,name', ...good(1), ...Array.from({ length: 10 }, (_, i) => `bad${i},X`), ...good(11)].join('\n');
     const limited = await importFile(await writeFixture('max.csv', bad), { maxErrors: 5, batchSize: 10 });
     assert.equal(limited.status, 'failed');
     assert.equal(limited.error?.code, 'TOO_MANY_ERRORS');
-    assert.ok(limited.result!.counts.failed <= 10 && limited.result!.counts.failed > 5);
+    assert.deepEqual([limited.result!.counts.succeeded, limited.result!.counts.failed], [10, 10]);
+    assert.equal(await countUsers(fixture.stack.pool, q), 10, 'nothing after the batch that stopped the run is kept');
   });
 
   it('imports NDJSON and a JSON array, from MinIO (s3://) and from a local path', async () => {
