@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
 import { createObjectStore, createS3Client, createSourceOpener } from '../storage';
+import { CopyBuffer } from '../db/loader';
 import { importBatches, type ImportBatch } from './import';
 import type { ReaderReply, ReaderRequest } from './import-readers';
 
@@ -13,13 +14,16 @@ const sources = createSourceOpener({ store: createObjectStore(config, s3Client),
 const port = parentPort!;
 
 let batches: AsyncGenerator<ImportBatch> | undefined;
+// One buffer builder for the thread's life: buffers the slices give back are reused through it.
+const copy = new CopyBuffer();
 
 async function answer(request: ReaderRequest): Promise<ReaderReply> {
   switch (request.type) {
     case 'start':
-      batches = importBatches(sources, request.params, request.from);
+      batches = importBatches(sources, request.params, request.from, copy);
       return { type: 'ready' };
     case 'next': {
+      for (const buffer of request.recycled) copy.reuse(buffer);
       const next = await batches!.next();
       return next.done ? { type: 'done' } : { type: 'batch', batch: next.value };
     }
@@ -32,7 +36,8 @@ async function answer(request: ReaderRequest): Promise<ReaderReply> {
 
 port.on('message', (request: ReaderRequest) => {
   answer(request).then(
-    (reply) => port.postMessage(reply),
+    // A batch's COPY bytes move to the slice's thread rather than being copied.
+    (reply) => port.postMessage(reply, reply.type === 'batch' ? [reply.batch.staged.copy.buffer] : []),
     (err: unknown) => {
       const failure = err instanceof ApplicationFailure ? err : undefined;
       port.postMessage({

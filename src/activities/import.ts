@@ -1,6 +1,6 @@
 import { getDataset, type Dataset } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
-import { copyLine, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
+import { CopyBuffer, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
 import type { Pool } from '../db/pool';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
@@ -82,7 +82,7 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
 }
 
 /** Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread). */
-export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint): AsyncGenerator<ImportBatch> {
+export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
   const dataset = getDataset(params.dataset);
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
@@ -91,20 +91,19 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
   let warnings = [...from.warnings, ...(plan && from.seq === 0 ? plan.warnings : [])];
 
   let batch: ImportBatch = newBatch(from.position);
-  let lines: string[] = [];
+  copy.clear();
   let keysInBatch = new Map<string, number>();
   // The keys of the batch before, which may still be loading beside this one.
   let keysInPrevious = new Set<string>();
   const stopEarly = params.errorHandling === 'stop_on_error';
   const finishBatch = () => {
     const done = batch;
-    done.staged.copyText = lines.join('');
+    done.staged.copy = copy.take();
     done.columns = plan?.columns;
     done.warnings = warnings;
     done.bytesTotal = opened.size;
     done.bytesRead = done.end.byte;
     batch = newBatch(done.end);
-    lines = [];
     keysInPrevious = new Set(keysInBatch.keys());
     keysInBatch = new Map();
     return done;
@@ -125,7 +124,7 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
           batch.errors.push(...rejected);
           batch.rejectedRows += 1;
         } else {
-          lines.push(copyLine(rejected));
+          copy.add(rejected);
           // A key the batch before also has: loading both at once would race for its row.
           if (keysInPrevious.has(rejected.key)) batch.waitForPrevious = true;
           if (batch.staged.count++ === 0) batch.staged.firstRow = rejected.row;
@@ -147,7 +146,7 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
   if (batch.staged.count + batch.rejectedRows > 0 || from.seq === 0) yield finishBatch();
 }
 
-const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, staged: { copyText: '', count: 0, firstRow: 0, lastRow: 0 } });
+const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, staged: { copy: new Uint8Array(0), count: 0, firstRow: 0, lastRow: 0 } });
 
 function rowError(record: { row: number; line: number }, field: string | null, code: string, message: string, raw: unknown): RowError {
   return { row: record.row, line: record.line, field, code, message, raw };
@@ -214,6 +213,7 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
           const { columns, staged } = batch;
           const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged) : undefined;
           const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, staged, loaded.rejected) : [];
+          deps.readers.recycle(staged.copy);
           return {
             succeeded: (loaded?.inserted ?? 0) + (loaded?.updated ?? 0),
             skipped: loaded?.skipped ?? 0,

@@ -16,7 +16,8 @@ export interface StagedRow {
 
 /** A batch's validated rows as COPY text (`row, line, values...` per line), built where they are read. */
 export interface StagedBatch {
-  copyText: string;
+  /** UTF-8 bytes: they move between threads without a copy, and go to Postgres as they are. */
+  copy: Uint8Array<ArrayBuffer>;
   count: number;
   firstRow: number;
   lastRow: number;
@@ -25,17 +26,74 @@ export interface StagedBatch {
 /** One staged row as a line of COPY text. */
 export const copyLine = (r: StagedRow) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`;
 
+/**
+ * Appends rows as COPY text to one growing buffer. Few, large objects instead of a string per row:
+ * a batch stays alive while it loads, and per-row strings would all be promoted and wait for a
+ * full garbage collection. Buffers given back once loaded are reused for later batches.
+ */
+export class CopyBuffer {
+  private bytes: Buffer<ArrayBuffer>;
+  private length = 0;
+  private readonly spares: ArrayBuffer[] = [];
+
+  constructor(private readonly initialBytes = 1 << 16) {
+    this.bytes = this.allocate(initialBytes);
+  }
+
+  add(row: StagedRow): void {
+    const line = copyLine(row);
+    const room = line.length * 3; // the most UTF-8 bytes a UTF-16 string of that length needs
+    if (this.length + room > this.bytes.length) {
+      const grown = this.allocate(Math.max(this.bytes.length * 2, this.length + room));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    this.length += this.bytes.write(line, this.length);
+  }
+
+  /** The bytes added so far; the buffer starts again empty, at the size the last batch needed. */
+  take(): Uint8Array<ArrayBuffer> {
+    const taken = this.bytes.subarray(0, this.length);
+    this.bytes = this.allocate(Math.max(this.initialBytes, this.length + (this.length >> 3)));
+    this.length = 0;
+    return taken;
+  }
+
+  /** Drops what was added since the last take (a reading that stopped mid-batch). */
+  clear(): void {
+    this.length = 0;
+  }
+
+  /** A buffer a batch taken earlier no longer needs. */
+  reuse(buffer: ArrayBuffer): void {
+    if (buffer.byteLength > 0 && this.spares.length < 4) this.spares.push(buffer);
+  }
+
+  private allocate(size: number): Buffer<ArrayBuffer> {
+    const spare = this.spares.findIndex((b) => b.byteLength >= size);
+    if (spare >= 0) return Buffer.from(this.spares.splice(spare, 1)[0]!);
+    // Its own memory (not Node's shared pool), so that it can be transferred to another thread.
+    return Buffer.allocUnsafeSlow(size);
+  }
+}
+
 const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
 
 /** The values of one staged row back from the COPY text (for the rare row the database refuses). */
 export function stagedValues(staged: StagedBatch, row: number): (string | null)[] | undefined {
   const prefix = `${row}\t`;
-  const line = staged.copyText.split('\n').find((l) => l.startsWith(prefix));
+  const line = asBuffer(staged.copy)
+    .toString('utf8')
+    .split('\n')
+    .find((l) => l.startsWith(prefix));
   return line
     ?.split('\t')
     .slice(2)
     .map((v) => (v === '\\N' ? null : v.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c)));
 }
+
+// A Uint8Array that crossed a thread arrives without Buffer's methods.
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 export interface LoadOutcome {
   inserted: number;
@@ -127,7 +185,7 @@ export async function loadBatch(
     tables.add(sql.createStage);
   }
 
-  await pipeline(Readable.from([staged.copyText]), client.query(copyFrom(sql.copy)));
+  await pipeline(Readable.from([asBuffer(staged.copy)]), client.query(copyFrom(sql.copy)));
 
   const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, [runId, staged.firstRow, staged.lastRow])).rows[0]!;
   outcome.inserted = inserted;

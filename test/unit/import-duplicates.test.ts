@@ -2,18 +2,17 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { users } from '../../src/datasets';
-import { copyLine, loadBatch, loadStatements, type StagedBatch, type StagedRow } from '../../src/db/loader';
+import { CopyBuffer, loadBatch, loadStatements, type StagedBatch, type StagedRow } from '../../src/db/loader';
 import { createPool, inTransaction, type Pool } from '../../src/db/pool';
 import { runState } from '../../src/db/queries';
 import type { ImportMode } from '../../src/jobs/import';
 
 /** Rows as one staged batch, as the import's reader builds it. */
-const stageRows = (rows: readonly StagedRow[]): StagedBatch => ({
-  copyText: rows.map(copyLine).join(''),
-  count: rows.length,
-  firstRow: rows[0]?.row ?? 0,
-  lastRow: rows.at(-1)?.row ?? 0,
-});
+function stageRows(rows: readonly StagedRow[]): StagedBatch {
+  const copy = new CopyBuffer();
+  for (const row of rows) copy.add(row);
+  return { copy: copy.take(), count: rows.length, firstRow: rows[0]?.row ?? 0, lastRow: rows.at(-1)?.row ?? 0 };
+}
 
 // The loader against a real Postgres: `npm test` provides one (DATABASE_URL); `npm run test:unit` skips this.
 const databaseUrl = process.env.DATABASE_URL;
