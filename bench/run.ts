@@ -156,7 +156,9 @@ async function main(): Promise<void> {
     };
 
     const results: Record<string, WorkloadResult & { ratio: number; peakRssMb: number }> = {};
-    for (const [name, run, targetRatio] of workloads) {
+    // BENCH_ONLY=import-1m runs only the named workloads (comma-separated).
+    const only = process.env.BENCH_ONLY?.split(',');
+    for (const [name, run, targetRatio] of workloads.filter(([name]) => !only || only.includes(name))) {
       resetPeakRss(worker.pid!);
       const { oursSeconds, referenceSeconds } = await run(ctx);
       const rss = peakRssMb(worker.pid!);
