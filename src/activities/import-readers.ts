@@ -28,14 +28,14 @@ const MAX_IDLE = 2;
 // batch's needs.
 const READER_HEAP = { maxYoungGenerationSizeMb: 24, maxOldGenerationSizeMb: 512 };
 
-let compiled: Promise<URL> | undefined;
+let compiled: Promise<string> | undefined;
 
 /**
  * The reader thread's code, compiled once per process into one ES module. The thread then runs
  * plain JavaScript: no TypeScript loader of its own, which would double its memory and start-up
  * time. Packages stay outside the module, imported from where this process resolves them.
  */
-function threadModule(): Promise<URL> {
+function threadCode(): Promise<string> {
   compiled ??= build({
     entryPoints: [fileURLToPath(new URL('./import-reader-thread.ts', import.meta.url))],
     bundle: true,
@@ -52,7 +52,7 @@ function threadModule(): Promise<URL> {
         },
       },
     ],
-  }).then((result) => new URL(`data:text/javascript,${encodeURIComponent(result.outputFiles[0]!.text)}`));
+  }).then((result) => result.outputFiles[0]!.text);
   return compiled;
 }
 
@@ -105,7 +105,8 @@ export function createImportReaders(config: Config) {
   // COPY buffers of loaded batches, on their way back to a thread.
   let recycled: ArrayBuffer[] = [];
   const spawn = async () => {
-    const thread = new ReaderThread(new Worker(await threadModule(), { workerData: { config }, resourceLimits: READER_HEAP }));
+    // Evaluated rather than loaded from a URL: its stack frames then read "[worker eval]".
+    const thread = new ReaderThread(new Worker(await threadCode(), { eval: true, workerData: { config }, resourceLimits: READER_HEAP }));
     all.add(thread);
     return thread;
   };
