@@ -35,8 +35,8 @@ describe('checkpointed batch loop', { skip: !databaseUrl && 'needs DATABASE_URL 
   });
 
   /** Runs one slice over `batches`, recording when each load starts and ends, and every heartbeat. */
-  async function slice(batches: NumberedBatch[], opts: { parallelBatches: number; policy?: ErrorPolicy }) {
-    const runId = `runner-${randomUUID()}`;
+  async function slice(batches: NumberedBatch[], opts: { parallelBatches: number; policy?: ErrorPolicy; runId?: string }) {
+    const runId = opts.runId ?? `runner-${randomUUID()}`;
     const events: string[] = [];
     const env = new MockActivityEnvironment();
     const heartbeats: number[] = [];
@@ -95,5 +95,17 @@ describe('checkpointed batch loop', { skip: !databaseUrl && 'needs DATABASE_URL 
     assert.deepEqual(run.heartbeats, [1, 2]);
     assert.equal(run.checkpoint.stop?.code, 'TOO_MANY_ERRORS');
     assert.deepEqual([run.checkpoint.seq, run.checkpoint.position, run.checkpoint.counts.failed, run.errors], [2, 2, 3, 3]);
+  });
+
+  it('two attempts of one slice running at once apply each batch exactly once', async () => {
+    const runId = `runner-${randomUUID()}`;
+    const batches = () => [batch(1, { loadMs: 50 }), batch(2, { loadMs: 50 }), batch(3, { loadMs: 50 })];
+    const attempts = await Promise.allSettled([slice(batches(), { parallelBatches: 2, runId }), slice(batches(), { parallelBatches: 2, runId })]);
+    const failed = attempts.filter((a) => a.status === 'rejected').map((a) => String(a.reason));
+    for (const reason of failed) assert.match(reason, /moved on to batch \d+ in another attempt/);
+    const won = attempts.find((a) => a.status === 'fulfilled');
+    assert.ok(won, 'one attempt finishes the slice');
+    assert.deepEqual(won.value.marks, [1, 2, 3], 'each batch was applied once');
+    assert.deepEqual([won.value.checkpoint.seq, won.value.checkpoint.counts.succeeded], [3, 3]);
   });
 });
