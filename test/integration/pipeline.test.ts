@@ -113,6 +113,20 @@ describe('pipeline', () => {
     assert.deepEqual(await statusCounts(pool(), p), before);
   });
 
+  it("a bulk-update step's long id list is stored, not carried in the pipeline's history", async () => {
+    const p = uniqueId('pids');
+    const ids = await seedUsers(pool(), p, 1_500, { status: 'active' });
+    const runId = await startRun(fixture.stack, 'pipeline', { steps: [{ name: 'deactivate', kind: 'bulk-update', params: { dataset: 'users', ids, set: { status: 'inactive' } } }] });
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.error));
+    assert.deepEqual(await statusCounts(pool(), p), { inactive: 1_500 });
+    const { events } = await fixture.stack.client.workflow.getHandle(runId).fetchHistory();
+    const input = JSON.parse(Buffer.from(events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!.data!).toString()) as { params: { steps: Step[] } };
+    const stepParams = input.params.steps[0]!.params;
+    assert.equal(stepParams.ids, undefined);
+    assert.match(String(stepParams.idList), /^[0-9a-f]{64}$/);
+  });
+
   it('runs independent steps side by side, never more than maxParallel at once', async () => {
     const p = uniqueId('par');
     await seedUsers(pool(), p, 9);

@@ -8,7 +8,8 @@ import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
 import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
-import { jobKindNames, jobKinds } from '../../jobs';
+import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
+import type { PipelineStep } from '../../jobs/pipeline';
 import { runIdSchema, runStatusSchema } from '../../jobs/run';
 import { parseRequest } from '../errors';
 import type { RunService } from '../runs';
@@ -43,7 +44,7 @@ export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: 
   app.post('/runs', async (request, reply) => {
     const body = parseRequest(startBody, request.body);
     const params = parseRequest(jobKinds[body.kind].schema, body.params, 'params');
-    const started = await runs.start(body.kind, await storeLongIdList(pool, params), body.runId);
+    const started = await runs.start(body.kind, await storeLongIdLists(pool, body.kind, params), body.runId);
     return reply.status(started.existing ? 200 : 202).send(started);
   });
 
@@ -81,7 +82,14 @@ export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: 
   });
 }
 
-/** Keeps long id lists out of workflow history: stored in Postgres, passed by the digest of the ids. */
+/** Keeps long id lists out of workflow history, a pipeline's bulk-update steps' included. */
+async function storeLongIdLists<P>(pool: Pool, kind: JobKindName, params: P): Promise<P> {
+  if (kind !== 'pipeline') return storeLongIdList(pool, params);
+  const { steps } = params as { steps: PipelineStep[] };
+  return { ...params, steps: await Promise.all(steps.map(async (step) => (step.kind === 'bulk-update' ? { ...step, params: await storeLongIdList(pool, step.params) } : step))) };
+}
+
+/** A long id list, stored in Postgres and passed by the digest of the ids. */
 async function storeLongIdList<P>(pool: Pool, params: P): Promise<P> {
   const ids = (params as { ids?: number[] }).ids;
   if (!ids || ids.length <= INLINE_IDS_MAX) return params;
