@@ -37,7 +37,7 @@ async function* checkedPages(pool: Pool, selection: RowSelection, batchSize: num
       if (parsed.success) continue;
       rejected += 1;
       for (const issue of parsed.error.issues) {
-        errors.push({ row: id, line: null, field: issue.path.join('.') || null, code: ErrorCode.ValidationFailed, message: issue.message, raw: row });
+        errors.push({ row: id, line: null, field: issue.path.join('.') || null, code: ErrorCode.ValidationFailed, message: issue.message, raw: dataset.redact(row) });
       }
     }
     after = Number(rows.at(-1)![dataset.idColumn]);

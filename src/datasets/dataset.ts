@@ -14,6 +14,8 @@ export interface ColumnSpec {
   required: boolean;
   /** Other source header names that map to this column (compared after normalising). */
   aliases?: readonly string[];
+  /** A credential: previews, samples and reports of stored rows show REDACTED instead. */
+  secret?: boolean;
   description: string;
 }
 
@@ -50,14 +52,14 @@ const required = (what: string) => ({
 
 /** Column builders: each yields the SQL type, the zod schema and whether a value is required. */
 export const col = {
-  text(opts: { required?: boolean; max?: number; description: string; aliases?: string[] }): ColumnSpec {
+  text(opts: { required?: boolean; max?: number; secret?: boolean; description: string; aliases?: string[] }): ColumnSpec {
     const max = opts.max ?? 1000;
     const base = z.string(required('text')).trim().min(1, 'must not be blank').max(max, `must be at most ${max} characters`);
     const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
       const t = s.trim();
       return t.length >= 1 && t.length <= max ? t : UNDECIDED;
     });
-    return { sql: 'text', schema: opts.required ? base : base.optional(), quick, required: !!opts.required, description: opts.description, aliases: opts.aliases };
+    return { sql: 'text', schema: opts.required ? base : base.optional(), quick, required: !!opts.required, secret: opts.secret, description: opts.description, aliases: opts.aliases };
   },
   email(opts: { description: string; aliases?: string[] }): ColumnSpec {
     const schema = z.string(required('text')).trim().toLowerCase().pipe(z.email({ pattern: emailPattern, error: 'must be a valid email address' }));
@@ -107,10 +109,14 @@ export const col = {
   },
 };
 
+/** What a secret column's value reads as wherever stored rows are shown. */
+export const REDACTED = '[redacted]';
+
 const normaliseHeader = (h: string) => h.trim().toLowerCase().replace(/[\s\-.]+/g, '_');
 
 export function defineDataset<C extends string>(spec: DatasetSpec<C>) {
   const columnNames = Object.keys(spec.columns) as C[];
+  const secrets = columnNames.filter((c) => spec.columns[c].secret);
   const byHeader = new Map<string, C>();
   for (const name of columnNames) {
     byHeader.set(normaliseHeader(name), name);
@@ -133,5 +139,10 @@ export function defineDataset<C extends string>(spec: DatasetSpec<C>) {
       return Object.hasOwn(spec.columns, name) ? spec.columns[name as C].sql : Object.hasOwn(spec.system, name) ? spec.system[name] : undefined;
     },
     filterableColumns: [...columnNames, ...Object.keys(spec.system)],
+    /** A stored row as it may be shown (a preview, a report): secret columns' values replaced. */
+    redact<R extends Record<string, unknown>>(row: R): R {
+      if (!secrets.some((c) => row[c] != null)) return row;
+      return { ...row, ...Object.fromEntries(secrets.filter((c) => row[c] != null).map((c) => [c, REDACTED])) };
+    },
   };
 }

@@ -13,7 +13,7 @@ export const sessions = defineDataset({
   key: ['token'],
   idColumn: 'id',
   columns: {
-    token: col.text({ required: true, max: 200, description: 'Session token, unique.' }),
+    token: col.text({ required: true, max: 200, secret: true, description: 'Session token, unique.' }),
     user_id: userId(),
     expires_at: expiresAt(),
   },
@@ -27,7 +27,7 @@ export const passwordResetTokens = defineDataset({
   key: ['token_hash'],
   idColumn: 'id',
   columns: {
-    token_hash: col.text({ required: true, max: 200, description: 'Hash of the token, unique.' }),
+    token_hash: col.text({ required: true, max: 200, secret: true, description: 'Hash of the token, unique.' }),
     user_id: userId(),
     expires_at: expiresAt(),
     used_at: col.timestamp({ description: 'When it was used, if it was.' }),
@@ -42,7 +42,7 @@ export const verificationTokens = defineDataset({
   key: ['token_hash'],
   idColumn: 'id',
   columns: {
-    token_hash: col.text({ required: true, max: 200, description: 'Hash of the token, unique.' }),
+    token_hash: col.text({ required: true, max: 200, secret: true, description: 'Hash of the token, unique.' }),
     user_id: userId(),
     expires_at: expiresAt(),
   },

@@ -95,14 +95,15 @@ export const rowQueries = {
     return { matched: rows[0]!.matched, maxId: rows[0]!.maxId ?? 0 };
   },
 
-  /** The first `limit` matching rows, all columns. */
+  /** The first `limit` matching rows, all columns, secrets redacted (samples are shown). */
   async sample(db: Queryable, s: RowSelection, limit: number, ids?: IdSource): Promise<Record<string, unknown>[]> {
     if (limit === 0) return [];
     const params: unknown[] = [];
     const from = ids ? idListJoin(s, ids, params) : `${table(s)} t WHERE true`;
     const where = andWhere(s, params, 't');
     params.push(limit);
-    return (await db.query<Record<string, unknown>>(`SELECT t.* FROM ${from}${where} ORDER BY t.${idCol(s)} LIMIT $${params.length}`, params)).rows;
+    const { rows } = await db.query<Record<string, unknown>>(`SELECT t.* FROM ${from}${where} ORDER BY t.${idCol(s)} LIMIT $${params.length}`, params);
+    return rows.map((row) => s.dataset.redact(row));
   },
 
   /** The id that closes the next batch of `size` matching rows after `after`, or undefined near the end. */

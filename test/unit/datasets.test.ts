@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { products, users } from '../../src/datasets';
+import { datasets, products, users } from '../../src/datasets';
 import { importParamsSchema } from '../../src/jobs/import';
 
 const issues = (r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
@@ -50,6 +50,16 @@ describe('datasets', () => {
     assert.equal(users.columnFor('whatever'), undefined);
     assert.equal(users.columnFor('Contact', { Contact: 'email' }), 'email');
     assert.equal(products.columnFor('Qty'), 'stock');
+  });
+});
+
+describe('secret columns', () => {
+  it('are redacted wherever stored rows are shown; other columns and missing values are left as they are', () => {
+    const { sessions } = datasets;
+    assert.deepEqual(sessions.redact({ id: 1, token: 'abc', user_id: 7 }), { id: 1, token: '[redacted]', user_id: 7 });
+    assert.deepEqual(sessions.redact({ id: 1, token: null }), { id: 1, token: null });
+    const user = { id: 2, email: 'a@example.com' };
+    assert.equal(users.redact(user), user);
   });
 });
 
