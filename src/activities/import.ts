@@ -1,7 +1,7 @@
 import { getDataset, type Dataset } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
 import { CopyBuffer, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
-import type { Pool } from '../db/pool';
+import { isPermanentDbError, type Pool } from '../db/pool';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
@@ -187,6 +187,19 @@ function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatc
   );
 }
 
+/**
+ * A batch the database refuses for good (a rule of its own the dataset does not declare, such as
+ * a trigger): retrying would fail the same way, so the run fails, saying where and why. The
+ * batches before it stay loaded.
+ */
+const refused =
+  (staged: StagedBatch) =>
+  (err: unknown): never => {
+    if (!isPermanentDbError(err)) throw err;
+    const where = err.where ? ` (${err.where})` : '';
+    throw permanentFailure(ErrorCode.BatchFailed, `the database refused the batch of rows ${staged.firstRow}-${staged.lastRow}: ${err.message}${where}`);
+  };
+
 export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number; parallelBatches: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
@@ -211,7 +224,7 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
         batches: (from) => deps.readers.batches(params, from),
         async apply(client, batch) {
           const { columns, staged } = batch;
-          const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged) : undefined;
+          const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;
           const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, staged, loaded.rejected) : [];
           deps.readers.recycle(staged.copy);
           return {

@@ -46,6 +46,14 @@ const quickly =
   (v: unknown): unknown =>
     typeof v === 'string' ? accept(v) : v === undefined ? missing : UNDECIDED;
 
+// Values the database would refuse, checked here so that they are row errors like any other: a
+// refusal in the database fails the whole run.
+const INT4_MIN = -2_147_483_648;
+const INT4_MAX = 2_147_483_647;
+// Postgres has no year 0 (the ISO patterns allow it).
+const fromYearOne = (s: string) => !s.startsWith('0000');
+const YEAR_ZERO = 'must be in year 1 or later';
+
 const required = (what: string) => ({
   error: (issue: { input: unknown }) => (issue.input === undefined ? 'required' : `must be ${what}`),
 });
@@ -83,23 +91,30 @@ export const col = {
     return { sql: 'text', schema, quick, required: opts.default === undefined, description: opts.description, aliases: opts.aliases };
   },
   date(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
-    const base = z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.iso.date({ error: (i) => (i.input === undefined ? 'required' : 'must be a date as YYYY-MM-DD') }));
+    const base = z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim() : v),
+      z.iso.date({ error: (i) => (i.input === undefined ? 'required' : 'must be a date as YYYY-MM-DD') }).refine(fromYearOne, YEAR_ZERO),
+    );
     const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
       const t = s.trim();
-      return datePattern.test(t) ? t : UNDECIDED;
+      return datePattern.test(t) && fromYearOne(t) ? t : UNDECIDED;
     });
     return { sql: 'date', schema: opts.required ? base : base.optional(), quick, required: !!opts.required, description: opts.description, aliases: opts.aliases };
   },
   timestamp(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
     const base = z.preprocess(
       (v) => (typeof v === 'string' ? v.trim() : v),
-      z.iso.datetime({ offset: true, local: true, error: (i) => (i.input === undefined ? 'required' : 'must be a timestamp as YYYY-MM-DDTHH:MM:SS[Z|±HH:MM]') }),
+      z.iso
+        .datetime({ offset: true, local: true, error: (i) => (i.input === undefined ? 'required' : 'must be a timestamp as YYYY-MM-DDTHH:MM:SS[Z|±HH:MM]') })
+        .refine(fromYearOne, YEAR_ZERO),
     );
     return { sql: 'timestamptz', schema: opts.required ? base : base.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
   },
-  number(opts: { sql: 'integer' | 'numeric'; required?: boolean; min?: number; positive?: boolean; default?: number; description: string; aliases?: string[] }): ColumnSpec {
+  /** `max`: the largest value the column's SQL type holds (numeric(12, 2): 9999999999.99); integers are bounded by their type. */
+  number(opts: { sql: 'integer' | 'numeric'; required?: boolean; min?: number; max?: number; positive?: boolean; default?: number; description: string; aliases?: string[] }): ColumnSpec {
     let num = z.number({ error: (i) => (i.input === undefined ? 'required' : 'must be a number') });
-    if (opts.sql === 'integer') num = num.int('must be a whole number');
+    if (opts.sql === 'integer') num = num.int('must be a whole number').min(INT4_MIN, `must be at least ${INT4_MIN}`).max(INT4_MAX, `must be at most ${INT4_MAX}`);
+    if (opts.max !== undefined) num = num.max(opts.max, `must be at most ${opts.max}`);
     if (opts.positive) num = num.positive('must be greater than 0');
     if (opts.min !== undefined) num = num.min(opts.min, `must be at least ${opts.min}`);
     // CSV gives strings: accept plain decimal notation only, so "1e3" or "0x10" are rejected.

@@ -9,7 +9,7 @@ export const products = defineDataset({
   columns: {
     sku: col.text({ required: true, max: 64, description: 'Stock keeping unit, unique.', aliases: ['product_code', 'code'] }),
     name: col.text({ required: true, max: 300, description: 'Product name.', aliases: ['title', 'product_name'] }),
-    price: col.number({ sql: 'numeric', required: true, positive: true, description: 'Unit price, greater than 0.' }),
+    price: col.number({ sql: 'numeric', required: true, positive: true, max: 9_999_999_999.99, description: 'Unit price, greater than 0 (numeric(12, 2)).' }),
     category: col.text({ max: 100, description: 'Category (optional).' }),
     stock: col.number({ sql: 'integer', min: 0, default: 0, description: 'Units in stock, 0 or more; 0 when blank.', aliases: ['quantity', 'qty'] }),
   },

@@ -96,6 +96,24 @@ describe('import flow on the real stack', () => {
     }
   });
 
+  it('a row the database refuses for good fails the run at once, saying where and why; earlier batches stay', async () => {
+    const p = uniqueId('dbrefuse');
+    // A trigger stands in for any rule of the database that the dataset does not declare.
+    const fn = `refuse_${p.replace(/-/g, '_')}`;
+    const pool = fixture.stack.pool;
+    await pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no % here', NEW.email; END $$`);
+    await pool.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON users FOR EACH ROW WHEN (NEW.email = '${p}.7@example.com') EXECUTE FUNCTION ${fn}()`);
+    try {
+      const run = await importFile(await writeFixture('refused.csv', usersCsv(p, 20)), { batchSize: 5 });
+      assert.equal(run.status, 'failed');
+      assert.equal(run.error?.code, 'BATCH_FAILED');
+      assert.match(run.error.message, new RegExp(`refused the batch of rows 6-10: no ${p}\\.7@example\\.com here`));
+      assert.equal(await countUsers(pool, p), 5, 'the batch before it is loaded; the batch beside it is rolled back');
+    } finally {
+      await pool.query(`DROP TRIGGER ${fn} ON users; DROP FUNCTION ${fn}()`);
+    }
+  });
+
   it('re-importing the same file with upsert duplicates nothing and counts updates', async () => {
     const p = uniqueId('again');
     const file = await writeFixture('again.csv', usersCsv(p, 2500));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { datasets, products, users } from '../../src/datasets';
+import { UNDECIDED } from '../../src/datasets/dataset';
 import { importParamsSchema } from '../../src/jobs/import';
 
 const issues = (r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
@@ -41,6 +42,18 @@ describe('datasets', () => {
     assert.equal(stock.safeParse(undefined).data, 0);
     assert.equal(stock.safeParse('-1').error?.issues[0]?.message, 'must be at least 0');
     assert.equal(stock.safeParse('2.5').error?.issues[0]?.message, 'must be a whole number');
+  });
+
+  it('refuses what the SQL types cannot hold, as row errors rather than database errors', () => {
+    const { price, stock } = products.columns;
+    assert.equal(stock.schema.safeParse('2147483647').data, 2147483647);
+    assert.equal(stock.schema.safeParse('2147483648').error?.issues[0]?.message, 'must be at most 2147483647');
+    assert.equal(price.schema.safeParse('9999999999.99').data, 9999999999.99);
+    assert.equal(price.schema.safeParse('10000000000').error?.issues[0]?.message, 'must be at most 9999999999.99');
+    const signup = users.columns.signup_date;
+    assert.equal(signup.schema.safeParse('0000-01-01').error?.issues[0]?.message, 'must be in year 1 or later');
+    assert.equal(signup.quick!('0000-01-01'), UNDECIDED);
+    assert.equal(signup.schema.safeParse('0001-01-01').data, '0001-01-01');
   });
 
   it('maps source headers by name, alias and explicit mapping', () => {
