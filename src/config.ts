@@ -16,7 +16,7 @@ const envSchema = z.object({
   BATCHFLOW_DATA_DIR: z.string().min(1).default('.data'),
   BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
-  BATCHFLOW_IMPORT_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
+  BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
   S3_ENDPOINT: z.url().optional(),
@@ -42,7 +42,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
     /** '*' allows any local path; otherwise local import sources must lie under one of these. */
     localSourceDirs: localSourceDirs.map((d) => (d === '*' ? d : path.resolve(d))),
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
-    importParallelBatches: env.BATCHFLOW_IMPORT_PARALLEL_BATCHES,
+    parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,
     s3: env.S3_BUCKET
       ? {

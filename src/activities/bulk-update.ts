@@ -28,7 +28,7 @@ function previewRow(dataset: Dataset, row: Record<string, unknown>, after: Recor
   return { ...pick(row, [dataset.idColumn, ...dataset.key]), before: pick(row, columns), after };
 }
 
-export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number }) {
+export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number; parallelBatches: number }) {
   const { pool } = deps;
   return {
     /** Counts and samples the rows a bulk update would change, and fixes the highest id it may reach. */
@@ -63,6 +63,8 @@ export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number }
         policy: params,
         cursor,
         targets: [target],
+        // One target, disjoint id ranges: no two batches touch the same row.
+        parallelBatches: deps.parallelBatches,
         async apply(client, batch) {
           const updated = await rowQueries.update(client, selection, batch.rows, values);
           if (!('ids' in batch.rows)) return { succeeded: updated.count, skipped: 0, updated: updated.count, errors: [], rejectedRows: 0 };

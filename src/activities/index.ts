@@ -11,7 +11,7 @@ export interface ActivityDeps {
   /** Reader threads for import files. */
   readers: ImportReaders;
   sliceMs: number;
-  /** Import batches loading at once, each on its own connection. */
+  /** Import and bulk-update batches loading at once, each on its own connection. */
   parallelBatches: number;
 }
 

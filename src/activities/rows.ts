@@ -68,7 +68,10 @@ async function nextIds(pool: Pool, ids: IdSource, after: number, limit: number):
   return ids.inline.slice(lo, lo + limit);
 }
 
-/** A slice over existing rows: keyset batches of the targets, each applied under a savepoint. */
+/**
+ * A slice over existing rows: keyset batches of the targets, each applied under a savepoint.
+ * Batches of one target are disjoint id ranges, so they may load side by side (`parallelBatches`).
+ */
 export function runRowSlice(spec: {
   pool: Pool;
   runId: string;
@@ -77,6 +80,7 @@ export function runRowSlice(spec: {
   cursor: Checkpoint<KeysetPosition> | undefined;
   targets: readonly RowTarget[];
   apply: (client: PoolClient, batch: RowBatch) => Promise<Applied>;
+  parallelBatches?: number;
 }): Promise<Checkpoint<KeysetPosition>> {
   return runSlice<KeysetPosition, RowBatch>({
     ...spec,

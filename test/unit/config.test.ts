@@ -8,14 +8,14 @@ describe('config', () => {
     assert.equal(c.temporal.address, 'localhost:7233');
     assert.equal(c.api.port, 3000);
     assert.equal(c.s3, undefined);
-    assert.equal(c.importParallelBatches, 2);
+    assert.equal(c.parallelBatches, 2);
     assert.throws(() => requireDatabaseUrl(c), /DATABASE_URL: required/);
   });
 
   it('names each bad variable', () => {
-    assert.throws(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', S3_ENDPOINT: 'not a url', BATCHFLOW_IMPORT_PARALLEL_BATCHES: '0' }), (err: Error) => {
+    assert.throws(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', S3_ENDPOINT: 'not a url', BATCHFLOW_PARALLEL_BATCHES: '0' }), (err: Error) => {
       assert.match(err.message, /PORT: /);
-      assert.match(err.message, /BATCHFLOW_IMPORT_PARALLEL_BATCHES: /);
+      assert.match(err.message, /BATCHFLOW_PARALLEL_BATCHES: /);
       assert.match(err.message, /DATABASE_URL: must be a postgres:\/\/ URL/);
       assert.match(err.message, /S3_ENDPOINT: /);
       return true;
