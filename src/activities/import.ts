@@ -176,13 +176,15 @@ function validate(
 
 /** Row errors for rows the database step refused, with the row's values as raw input. */
 function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatch, rejected: LoadOutcome['rejected']): RowError[] {
+  // Decoded once for the batch: every row of it may be refused (insert mode over existing keys).
+  const values = stagedValues(staged, new Set(rejected.map((r) => r.row)));
   return rejected.map((r) =>
     rowError(
       r,
       dataset.key.join(','),
       r.code,
       r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
-      Object.fromEntries(columns.map((c, i) => [c, stagedValues(staged, r.row)?.[i]])),
+      Object.fromEntries(columns.map((c, i) => [c, values.get(r.row)?.[i]])),
     ),
   );
 }

@@ -79,17 +79,18 @@ export class CopyBuffer {
 
 const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
 
-/** The values of one staged row back from the COPY text (for the rare row the database refuses). */
-export function stagedValues(staged: StagedBatch, row: number): (string | null)[] | undefined {
-  const prefix = `${row}\t`;
-  const line = asBuffer(staged.copy)
-    .toString('utf8')
-    .split('\n')
-    .find((l) => l.startsWith(prefix));
-  return line
-    ?.split('\t')
-    .slice(2)
-    .map((v) => (v === '\\N' ? null : v.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c)));
+/** The values of some staged rows back from the COPY text (rows the database step refused), by row number. */
+export function stagedValues(staged: StagedBatch, rows: ReadonlySet<number>): Map<number, (string | null)[]> {
+  const values = new Map<number, (string | null)[]>();
+  for (const line of asBuffer(staged.copy).toString('utf8').split('\n')) {
+    const [row, , ...fields] = line.split('\t');
+    if (!rows.has(Number(row))) continue;
+    values.set(
+      Number(row),
+      fields.map((v) => (v === '\\N' ? null : v.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c))),
+    );
+  }
+  return values;
 }
 
 // A Uint8Array that crossed a thread arrives without Buffer's methods.
