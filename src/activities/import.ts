@@ -94,7 +94,7 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
   copy.clear();
   let keysInBatch = new Map<string, number>();
   // The keys of the batch before, which may still be loading beside this one.
-  let keysInPrevious = new Set<string>();
+  let keysInPrevious: ReadonlyMap<string, number> = new Map();
   const stopEarly = params.errorHandling === 'stop_on_error';
   const finishBatch = () => {
     const done = batch;
@@ -104,7 +104,7 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     done.bytesTotal = opened.size;
     done.bytesRead = done.end.byte;
     batch = newBatch(done.end);
-    keysInPrevious = new Set(keysInBatch.keys());
+    keysInPrevious = keysInBatch;
     keysInBatch = new Map();
     return done;
   };

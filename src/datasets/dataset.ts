@@ -156,8 +156,8 @@ export function defineDataset<C extends string>(spec: DatasetSpec<C>) {
     filterableColumns: [...columnNames, ...Object.keys(spec.system)],
     /** A stored row as it may be shown (a preview, a report): secret columns' values replaced. */
     redact<R extends Record<string, unknown>>(row: R): R {
-      if (!secrets.some((c) => row[c] != null)) return row;
-      return { ...row, ...Object.fromEntries(secrets.filter((c) => row[c] != null).map((c) => [c, REDACTED])) };
+      const shown = secrets.filter((c) => row[c] != null);
+      return shown.length === 0 ? row : { ...row, ...Object.fromEntries(shown.map((c) => [c, REDACTED])) };
     },
   };
 }

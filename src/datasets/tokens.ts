@@ -5,6 +5,7 @@ import { col, defineDataset } from './dataset';
 const system = { id: 'integer', created_at: 'timestamptz', updated_at: 'timestamptz' } as const;
 const userId = () => col.number({ sql: 'integer', required: true, min: 1, description: 'The user it belongs to (users.id).' });
 const expiresAt = () => col.timestamp({ required: true, description: 'When it stops being valid.' });
+const tokenHash = () => col.text({ required: true, max: 200, secret: true, description: 'Hash of the token, unique.' });
 
 export const sessions = defineDataset({
   name: 'sessions',
@@ -27,7 +28,7 @@ export const passwordResetTokens = defineDataset({
   key: ['token_hash'],
   idColumn: 'id',
   columns: {
-    token_hash: col.text({ required: true, max: 200, secret: true, description: 'Hash of the token, unique.' }),
+    token_hash: tokenHash(),
     user_id: userId(),
     expires_at: expiresAt(),
     used_at: col.timestamp({ description: 'When it was used, if it was.' }),
@@ -42,7 +43,7 @@ export const verificationTokens = defineDataset({
   key: ['token_hash'],
   idColumn: 'id',
   columns: {
-    token_hash: col.text({ required: true, max: 200, secret: true, description: 'Hash of the token, unique.' }),
+    token_hash: tokenHash(),
     user_id: userId(),
     expires_at: expiresAt(),
   },
