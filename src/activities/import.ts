@@ -50,6 +50,15 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
   const keyIndexes = dataset.key.map((k) => columns.indexOf(k));
   // With a header, the source field of each column; without one (JSON), fields are mapped per record.
   const fields = fieldOf && [...fieldOf.keys()];
+  // Without a header, records name their fields themselves: map each field name once, not per
+  // record (up to a bound, for files whose records all use other names).
+  const columnOfField = new Map<string, string | undefined>();
+  const columnFor = (field: string) => {
+    if (columnOfField.has(field)) return columnOfField.get(field);
+    const column = dataset.columnFor(field, params.mapping);
+    if (columnOfField.size < 1_000) columnOfField.set(field, column);
+    return column;
+  };
 
   /** The row's values in column order, or its issues in the order z.object would report them. */
   const parse = (record: Record<string, unknown>): { values: unknown[] } | { issues: { field: string; message: string }[] } => {
@@ -57,7 +66,7 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
     if (!fields) {
       byColumn = {};
       for (const [field, value] of Object.entries(record)) {
-        const column = dataset.columnFor(field, params.mapping);
+        const column = columnFor(field);
         if (column) byColumn[column] = value;
       }
     }
