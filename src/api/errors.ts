@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import type { z } from 'zod';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 
 /** An error the API answers with as it is: its status, code and message are for the caller. */
 export class ApiError extends Error {
@@ -16,17 +17,49 @@ export class ApiError extends Error {
 
 export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} not found`);
 
+const issueSchema = z.object({ field: z.string(), message: z.string() });
+type Issue = z.infer<typeof issueSchema>;
+
+/** The one shape of every error answer. */
+export const errorSchema = z
+  .object({
+    error: z.string().describe('A stable code: INVALID_REQUEST, NOT_FOUND, RUN_ID_CONFLICT, INTERNAL, …'),
+    message: z.string(),
+    field: z.string().optional().describe('The first bad field of a 400, such as params.dataset'),
+    issues: z.array(issueSchema).optional().describe('Every bad field of a 400'),
+  })
+  .meta({ id: 'Error', example: { error: 'INVALID_REQUEST', message: 'params.dataset: Invalid option: expected one of "users"|"products"', field: 'params.dataset' } });
+
+/** Error answers every route may give, for its OpenAPI responses. */
+export const errorResponses = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema };
+
+const invalid = (issues: Issue[]) =>
+  Object.assign(new ApiError(400, 'INVALID_REQUEST', issues.map((i) => `${i.field || 'body'}: ${i.message}`).join('; '), issues[0]?.field), { issues });
+
+/**
+ * A zod issue as the caller should read it: the field by its dotted path, and for unknown keys
+ * the key itself (an unknown key is refused, so that a misspelt safety flag never goes unnoticed).
+ */
+function describeIssue(path: readonly PropertyKey[], code: string, message: string, keys?: readonly string[]): Issue[] {
+  const field = (extra: PropertyKey[] = []) => [...path, ...extra].map(String).join('.');
+  if (code === 'unrecognized_keys' && keys?.length) return keys.map((key) => ({ field: field([key]), message: 'unknown key' }));
+  return [{ field: field(), message }];
+}
+
 /** Parses part of a request with a zod schema; a failure is a 400 naming the field. */
 export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, prefix?: string): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => ({ field: [prefix, ...i.path.map(String)].filter(Boolean).join('.'), message: i.message }));
-  throw Object.assign(new ApiError(400, 'INVALID_REQUEST', issues.map((i) => `${i.field || 'body'}: ${i.message}`).join('; '), issues[0]?.field), { issues });
+  throw invalid(parsed.error.issues.flatMap((i) => describeIssue([...(prefix ? [prefix] : []), ...i.path], i.code, i.message, i.code === 'unrecognized_keys' ? i.keys : undefined)));
 }
 
 /** The one place errors become HTTP answers: 4xx say what is wrong, 5xx say nothing internal. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      // A route's zod schema refused the body, query or path: name the field as the caller wrote it.
+      err = invalid(err.validation.flatMap((v) => describeIssue(v.instancePath.split('/').filter(Boolean), v.keyword, v.message ?? 'invalid', (v.params as { keys?: string[] }).keys)));
+    }
     if (err instanceof ApiError) {
       const issues = (err as ApiError & { issues?: unknown }).issues;
       return reply.status(err.statusCode).send({ error: err.code, message: err.message, ...(err.field !== undefined && { field: err.field }), ...(issues !== undefined && { issues }) });

@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
-import { withRates, type Progress, type RunResult, type RunStatus } from '../jobs/run';
+import { z } from 'zod';
+import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
@@ -11,14 +12,26 @@ import { cancelSignal, progressQuery } from '../workflows/run-tracker';
 import { ErrorCode } from '../errors';
 import { ApiError } from './errors';
 
-export interface RunView {
-  runId: string;
-  kind: string | undefined;
-  status: RunStatus;
-  progress: Progress | null;
-  result: RunResult | null;
-  error?: { code: string; message: string };
-}
+export const runViewSchema = z
+  .object({
+    runId: z.string(),
+    kind: z.string().optional(),
+    status: runStatusSchema,
+    progress: progressSchema.nullable(),
+    result: runResultSchema.nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  })
+  .meta({ id: 'Run' });
+export type RunView = z.infer<typeof runViewSchema>;
+
+export const runListItemSchema = z.object({
+  runId: z.string(),
+  kind: z.string().optional(),
+  dataset: z.string().optional(),
+  status: z.string(),
+  startTime: z.string(),
+  closeTime: z.string().nullable(),
+});
 
 const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import type { Pool } from '../../db/pool';
@@ -10,76 +9,141 @@ import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
 import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
-import { runIdSchema, runStatusSchema } from '../../jobs/run';
-import { parseRequest } from '../errors';
-import type { RunService } from '../runs';
+import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
+import type { App } from '../app';
+import { errorResponses, errorSchema } from '../errors';
+import { runListItemSchema, runViewSchema, type RunService } from '../runs';
 
-const startBody = z.object({
-  kind: z.enum(jobKindNames),
-  params: z.record(z.string(), z.unknown()),
-  runId: runIdSchema.optional(),
-});
-const runIdParams = z.object({ id: runIdSchema });
-const errorsQuery = z.object({
+/** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
+const startBody = z.discriminatedUnion(
+  'kind',
+  jobKindNames.map((kind) => z.strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
+);
+type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
+const runIdParams = z.strictObject({ id: runIdSchema });
+const errorsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   format: z.enum(['json', 'csv', 'ndjson']).default('json'),
 });
-const listQuery = z.object({
+const listQuery = z.strictObject({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().max(100).optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
-const cancelBody = z.object({ reason: z.string().max(500).optional() }).optional();
-const decisionBody = z
-  .object({ by: z.string().max(200).optional(), comment: z.string().max(2000).optional(), reason: z.string().max(2000).optional() })
-  .optional();
+// A POST without a body reaches the schema as null.
+const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).nullish();
+const decisionBody = z.strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2000).optional(), reason: z.string().max(2000).optional() }).nullish();
+
+const startedResponse = z.object({ runId: z.string(), existing: z.boolean() });
+const listResponse = z.object({ runs: z.array(runListItemSchema) });
+const errorsPage = z.object({ runId: z.string(), errors: z.array(rowErrorSchema.extend({ id: z.number().int() })), next: z.string().nullable() });
 
 const EXPORT_PAGE = 5_000;
 
-export function runRoutes(app: FastifyInstance, deps: { runs: RunService; pool: Pool }): void {
+export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): void {
   const { runs, pool } = deps;
 
-  app.post('/runs', async (request, reply) => {
-    const body = parseRequest(startBody, request.body);
-    const params = parseRequest(jobKinds[body.kind].schema, body.params, 'params');
-    const started = await runs.start(body.kind, await storeLongIdLists(pool, body.kind, params), body.runId);
-    return reply.status(started.existing ? 200 : 202).send(started);
-  });
+  app.post(
+    '/runs',
+    {
+      config: { scope: 'run' },
+      schema: {
+        tags: ['runs'],
+        summary: 'Start a run',
+        description: 'Starts a run of a job kind. The same runId again returns that run (200); with other params it is a 409.',
+        body: startBody,
+        response: { 200: startedResponse, 202: startedResponse, 409: errorSchema, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { kind, params, runId } = request.body;
+      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
+      return reply.status(started.existing ? 200 : 202).send(started);
+    },
+  );
 
-  app.get('/runs', async (request) => ({ runs: await runs.list(parseRequest(listQuery, request.query)) }));
+  app.get(
+    '/runs',
+    { config: { scope: 'read' }, schema: { tags: ['runs'], summary: 'List runs (Temporal visibility)', querystring: listQuery, response: { 200: listResponse, ...errorResponses } } },
+    async (request) => ({ runs: await runs.list(request.query) }),
+  );
 
-  app.get('/runs/:id', async (request) => runs.get(parseRequest(runIdParams, request.params).id));
+  app.get(
+    '/runs/:id',
+    { config: { scope: 'read' }, schema: { tags: ['runs'], summary: 'A run: status, progress and result', params: runIdParams, response: { 200: runViewSchema, ...errorResponses } } },
+    async (request) => runs.get(request.params.id),
+  );
 
-  app.post('/runs/:id/cancel', async (request, reply) => {
-    const { id } = parseRequest(runIdParams, request.params);
-    await runs.cancel(id, parseRequest(cancelBody, request.body)?.reason);
-    return reply.status(202).send({ runId: id, cancelRequested: true });
-  });
+  app.post(
+    '/runs/:id/cancel',
+    {
+      config: { scope: 'run' },
+      schema: { tags: ['runs'], summary: 'Stop a run after its current batch', params: runIdParams, body: cancelBody, response: { 202: z.object({ runId: z.string(), cancelRequested: z.literal(true) }), 409: errorSchema, ...errorResponses } },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await runs.cancel(id, request.body?.reason);
+      return reply.status(202).send({ runId: id, cancelRequested: true as const });
+    },
+  );
 
   for (const decision of ['approve', 'reject'] as const) {
-    app.post(`/runs/:id/${decision}`, async (request, reply) => {
-      const { id } = parseRequest(runIdParams, request.params);
-      await runs.decide(id, decision, parseRequest(decisionBody, request.body) ?? {});
-      return reply.status(202).send({ runId: id, decision });
-    });
+    app.post(
+      `/runs/:id/${decision}`,
+      {
+        config: { scope: 'approve' },
+        schema: {
+          tags: ['runs'],
+          summary: decision === 'approve' ? 'Let a run that awaits approval go ahead' : 'End a run that awaits approval, changing nothing',
+          params: runIdParams,
+          body: decisionBody,
+          response: { 202: z.object({ runId: z.string(), decision: z.enum(['approve', 'reject']) }), 409: errorSchema, 503: errorSchema, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params;
+        await runs.decide(id, decision, request.body ?? {});
+        return reply.status(202).send({ runId: id, decision });
+      },
+    );
   }
 
   // Row errors: a page as JSON (`after` is the last id seen), or the whole report as CSV or NDJSON.
-  app.get('/runs/:id/errors', async (request, reply) => {
-    const { id } = parseRequest(runIdParams, request.params);
-    const query = parseRequest(errorsQuery, request.query);
-    await runs.assertExists(id);
-    if (query.format === 'json') {
-      const errors = await runState.listErrors(pool, id, query);
-      const last = errors.at(-1);
-      return { runId: id, errors, next: errors.length === query.limit && last ? `/runs/${encodeURIComponent(id)}/errors?after=${last.id}&limit=${query.limit}` : null };
-    }
-    reply.header('content-type', query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
-    reply.header('content-disposition', `attachment; filename="${id}-errors.${query.format}"`);
-    return reply.send(Readable.from(exportErrors(pool, id, query.format)));
-  });
+  app.get(
+    '/runs/:id/errors',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['runs'],
+        summary: "A page of a run's row errors, or the whole report as CSV or NDJSON",
+        params: runIdParams,
+        querystring: errorsQuery,
+        response: {
+          200: {
+            description: 'A page (JSON) or the whole report (format=csv|ndjson)',
+            content: { 'application/json': { schema: errorsPage }, 'text/csv': { schema: z.string() }, 'application/x-ndjson': { schema: z.string() } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const query = request.query;
+      await runs.assertExists(id);
+      if (query.format === 'json') {
+        const errors = await runState.listErrors(pool, id, query);
+        const last = errors.at(-1);
+        return { runId: id, errors, next: errors.length === query.limit && last ? `/runs/${encodeURIComponent(id)}/errors?after=${last.id}&limit=${query.limit}` : null };
+      }
+      reply.header('content-type', query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
+      reply.header('content-disposition', `attachment; filename="${id}-errors.${query.format}"`);
+      // Streamed: the spec documents the body as the text it is.
+      return reply.send(Readable.from(exportErrors(pool, id, query.format)) as unknown as string);
+    },
+  );
 }
 
 /** Keeps long id lists out of workflow history, a pipeline's bulk-update steps' included. */
