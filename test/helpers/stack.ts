@@ -150,3 +150,26 @@ export async function statusCounts(pool: Pool, prefix: string): Promise<Record<s
   const { rows } = await pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM users WHERE email LIKE $1 GROUP BY status', [`${prefix}.%`]);
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
+
+/** Every string a value holds, payload bytes decoded as UTF-8 (JSON payloads are UTF-8 text). */
+function texts(value: unknown, out: string[]): void {
+  if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
+  else if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const v of value) texts(v, out);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) texts(v, out);
+}
+
+/**
+ * The text of a workflow's whole history, every execution of a continue-as-new chain included,
+ * payloads decoded: a test plants a marker in a run's input and checks it is not in here.
+ */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const out: string[] = [];
+  let runId: string | undefined;
+  do {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    texts(history, out);
+    runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  } while (runId);
+  return out.join('\n');
+}
