@@ -9,11 +9,33 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
+// A connection attempt that gets no answer (a network cut, a failover in progress) fails after
+// this instead of waiting forever: the activity retries, /health answers degraded.
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * A client whose connection breaks (Postgres restarted, a failover, a dropped connection) emits
+ * 'error', and an 'error' event nobody listens to ends the process. With a listener the error
+ * surfaces where it matters instead: the query in flight, or the next one, fails (and with it the
+ * batch's transaction, so the slice fails and is retried), and the pool discards the client.
+ */
+const onClientError = (err: Error) => console.error(`[db] connection lost: ${err.message}`);
+
 export function createPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
-  // An idle client losing its connection must not crash the process; the next checkout reconnects.
-  pool.on('error', (err) => console.error('[db] idle client error:', err.message));
+  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // The pool listens on idle clients itself and re-emits their errors here; the client's own
+  // listener has logged them. Checked-out clients (a transaction, a COPY) have only their own.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', onClientError));
   return pool;
+}
+
+/** A single connection outside any pool (migrations, set-up), with its 'error' event handled too. */
+export async function connectClient(config: string | pg.ClientConfig): Promise<pg.Client> {
+  const client = new pg.Client(typeof config === 'string' ? { connectionString: config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS } : config);
+  client.on('error', onClientError);
+  await client.connect();
+  return client;
 }
 
 /** Runs fn in a transaction on one client: committed if it returns, rolled back if it throws. */

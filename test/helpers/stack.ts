@@ -75,7 +75,7 @@ export function useStackWithWorker(): { stack: Stack } {
 export function spawnWorker(config: Config): ChildProcess & { exited: Promise<number | null> } {
   const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
     cwd: repoRoot,
-    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000) },
+    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, DATABASE_URL: config.databaseUrl, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
