@@ -134,6 +134,8 @@ async function main(): Promise<number> {
       S3_BUCKET: bucket,
       S3_FORCE_PATH_STYLE: 'true',
       BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
+      // Workers import local files from $BATCHFLOW_DATA_DIR/imports only: test fixtures go there.
+      BATCHFLOW_DATA_DIR: path.join(tmp, 'data'),
       BATCHFLOW_TEST_TMP: tmp,
     });
     if (code !== 0 && !signalled) log(`tests failed (exit ${code}); service logs: ${tmp}${process.env.KEEP_TEST_STACK === '1' ? '' : ' (removed; KEEP_TEST_STACK=1 keeps them)'}`);

@@ -1,6 +1,6 @@
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { durationMs, durationSchema } from './jobs/run';
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -17,6 +17,9 @@ const envSchema = z.object({
   BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
+  BATCHFLOW_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(25),
+  BATCHFLOW_RUN_RETENTION: durationSchema.default('30d'),
+  BATCHFLOW_S3_SOURCE_BUCKETS: optionalString,
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
   S3_ENDPOINT: z.url().optional(),
@@ -31,9 +34,8 @@ export type Config = ReturnType<typeof toConfig>;
 
 function toConfig(env: z.infer<typeof envSchema>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
-  const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS
-    ? env.BATCHFLOW_LOCAL_SOURCE_DIRS.split(path.delimiter).filter(Boolean)
-    : [process.cwd(), os.tmpdir()];
+  // One dedicated folder by default: row errors echo raw input back through the API.
+  const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS ? env.BATCHFLOW_LOCAL_SOURCE_DIRS.split(path.delimiter).filter(Boolean) : [path.join(dataDir, 'imports')];
   return {
     temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TASK_QUEUE },
     databaseUrl: env.DATABASE_URL,
@@ -41,6 +43,12 @@ function toConfig(env: z.infer<typeof envSchema>) {
     dataDir,
     /** '*' allows any local path; otherwise local import sources must lie under one of these. */
     localSourceDirs: localSourceDirs.map((d) => (d === '*' ? d : path.resolve(d))),
+    /** Buckets s3:// import sources may name: the object store's bucket unless configured. */
+    s3SourceBuckets: env.BATCHFLOW_S3_SOURCE_BUCKETS ? env.BATCHFLOW_S3_SOURCE_BUCKETS.split(',').map((b) => b.trim()).filter(Boolean) : env.S3_BUCKET ? [env.S3_BUCKET] : [],
+    /** Attempts of an activity that keeps failing with errors that might pass, before its run fails. */
+    maxAttempts: env.BATCHFLOW_MAX_ATTEMPTS,
+    /** Run state (checkpoints, row errors, previews, id lists) untouched for this long is purged. */
+    runRetentionMs: durationMs(env.BATCHFLOW_RUN_RETENTION),
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,

@@ -10,7 +10,7 @@ import type { ReaderReply, ReaderRequest } from './import-readers';
 
 const { config } = workerData as { config: Config };
 const s3Client = config.s3 ? createS3Client(config.s3) : undefined;
-const sources = createSourceOpener({ store: createObjectStore(config, s3Client), s3Client, localSourceDirs: config.localSourceDirs });
+const sources = createSourceOpener({ store: createObjectStore(config, s3Client), s3Client, localSourceDirs: config.localSourceDirs, s3SourceBuckets: config.s3SourceBuckets });
 const port = parentPort!;
 
 let batches: AsyncGenerator<ImportBatch> | undefined;
@@ -20,7 +20,7 @@ const copy = new CopyBuffer();
 async function answer(request: ReaderRequest): Promise<ReaderReply> {
   switch (request.type) {
     case 'start':
-      batches = importBatches(sources, request.params, request.from, copy);
+      batches = importBatches(sources, request.params, request.from, config.parallelBatches - 1, copy);
       return { type: 'ready' };
     case 'next': {
       for (const buffer of request.recycled) copy.reuse(buffer);

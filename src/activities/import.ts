@@ -1,19 +1,19 @@
 import { getDataset, type Dataset } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
 import { CopyBuffer, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
-import { isPermanentDbError, type Pool } from '../db/pool';
+import { isRowRefusal, type Pool } from '../db/pool';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { ImportParams } from '../jobs/import';
-import type { RowError } from '../jobs/run';
+import type { RowError, RunRef } from '../jobs/run';
 import type { SourceOpener } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import type { ImportReaders } from './import-readers';
 
 export type ImportCheckpoint = Checkpoint<ReadPosition>;
 export interface ImportSliceInput {
-  runId: string;
+  run: RunRef;
   params: ImportParams;
   cursor?: ImportCheckpoint;
 }
@@ -90,8 +90,12 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
   return { columns, keyIndexes, parse, warnings };
 }
 
-/** Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread). */
-export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
+/**
+ * Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread).
+ * `loadingBeside` is how many earlier batches may still be loading while a batch loads
+ * (BATCHFLOW_PARALLEL_BATCHES - 1): a batch repeating a key of any of them waits for them.
+ */
+export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint, loadingBeside: number, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
   const dataset = getDataset(params.dataset);
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
@@ -102,8 +106,8 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
   let batch: ImportBatch = newBatch(from.position);
   copy.clear();
   let keysInBatch = new Map<string, number>();
-  // The keys of the batch before, which may still be loading beside this one.
-  let keysInPrevious: ReadonlyMap<string, number> = new Map();
+  // The keys of the batches before, which may still be loading beside this one (newest last).
+  const keysLoadingBeside: ReadonlyMap<string, number>[] = [];
   const stopEarly = params.errorHandling === 'stop_on_error';
   const finishBatch = () => {
     const done = batch;
@@ -113,7 +117,8 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     done.bytesTotal = opened.size;
     done.bytesRead = done.end.byte;
     batch = newBatch(done.end);
-    keysInPrevious = keysInBatch;
+    keysLoadingBeside.push(keysInBatch);
+    if (keysLoadingBeside.length > loadingBeside) keysLoadingBeside.shift();
     keysInBatch = new Map();
     return done;
   };
@@ -134,8 +139,8 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
           batch.rejectedRows += 1;
         } else {
           copy.add(rejected);
-          // A key the batch before also has: loading both at once would race for its row.
-          if (keysInPrevious.has(rejected.key)) batch.waitForPrevious = true;
+          // A key a batch loading beside this one also has: loading both at once would race for its row.
+          if (!batch.waitForPrevious && keysLoadingBeside.some((keys) => keys.has(rejected.key))) batch.waitForPrevious = true;
           if (batch.staged.count++ === 0) batch.staged.firstRow = rejected.row;
           batch.staged.lastRow = rejected.row;
         }
@@ -157,12 +162,14 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
 
 const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, staged: { copy: new Uint8Array(0), count: 0, firstRow: 0, lastRow: 0 } });
 
-function rowError(record: { row: number; line: number }, field: string | null, code: string, message: string, raw: unknown): RowError {
+function rowError(record: { row: number; line: number }, field: string | null, code: ErrorCode, message: string, raw: unknown): RowError {
   return { row: record.row, line: record.line, field, code, message, raw };
 }
 
-const duplicateMessage = (dataset: Dataset, key: string, first: FirstSeen | undefined) =>
-  `duplicate ${dataset.key.join(', ')} "${key}": first seen ${!first ? 'earlier' : 'row' in first ? `on row ${first.row}` : `in rows ${first.rows[0]}-${first.rows[1]}`}`;
+// Messages name the key's column, not its value: they reach the result's error sample, and so
+// workflow history, which holds no row data. The value is in the error's raw input.
+const duplicateMessage = (dataset: Dataset, first: FirstSeen | undefined) =>
+  `duplicate ${dataset.key.join(', ')}: first seen ${!first ? 'earlier' : 'row' in first ? `on row ${first.row}` : `in rows ${first.rows[0]}-${first.rows[1]}`}`;
 
 /** A staged row, or the errors that reject it. */
 function validate(
@@ -177,7 +184,7 @@ function validate(
   const key = plan.keyIndexes.length === 1 ? String(values[plan.keyIndexes[0]!]) : plan.keyIndexes.map((i) => String(values[i])).join('\u001f');
   const earlier = keysInBatch.get(key);
   if (earlier !== undefined) {
-    return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, key, { row: earlier }), record.values)];
+    return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, { row: earlier }), record.values)];
   }
   keysInBatch.set(key, record.row);
   return { row: record.row, line: record.line, key, values };
@@ -192,7 +199,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatc
       r,
       dataset.key.join(','),
       r.code,
-      r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
+      r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.firstSeen) : `${dataset.key.join(', ')} already exists (mode insert)`,
       Object.fromEntries(columns.map((c, i) => [c, values.get(r.row)?.[i]])),
     ),
   );
@@ -206,7 +213,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatc
 const refused =
   (staged: StagedBatch) =>
   (err: unknown): never => {
-    if (!isPermanentDbError(err)) throw err;
+    if (!isRowRefusal(err)) throw err;
     const where = err.where ? ` (${err.where})` : '';
     throw permanentFailure(ErrorCode.BatchFailed, `the database refused the batch of rows ${staged.firstRow}-${staged.lastRow}: ${err.message}${where}`);
   };
@@ -214,7 +221,7 @@ const refused =
 export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number; parallelBatches: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
-    async importSlice({ runId, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
+    async importSlice({ run, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
       const dataset = getDataset(params.dataset);
       const statements = new Map<string, LoadStatements>();
       const statementsFor = (columns: string[]) => {
@@ -224,7 +231,7 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
       };
       return runSlice<ReadPosition, ImportBatch>({
         pool: deps.pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
@@ -235,7 +242,7 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
         batches: (from) => deps.readers.batches(params, from),
         async apply(client, batch) {
           const { columns, staged } = batch;
-          const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;
+          const loaded = columns && staged.count > 0 ? await loadBatch(client, run.execution, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;
           const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, staged, loaded.rejected) : [];
           deps.readers.recycle(staged.copy);
           return {

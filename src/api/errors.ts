@@ -2,12 +2,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { ErrorCode } from '../errors';
 
 /** An error the API answers with as it is: its status, code and message are for the caller. */
 export class ApiError extends Error {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly field?: string,
   ) {
@@ -15,7 +16,7 @@ export class ApiError extends Error {
   }
 }
 
-export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} not found`);
+export const notFound = (what: string) => new ApiError(404, ErrorCode.NotFound, `${what} not found`);
 
 const issueSchema = z.object({ field: z.string(), message: z.string() });
 type Issue = z.infer<typeof issueSchema>;
@@ -34,7 +35,7 @@ export const errorSchema = z
 export const errorResponses = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema };
 
 const invalid = (issues: Issue[]) =>
-  Object.assign(new ApiError(400, 'INVALID_REQUEST', issues.map((i) => `${i.field || 'body'}: ${i.message}`).join('; '), issues[0]?.field), { issues });
+  Object.assign(new ApiError(400, ErrorCode.InvalidRequest, issues.map((i) => `${i.field || 'body'}: ${i.message}`).join('; '), issues[0]?.field), { issues });
 
 /**
  * A zod issue as the caller should read it: the field by its dotted path, and for unknown keys
@@ -64,14 +65,14 @@ export function registerErrorHandler(app: FastifyInstance): void {
       const issues = (err as ApiError & { issues?: unknown }).issues;
       return reply.status(err.statusCode).send({ error: err.code, message: err.message, ...(err.field !== undefined && { field: err.field }), ...(issues !== undefined && { issues }) });
     }
-    if (err instanceof WorkflowNotFoundError) return reply.status(404).send({ error: 'NOT_FOUND', message: 'run not found' });
+    if (err instanceof WorkflowNotFoundError) return reply.status(404).send({ error: ErrorCode.NotFound, message: 'run not found' });
     const status = (err as FastifyError).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
       // Fastify's own request errors: malformed JSON, unsupported media type, body too large.
       return reply.status(status).send({ error: (err as FastifyError).code ?? 'BAD_REQUEST', message: err.message });
     }
     request.log.error({ err }, 'request failed');
-    return reply.status(503 === status ? 503 : 500).send({ error: 'INTERNAL', message: 'internal error; see the server log' });
+    return reply.status(503 === status ? 503 : 500).send({ error: ErrorCode.Internal, message: 'internal error; see the server log' });
   });
-  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` }));
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: ErrorCode.NotFound, message: `no route ${request.method} ${request.url}` }));
 }

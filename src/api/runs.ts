@@ -1,16 +1,29 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
 import { z } from 'zod';
-import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
+import { failureSchema, progressSchema, runResultSchema, runStatusSchema, withRates, zeroCounts, type Preview, type PreviewSamples, type Progress, type RunResult } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
-import { ErrorCode } from '../errors';
+import { asErrorCode, ErrorCode } from '../errors';
 import { ApiError } from './errors';
+
+/** How long the API waits for a worker to answer a run's progress query. */
+const QUERY_DEADLINE_MS = 5_000;
+
+/** An activity of the run that failed and waits for (or runs) its next attempt. */
+const retryingSchema = z.object({
+  activity: z.string(),
+  /** The attempt running or scheduled next (2 after one failure). */
+  attempt: z.number().int(),
+  lastFailure: z.object({ type: z.string().optional(), message: z.string() }),
+  nextAttemptAt: z.string().optional(),
+});
 
 export const runViewSchema = z
   .object({
@@ -19,7 +32,9 @@ export const runViewSchema = z
     status: runStatusSchema,
     progress: progressSchema.nullable(),
     result: runResultSchema.nullable(),
-    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    error: failureSchema.optional(),
+    /** Set while one of the run's activities retries after a failure: "running" never hides a retry loop. */
+    retrying: retryingSchema.optional(),
   })
   .meta({ id: 'Run' });
 export type RunView = z.infer<typeof runViewSchema>;
@@ -37,6 +52,51 @@ const digest = (kind: string, params: unknown) => createHash('sha256').update(JS
 
 /** Runs as the API sees them: started, read and stopped through Temporal. */
 export function createRunService(client: Client, taskQueue: string, pool: Pool) {
+  /** The run's execution, keying its state: reported by Temporal, else the newest one registered under its id. */
+  const executionOf = async (description: WorkflowExecutionDescription): Promise<string> =>
+    description.raw.workflowExecutionInfo?.firstRunId || (await runState.latestExecution(pool, description.workflowId)) || description.runId;
+
+  /** Counts from the run's last committed checkpoint, for when no worker answers its query; null if it has none (or Postgres is away). */
+  const staleProgress = async (description: WorkflowExecutionDescription): Promise<Progress | null> => {
+    const stored = await runState.readCheckpoint<Checkpoint<unknown>>(pool, await executionOf(description)).catch(() => undefined);
+    if (!stored) return null;
+    const { counts, bytesRead, bytesTotal } = stored.checkpoint;
+    const startedAt = description.startTime.toISOString();
+    return { ...withRates({ step: 'unknown', counts: counts ?? zeroCounts(), bytesRead, bytesTotal, startedAt, cancelRequested: false }, Date.now()), stale: true };
+  };
+
+  /** A run as the API shows it, from Temporal: its status, and its progress or result. */
+  async function viewOf(handle: WorkflowHandle, description: WorkflowExecutionDescription): Promise<RunView> {
+    const runId = description.workflowId;
+    const kind = description.memo?.kind as string | undefined;
+    switch (description.status.name) {
+      case 'RUNNING': {
+        const retrying = retryingActivity(description);
+        // A query needs a worker. Without an answer, the counts of the last committed batch, marked stale.
+        const answered = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => null);
+        const progress = answered ? await withLiveCounts(pool, await executionOf(description), answered) : await staleProgress(description);
+        return { runId, kind, status: 'running', progress, result: null, ...(retrying && { retrying }) };
+      }
+      case 'COMPLETED': {
+        const result = (await handle.result()) as RunResult;
+        return { runId, kind, status: result.status, progress: finalProgress(result), result };
+      }
+      case 'FAILED': {
+        const failure = await handle.result().then(
+          () => undefined,
+          (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
+        );
+        const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
+        const error = { code: asErrorCode(failure instanceof ApplicationFailure ? failure.type : undefined), message: failure?.message ?? 'the run failed' };
+        return { runId, kind, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
+      }
+      case 'CANCELLED':
+        return { runId, kind, status: 'cancelled', progress: null, result: null };
+      default:
+        return { runId, kind, status: 'failed', progress: null, result: null, error: { code: ErrorCode.RunFailed, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } };
+    }
+  }
+
   return {
     /** Starts a run; the same runId again returns that run, and refuses different params. */
     async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
@@ -57,7 +117,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         const existing = await client.workflow.getHandle(workflowId).describe();
         if (existing.memo?.paramsDigest !== paramsDigest) {
-          throw new ApiError(409, 'RUN_ID_CONFLICT', `runId "${workflowId}" is already used by a run with other kind or params`, 'runId');
+          throw new ApiError(409, ErrorCode.RunIdConflict, `runId "${workflowId}" is already used by a run with other kind or params`, 'runId');
         }
         return { runId: workflowId, existing: true };
       }
@@ -66,37 +126,25 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
     async get(runId: string): Promise<RunView> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
-      const kind = description.memo?.kind as string | undefined;
-      switch (description.status.name) {
-        case 'RUNNING': {
-          // A query needs a worker; without one answer the state without progress rather than hang.
-          const progress = await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => null);
-          return { runId, kind, status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null };
-        }
-        case 'COMPLETED': {
-          const result = (await handle.result()) as RunResult;
-          return { runId, kind, status: result.status, progress: finalProgress(result), result };
-        }
-        case 'FAILED': {
-          const failure = await handle.result().then(
-            () => undefined,
-            (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
-          );
-          const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
-          const error = { code: (failure instanceof ApplicationFailure && failure.type) || ErrorCode.RunFailed, message: failure?.message ?? 'the run failed' };
-          return { runId, kind, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
-        }
-        case 'CANCELLED':
-          return { runId, kind, status: 'cancelled', progress: null, result: null };
-        default:
-          return { runId, kind, status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } };
+      const view = await viewOf(handle, description);
+      // Preview sample rows are kept out of workflow history: join them back in for display.
+      const previews = [view.progress?.preview, view.result?.preview].filter((p): p is Preview => p !== undefined);
+      if (previews.length > 0) {
+        const samples = await runState.readPreviewSamples(pool, await executionOf(description));
+        for (const preview of previews) withSamples(preview, samples);
       }
+      return view;
+    },
+
+    /** The run's execution, whose state GET /runs/:id/errors reads; a 404 (WorkflowNotFoundError) unless the run exists. */
+    async execution(runId: string): Promise<string> {
+      return executionOf(await client.workflow.getHandle(runId).describe());
     },
 
     async cancel(runId: string, reason?: string): Promise<void> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
-      if (description.status.name !== 'RUNNING') throw new ApiError(409, 'RUN_FINISHED', `run "${runId}" has already finished (${description.status.name.toLowerCase()})`);
+      if (description.status.name !== 'RUNNING') throw new ApiError(409, ErrorCode.RunFinished, `run "${runId}" has already finished (${description.status.name.toLowerCase()})`);
       await handle.signal(cancelSignal, { reason });
     },
 
@@ -107,20 +155,15 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       const step =
         description.status.name === 'RUNNING'
           ? (
-              await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => {
-                throw new ApiError(503, 'WORKER_UNAVAILABLE', `run "${runId}" did not answer; is a worker running?`);
+              await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => {
+                throw new ApiError(503, ErrorCode.WorkerUnavailable, `run "${runId}" did not answer; is a worker running?`);
               })
             ).step
           : undefined;
       if (step !== AWAITING_APPROVAL) {
-        throw new ApiError(409, 'NOT_AWAITING_APPROVAL', `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
+        throw new ApiError(409, ErrorCode.NotAwaitingApproval, `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
       }
       await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, details);
-    },
-
-    /** Throws WorkflowNotFoundError (a 404) unless the run exists. */
-    async assertExists(runId: string): Promise<void> {
-      await client.workflow.getHandle(runId).describe();
     },
 
     async list(filter: { kind?: string; dataset?: string; status?: string; limit: number }) {
@@ -147,20 +190,42 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
 }
 export type RunService = ReturnType<typeof createRunService>;
 
+
 // Visibility queries take string literals; values are already validated, quotes are escaped anyway.
 const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /**
  * The workflow learns its counts once per slice (several seconds); the checkpoint row commits with
- * every batch. While batches run, the row's counts are the fresher ones.
+ * every batch. While batches run, the row's counts are the fresher ones (when Postgres answers).
  */
-async function withLiveCounts(pool: Pool, runId: string, progress: Progress): Promise<Progress> {
+async function withLiveCounts(pool: Pool, execution: string, progress: Progress): Promise<Progress> {
   if (progress.preview || progress.steps) return progress;
-  const stored = await runState.readCheckpoint<Checkpoint<unknown>>(pool, runId);
+  const stored = await runState.readCheckpoint<Checkpoint<unknown>>(pool, execution).catch(() => undefined);
   const live = stored?.checkpoint;
   if (!live?.counts || live.counts.processed <= progress.counts.processed) return progress;
   const counts = { ...live.counts, ...(progress.counts.total !== undefined && { total: progress.counts.total }) };
   return { ...progress, ...withRates({ ...progress, counts, bytesRead: live.bytesRead, bytesTotal: live.bytesTotal ?? progress.bytesTotal }, Date.now()) };
+}
+
+/** The run's activity that has failed at least once and is retrying, from Temporal's pending activities. */
+function retryingActivity(description: WorkflowExecutionDescription): z.infer<typeof retryingSchema> | undefined {
+  const failing = (description.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1 && a.lastFailure);
+  const activity = failing.sort((a, b) => (b.attempt ?? 0) - (a.attempt ?? 0))[0];
+  if (!activity) return undefined;
+  const next = optionalTsToMs(activity.nextAttemptScheduleTime);
+  const type = activity.lastFailure?.applicationFailureInfo?.type;
+  return {
+    activity: activity.activityType?.name ?? 'unknown',
+    attempt: activity.attempt!,
+    lastFailure: { ...(type && { type }), message: activity.lastFailure?.message ?? '' },
+    ...(next !== undefined && { nextAttemptAt: new Date(next).toISOString() }),
+  };
+}
+
+/** Puts a preview's stored sample rows back into it. */
+function withSamples(preview: Preview, samples: PreviewSamples | undefined): void {
+  preview.sample = samples?.sample ?? [];
+  for (const [name, step] of Object.entries(preview.steps ?? {})) step.sample = samples?.steps?.[name] ?? [];
 }
 
 const finalProgress = (result: RunResult): Progress => ({

@@ -11,7 +11,7 @@ import { createWorker } from '../worker';
 import { follow } from './follow';
 import { ApiClient } from './http';
 
-const sampleFile = fileURLToPath(new URL('../../examples/users.csv', import.meta.url));
+const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
 const log = (msg: string) => console.log(`[batchflow] ${msg}`);
 
 /**
@@ -61,9 +61,13 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log(`API:          ${apiUrl}   (GET ${apiUrl}/health)`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
-    log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import examples/users.csv --dataset users --mode upsert`);
-
-    if (opts.sample) await runSample(new ApiClient(apiUrl));
+    // Workers import local files only from $BATCHFLOW_DATA_DIR/imports (by default): the example
+    // files go there, for the sample run and for trying the CLI by hand.
+    const importsDir = path.join(config.dataDir, 'imports');
+    await copyExamples(importsDir);
+    log(`imports:      ${importsDir} (the examples are copied there)`);
+    log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import ${path.relative(process.cwd(), path.join(importsDir, 'users.csv'))} --dataset users --mode upsert`);
+    if (opts.sample) await runSample(new ApiClient(apiUrl), path.join(importsDir, 'users.csv'));
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -75,8 +79,15 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
   }
 }
 
+/** Copies the example CSV files into the imports directory (again on each start, so they stay as shipped). */
+async function copyExamples(importsDir: string): Promise<void> {
+  await fs.mkdir(importsDir, { recursive: true });
+  const files = (await fs.readdir(examplesDir)).filter((f) => f.endsWith('.csv'));
+  await Promise.all(files.map((f) => fs.copyFile(path.join(examplesDir, f), path.join(importsDir, f))));
+}
+
 /** Runs the sample import once per data directory: its fixed runId makes a restart reuse it. */
-async function runSample(api: ApiClient): Promise<void> {
+async function runSample(api: ApiClient, sampleFile: string): Promise<void> {
   const runId = 'sample-users-import';
   const { body } = await api.request<{ existing: boolean }>('POST', '/runs', {
     kind: 'import',

@@ -57,10 +57,28 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
 /** Double-quotes an identifier; identifiers only ever come from dataset declarations. */
 export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-// Data exceptions, constraint violations, and errors raised by triggers: running the statement
-// again would fail the same way. Anything else (connections, deadlocks, timeouts) may pass later.
-const PERMANENT_SQLSTATE = /^(22|23|P0)/;
+/**
+ * SQLSTATE classes of errors about the rows a statement wrote or read: data exceptions (22),
+ * cardinality (21), constraint violations (23), triggered data change and check option
+ * violations (27, 44) and errors raised by triggers (P0). The same rows fail the same way again.
+ */
+const ROW_REFUSAL = /^(21|22|23|27|44|P0)/;
+/**
+ * Classes no retry can fix either, because they are about the database itself: a feature not
+ * supported (0A), authorization (28), an SQL routine (2F), a missing database or schema (3D, 3F),
+ * a missing column or table, a missing privilege or bad syntax (42), a program limit (54). Anything
+ * else (connections 08, rollbacks such as deadlocks 40, resources 53, lock timeouts 55, a shutdown
+ * 57, I/O 58, internal XX) may pass later and is retried.
+ */
+const PERMANENT = /^(0A|28|2F|3D|3F|42|54)/;
 
-/** True for database errors that retrying cannot fix. */
-export const isPermanentDbError = (err: unknown): err is pg.DatabaseError =>
-  err instanceof pg.DatabaseError && typeof err.code === 'string' && PERMANENT_SQLSTATE.test(err.code);
+const sqlstate = (err: unknown): string | undefined => (err instanceof pg.DatabaseError && typeof err.code === 'string' ? err.code : undefined);
+
+/** True for database errors that refuse the rows themselves (a constraint, a trigger): the rows can be reported. */
+export const isRowRefusal = (err: unknown): err is pg.DatabaseError => ROW_REFUSAL.test(sqlstate(err) ?? '');
+
+/** True for database errors that retrying cannot fix: row refusals and errors about the database itself. */
+export const isPermanentDbError = (err: unknown): err is pg.DatabaseError => {
+  const code = sqlstate(err) ?? '';
+  return ROW_REFUSAL.test(code) || PERMANENT.test(code);
+};

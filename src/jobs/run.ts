@@ -1,6 +1,20 @@
 import { z } from 'zod';
+import { ErrorCode } from '../errors';
+import { fatalCodes, recordErrorCodes } from '../formats/types';
 
 /** Shapes every run shares, whatever its kind: counts, progress, result, row errors. */
+
+/** Which run an activity works for. */
+export interface RunRef {
+  /** The run id callers use: the workflow id. */
+  id: string;
+  /**
+   * The Temporal run id of the run's first execution, the same across continue-as-new. It keys
+   * every piece of per-run state, so a run id used again (once the earlier run's history expired,
+   * or a pipeline step's child id someone used before) starts afresh.
+   */
+  execution: string;
+}
 
 export const runIdSchema = z
   .string()
@@ -25,6 +39,7 @@ export function durationMs(duration: string): number {
   const [, n, unit] = DURATION.exec(duration)!;
   return Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
 }
+export const durationSchema = z.string().regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"');
 
 /** Dry run and approval, for jobs that change or delete existing rows. */
 export const approvalSchema = z.object({
@@ -33,9 +48,7 @@ export const approvalSchema = z.object({
   /** Compute the preview, then wait for an approve or reject signal before changing anything. */
   requiresConfirmation: z.boolean().default(false),
   /** How long to wait for approval before the run ends as cancelled: "90s", "30m", "24h", "7d" (at most 30 days). */
-  confirmationTimeout: z
-    .string()
-    .regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"')
+  confirmationTimeout: durationSchema
     .refine((d) => durationMs(d) <= 30 * UNIT_MS.d, 'must be at most 30 days')
     .default('24h'),
   /** Rows shown in the preview. */
@@ -43,6 +56,11 @@ export const approvalSchema = z.object({
   /** Refuse to start (and say so) when more rows than this match. */
   maxRecords: z.number().int().min(0).optional(),
 });
+
+export const errorCodeSchema = z.enum([...Object.values(ErrorCode), ...recordErrorCodes, ...fatalCodes]);
+/** Why a run, a step or a row failed: a stable code and a message. */
+export const failureSchema = z.object({ code: errorCodeSchema, message: z.string() });
+export type Failure = z.infer<typeof failureSchema>;
 
 export const countsSchema = z.object({
   processed: z.number().int(),
@@ -59,15 +77,36 @@ export const zeroCounts = (): Counts => ({ processed: 0, succeeded: 0, failed: 0
 export const runStatusSchema = z.enum(['running', 'success', 'partial', 'failed', 'cancelled']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
-/** What a run would change: how many rows match and a sample of them (per step when it has steps). */
+const sampleSchema = z.array(z.record(z.string(), z.unknown()));
+
+/**
+ * What a run would change: how many rows match and a sample of them (per step when it has steps).
+ * Sample rows never enter workflow history: the plan stores them in Postgres (PreviewSamples) and
+ * the API puts them back into the run it shows.
+ */
 export const previewSchema = z.object({
   matched: z.number().int(),
-  sample: z.array(z.record(z.string(), z.unknown())),
+  sample: sampleSchema.optional(),
   /** Listed ids that do not exist (updates by id list). */
   notFound: z.number().int().optional(),
-  steps: z.record(z.string(), z.object({ matched: z.number().int(), sample: z.array(z.record(z.string(), z.unknown())) })).optional(),
+  steps: z.record(z.string(), z.object({ matched: z.number().int(), sample: sampleSchema.optional() })).optional(),
 });
 export type Preview = z.infer<typeof previewSchema>;
+/** A preview's sample rows, as stored for the run: the whole run's and each step's. */
+export interface PreviewSamples {
+  sample: Record<string, unknown>[];
+  steps?: Record<string, Record<string, unknown>[]>;
+}
+
+/** What a run over existing rows settled before changing anything: its clock, its preview, its bounds. */
+export interface RunPlan {
+  /** "now" for the run's relative times, fixed for its whole life. */
+  asOf: string;
+  /** Counts only: the sample rows are stored (PreviewSamples). */
+  preview: Preview;
+  /** Per target, the highest id that matched. */
+  bounds: number[];
+}
 
 export const stepStatusSchema = z.enum(['pending', 'running', 'success', 'partial', 'failed', 'cancelled', 'skipped']);
 /** One step of a run made of steps (a pipeline's steps, a cleanup's rules). */
@@ -76,7 +115,7 @@ export const stepStateSchema = z.object({
   /** The step's own run, when it runs as one (pipeline steps). */
   runId: z.string().optional(),
   counts: countsSchema.optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  error: failureSchema.optional(),
   /** Why a skipped step did not run. */
   reason: z.string().optional(),
 });
@@ -96,6 +135,8 @@ export const progressSchema = z.object({
   /** Set while the run waits for approval: what it would change and until when it waits. */
   preview: previewSchema.optional(),
   approvalDeadline: z.string().optional(),
+  /** Set when no worker answered: the counts are those of the last committed batch, and the step is unknown. */
+  stale: z.boolean().optional(),
 });
 export type Progress = z.infer<typeof progressSchema>;
 
@@ -121,19 +162,22 @@ export const rowErrorSchema = z.object({
   row: z.number().int().nullable(),
   line: z.number().int().nullable(),
   field: z.string().nullable(),
-  code: z.string(),
+  code: errorCodeSchema,
   message: z.string(),
   raw: z.unknown(),
 });
 export type RowError = z.infer<typeof rowErrorSchema>;
+/** A row error as a run's result samples it: where and why, without the row's raw input (results enter workflow history). */
+export const errorSampleSchema = rowErrorSchema.omit({ raw: true });
+export type ErrorSample = z.infer<typeof errorSampleSchema>;
 
 export const runResultSchema = z.object({
   status: runStatusSchema.exclude(['running']),
   kind: z.string(),
   counts: countsSchema,
   /** Why the run stopped early or failed, when it did. */
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  errorSample: z.array(rowErrorSchema),
+  error: failureSchema.optional(),
+  errorSample: z.array(errorSampleSchema),
   errorCount: z.number().int(),
   /** Where the full row error report is (an API path). */
   errorReport: z.string(),

@@ -1,7 +1,7 @@
 import { condition, defineSignal, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { ErrorCode } from '../errors';
 import { searchAttributes } from '../jobs';
-import { durationMs, type Preview } from '../jobs/run';
+import { durationMs, type Failure, type Preview } from '../jobs/run';
 import type { RunTracker } from './run-tracker';
 
 /** Lets a run that waits for confirmation go ahead. */
@@ -12,7 +12,7 @@ export const rejectSignal = defineSignal<[{ by?: string; reason?: string }?]>('r
 /** The step name a run shows while it waits; also its BatchflowStatus, so the Web UI can list such runs. */
 export const AWAITING_APPROVAL = 'awaiting_approval';
 
-export type Decision = { approved: true } | { approved: false; code: string; message: string };
+export type Decision = { approved: true } | ({ approved: false } & Failure);
 
 /**
  * Shows the preview in the run's progress and waits for approve, reject, cancel or the deadline,

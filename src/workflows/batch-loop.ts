@@ -1,15 +1,15 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ErrorCode } from '../errors';
+import { asErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type Preview, type RunResult, type StepState } from '../jobs/run';
-import { sliceActivityOptions } from './common';
+import { zeroCounts, type Failure, type Preview, type RunResult, type StepState } from '../jobs/run';
+import { currentRun, sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
 export interface LoopOutcome<P> {
   checkpoint?: Checkpoint<P>;
   /** Set when the loop ended on an error rather than at the end of its input. */
-  error?: { code: string; message: string };
+  error?: Failure;
 }
 
 /**
@@ -37,7 +37,7 @@ export async function runCheckpointedLoop<P>(opts: {
       // A slice cancelled before it started: nothing ran, the checkpoint stands.
       if (isCancellation(err)) break;
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-        return { checkpoint, error: { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message } };
+        return { checkpoint, error: { code: asErrorCode(err.cause.type), message: err.cause.message } };
       }
       throw err;
     }
@@ -82,7 +82,7 @@ export async function completeLoop<P>(
   extra: { preview?: Preview; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
-  const finished = await finishRun({ runId: workflowInfo().workflowId });
+  const finished = await finishRun({ run: currentRun() });
   const total = extra.preview?.matched;
   const counts = finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts();
   return completeRun(tracker, {

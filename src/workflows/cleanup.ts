@@ -1,11 +1,10 @@
-import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { Activities } from '../activities';
-import type { KeysetPosition, RunPlan } from '../activities/rows';
-import type { Checkpoint } from '../jobs/checkpoint';
+import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { cleanupParamsSchema, cleanupRules, type CleanupParams } from '../jobs/cleanup';
-import { zeroCounts, type RunResult, type StepState } from '../jobs/run';
-import { parseInput, sliceActivityOptions } from './common';
+import { zeroCounts, type RunPlan, type RunResult, type StepState } from '../jobs/run';
+import { currentRun, parseInput, sliceActivityOptions } from './common';
 import { runPreviewed, type PreviewedRunInput } from './previewed-run';
 
 export { approveSignal, rejectSignal } from './approval';
@@ -37,14 +36,14 @@ function ruleStates(params: CleanupParams, plan: RunPlan, checkpoint: Checkpoint
 /** Deletes expired and long soft-deleted rows rule by rule, in small batches so locks stay short. */
 export async function cleanupWorkflow(input: CleanupWorkflowInput): Promise<RunResult> {
   const params = parseInput(cleanupParamsSchema, input.params);
-  const runId = workflowInfo().workflowId;
+  const run = currentRun();
   return runPreviewed({
     kind: 'cleanup',
     working: 'deleting',
     input,
     params,
-    plan: (asOf) => planCleanup({ params, asOf }),
-    slice: (plan, cursor) => cleanupSlice({ runId, params, plan, cursor }),
+    plan: (asOf) => planCleanup({ run, params, asOf }),
+    slice: (plan, cursor) => cleanupSlice({ run, params, plan, cursor }),
     continueAsNew: (next) => continueAsNew<typeof cleanupWorkflow>(next as CleanupWorkflowInput),
     steps: (plan, checkpoint, final) => ruleStates(params, plan, checkpoint, final),
   });

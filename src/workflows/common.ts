@@ -1,6 +1,10 @@
-import { ActivityCancellationType, ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { ErrorCode } from '../errors';
+import type { RunRef } from '../jobs/run';
+
+/** This run, as activities key its state: by its first execution, so a reused run id starts afresh. */
+export const currentRun = (): RunRef => ({ id: workflowInfo().workflowId, execution: workflowInfo().firstExecutionRunId });
 
 /**
  * Slices heartbeat after every batch: a worker that dies is noticed within heartbeatTimeout and

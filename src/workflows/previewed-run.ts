@@ -1,7 +1,6 @@
-import type { KeysetPosition, RunPlan } from '../activities/rows';
 import { ErrorCode } from '../errors';
-import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
+import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
+import { zeroCounts, type ErrorPolicy, type Failure, type Preview, type RunPlan, type RunResult, type StepState } from '../jobs/run';
 import { awaitApproval } from './approval';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
 import { completeRun, trackRun, type CarriedState } from './run-tracker';
@@ -24,7 +23,7 @@ interface GuardParams extends ErrorPolicy {
 }
 
 /** Why a run must not start, from its preview: too many matches, or a precondition that fails. */
-export function refusal(params: GuardParams, preview: Preview): { code: string; message: string } | undefined {
+export function refusal(params: GuardParams, preview: Preview): Failure | undefined {
   const n = preview.matched;
   if (params.maxRecords !== undefined && n > params.maxRecords) {
     return { code: ErrorCode.MaxRecordsExceeded, message: `${n} rows match, more than maxRecords (${params.maxRecords}); nothing was changed` };
@@ -64,7 +63,7 @@ export async function runPreviewed(opts: {
   }
   const { preview } = plan;
   tracker.setTotal(preview.matched);
-  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string } }) =>
+  const unchanged = (end: { error?: Failure; cancelled?: Failure }) =>
     completeRun(tracker, { counts: { ...zeroCounts(), total: preview.matched }, ...end, errorSample: [], errorCount: 0, warnings: [], preview, steps: opts.steps?.(plan, undefined, true) });
 
   const refused = refusal(params, preview);

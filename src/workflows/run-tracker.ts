@@ -1,7 +1,7 @@
 import { ApplicationFailure, defineQuery, defineSignal, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { withRates, type Counts, type Preview, type Progress, type RowError, type RunResult, type StepState } from '../jobs/run';
+import { withRates, type Counts, type ErrorSample, type Failure, type Preview, type Progress, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -109,10 +109,10 @@ export function completeRun(
   tracker: RunTracker,
   end: {
     counts: Counts;
-    error?: { code: string; message: string };
+    error?: Failure;
     /** Why a run that changed nothing ended as cancelled (rejected, approval timed out). */
-    cancelled?: { code: string; message: string };
-    errorSample: RowError[];
+    cancelled?: Failure;
+    errorSample: ErrorSample[];
     errorCount: number;
     warnings: string[];
     outputs?: string[];

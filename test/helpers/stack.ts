@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
@@ -18,9 +17,11 @@ import { createWorker } from '../../src/worker';
  * Temporal dev server, Postgres and MinIO). Each test gets its own task queue and run ids.
  */
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const tmpRoot = process.env.BATCHFLOW_TEST_TMP ?? os.tmpdir();
 
 export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Where workers may import local files from, by default. */
+export const importsDir = () => path.join(loadConfig().dataDir, 'imports');
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '5', ...overrides });
@@ -81,8 +82,9 @@ export function spawnWorker(config: Config): ChildProcess & { exited: Promise<nu
   return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
 }
 
+/** A file in the directory workers import local files from ($BATCHFLOW_DATA_DIR/imports). */
 export async function writeFixture(name: string, content: string | Buffer): Promise<string> {
-  const dir = path.join(tmpRoot, 'fixtures');
+  const dir = importsDir();
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, `${randomUUID().slice(0, 8)}-${name}`);
   await fs.writeFile(file, content);
