@@ -116,6 +116,23 @@ describe('bulk update', () => {
       assert.equal((await decide(runId, 'approve')).statusCode, 409);
     });
 
+    it('the range is fixed when the run plans: rows inserted later are not touched; a row below the highest id that comes to match is', async () => {
+      const p = uniqueId('range');
+      const ids = await seedUsers(pool(), p, 10, { status: 'active' });
+      await pool().query(`UPDATE users SET status = 'pending' WHERE id = $1`, [ids[3]]);
+      const runId = await startRun(fixture.stack, 'bulk-update', { dataset: 'users', where: { and: [ownUsers(p), { field: 'status', op: 'eq', value: 'active' }] }, set: { status: 'inactive' }, requiresConfirmation: true });
+      const waiting = await waitForRun(fixture.stack, runId, (r) => r.progress?.step === 'awaiting_approval');
+      assert.equal(waiting.progress!.preview!.matched, 9);
+      // After planning: a row below the highest matching id comes to match, and a matching row is inserted.
+      await pool().query(`UPDATE users SET status = 'active' WHERE id = $1`, [ids[3]]);
+      await pool().query(`INSERT INTO users (email, name, status) VALUES ($1, 'Later', 'active')`, [`${p}.later@example.com`]);
+      assert.equal((await decide(runId, 'approve')).statusCode, 202);
+      const done = await waitForRun(fixture.stack, runId);
+      assert.deepEqual([done.status, done.result!.counts.succeeded], ['success', 10]);
+      const { rows } = await pool().query<{ email: string; status: string }>('SELECT email, status FROM users WHERE email LIKE $1 AND NOT (id = ANY($2::bigint[]))', [`${p}.%`, ids]);
+      assert.deepEqual(rows, [{ email: `${p}.later@example.com`, status: 'active' }], 'the row inserted after planning is left alone');
+    });
+
     it('reject ends it cancelled and changes nothing', async () => {
       const p = uniqueId('reject');
       const { runId } = await awaiting(p);

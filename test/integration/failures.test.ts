@@ -22,12 +22,13 @@ import {
 /**
  * How runs end when the database fails them: at once when no retry can help, after a bounded
  * number of attempts otherwise, with the retrying visible in GET /runs/:id meanwhile. The worker
- * here gives up after 3 attempts (BATCHFLOW_MAX_ATTEMPTS) so that the bound is reached quickly.
+ * here gives up after 3 attempts (BATCHFLOW_MAX_ATTEMPTS) so that the bound is reached quickly,
+ * and hands back to the workflow after every batch (a slice of 1 ms), so each batch is a slice.
  */
 let stack: Stack;
 let worker: Awaited<ReturnType<typeof startWorker>>;
 before(async () => {
-  stack = await openStack(testConfig({ BATCHFLOW_MAX_ATTEMPTS: '3' }));
+  stack = await openStack(testConfig({ BATCHFLOW_MAX_ATTEMPTS: '3', BATCHFLOW_SLICE_SECONDS: '0.001' }));
   worker = await startWorker(stack.config);
 });
 after(async () => {
@@ -91,6 +92,22 @@ describe('errors that may pass are retried, visibly and within a bound', () => {
       assert.deepEqual([run.result!.counts.succeeded, run.result!.counts.failed], [20, 0]);
       assert.equal(await countUsers(stack.pool, p), 20);
       assert.equal(await trigger.calls(), 3);
+    } finally {
+      await trigger.drop();
+    }
+  });
+
+  it('the bound counts failures in a row: two slices that each fail twice still finish', async () => {
+    const p = uniqueId('twice');
+    // Row 7 (second batch) fails on calls 1-2; row 17 (fourth batch, another slice) on calls 4-5.
+    const when = `NEW.email IN ('${p}.7@example.com', '${p}.17@example.com')`;
+    const trigger = await failingTrigger(p, 'INSERT', when, `IF calls <= 2 OR calls BETWEEN 4 AND 5 THEN ${transient('busy')} END IF;`);
+    try {
+      const runId = await startRun(stack, 'import', { source: await writeFixture('twice.csv', usersCsv(p, 20)), dataset: 'users', batchSize: 5 });
+      const run = await waitForRun(stack, runId);
+      assert.equal(run.status, 'success', JSON.stringify(run.error));
+      assert.equal(await trigger.calls(), 6, 'four failed attempts in all, never three in a row');
+      assert.equal(await countUsers(stack.pool, p), 20);
     } finally {
       await trigger.drop();
     }
