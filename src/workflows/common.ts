@@ -7,9 +7,12 @@ import type { RunRef } from '../jobs/run';
 export const currentRun = (): RunRef => ({ id: workflowInfo().workflowId, execution: workflowInfo().firstExecutionRunId });
 
 /**
- * Slices heartbeat after every batch: a worker that dies is noticed within heartbeatTimeout and
- * the slice retried elsewhere from its checkpoint. Transient I/O errors retry with backoff for as
- * long as it takes; errors marked non-retryable (bad input, malformed files) end the run.
+ * Slices heartbeat after every batch and every 5 s within one: a worker that dies is noticed within
+ * heartbeatTimeout and the slice retried elsewhere from its checkpoint. Errors that may pass retry
+ * with this backoff; the worker's FailurePolicy (activities/failure-policy.ts) bounds the attempts
+ * (BATCHFLOW_MAX_ATTEMPTS) and fails permanent database errors at once, so the bound is a setting
+ * of the worker rather than part of workflow history. Errors marked non-retryable (bad input,
+ * malformed files) end the run.
  */
 export const sliceActivityOptions: ActivityOptions = {
   startToCloseTimeout: '30 minutes',

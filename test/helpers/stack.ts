@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -129,6 +130,15 @@ export async function waitForRun(stack: Stack, runId: string, until: (run: RunVi
 }
 
 export type { Client };
+
+/** An import of `rows` fresh users under `prefix` that ended with each row loaded exactly once. */
+export async function assertImportedOnce(stack: Stack, run: RunView, prefix: string, rows: number): Promise<void> {
+  assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
+  const c = run.result!.counts;
+  assert.deepEqual({ processed: c.processed, succeeded: c.succeeded, inserted: c.inserted, updated: c.updated, failed: c.failed }, { processed: rows, succeeded: rows, inserted: rows, updated: 0, failed: 0 });
+  assert.equal(await countUsers(stack.pool, prefix), rows);
+  assert.equal(run.result!.errorCount, 0, 'no row was mistaken for a duplicate of itself on resume');
+}
 
 /**
  * Inserts `count` users whose emails start with `prefix`, in id order; statuses cycle through

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { after, before, it } from 'node:test';
 import { migrate } from '../../src/db/migrate';
 import { startPostgres, type PostgresStack } from '../../src/stack/postgres';
-import { countUsers, openStack, spawnWorker, startRun, testConfig, uniqueId, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { assertImportedOnce, openStack, spawnWorker, startRun, testConfig, uniqueId, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 /**
  * Postgres restarted in immediate mode (every connection dropped, crash recovery on start) while
@@ -55,12 +55,7 @@ it('two Postgres restarts (immediate mode) mid-import: the worker and the API ri
       await restartPostgres();
       assert.equal(worker.exitCode, null, 'the worker process is still running');
     }
-    const run = await waitForRun(stack, runId, undefined, 300_000);
-    assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
-    const c = run.result!.counts;
-    assert.deepEqual({ processed: c.processed, succeeded: c.succeeded, inserted: c.inserted, updated: c.updated, failed: c.failed }, { processed: rows, succeeded: rows, inserted: rows, updated: 0, failed: 0 });
-    assert.equal(await countUsers(stack.pool, p), rows);
-    assert.equal(run.result!.errorCount, 0, 'no row was mistaken for a duplicate of itself on resume');
+    await assertImportedOnce(stack, await waitForRun(stack, runId, undefined, 300_000), p, rows);
     assert.equal(worker.exitCode, null, 'the worker process survived both restarts');
   } finally {
     worker.kill('SIGTERM');
