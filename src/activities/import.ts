@@ -133,16 +133,17 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
           continue;
         }
         if (!plan) throw new Error('a CSV row arrived before its header');
-        const rejected = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
-        if (Array.isArray(rejected)) {
-          batch.errors.push(...rejected);
+        // The row staged for loading, or the errors that reject it.
+        const checked = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
+        if (Array.isArray(checked)) {
+          batch.errors.push(...checked);
           batch.rejectedRows += 1;
         } else {
-          copy.add(rejected);
+          copy.add(checked);
           // A key a batch loading beside this one also has: loading both at once would race for its row.
-          if (!batch.waitForPrevious && keysLoadingBeside.some((keys) => keys.has(rejected.key))) batch.waitForPrevious = true;
-          if (batch.staged.count++ === 0) batch.staged.firstRow = rejected.row;
-          batch.staged.lastRow = rejected.row;
+          if (!batch.waitForPrevious && keysLoadingBeside.some((keys) => keys.has(checked.key))) batch.waitForPrevious = true;
+          if (batch.staged.count++ === 0) batch.staged.firstRow = checked.row;
+          batch.staged.lastRow = checked.row;
         }
         if (batch.staged.count + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
       }

@@ -27,6 +27,12 @@ export interface StagedBatch {
 export const copyLine = (r: StagedRow) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`;
 
 /**
+ * Loaded batches' buffers kept for reuse, on their way back to a reader and in it: one per batch
+ * in flight is enough (BATCHFLOW_PARALLEL_BATCHES is 2 by default), a few more cost little.
+ */
+export const SPARE_BUFFERS = 4;
+
+/**
  * Appends rows as COPY text to one growing buffer. Few, large objects instead of a string per row:
  * a batch stays alive while it loads, and per-row strings would all be promoted and wait for a
  * full garbage collection. Buffers given back once loaded are reused for later batches.
@@ -66,7 +72,7 @@ export class CopyBuffer {
 
   /** A buffer a batch taken earlier no longer needs. */
   reuse(buffer: ArrayBuffer): void {
-    if (buffer.byteLength > 0 && this.spares.length < 4) this.spares.push(buffer);
+    if (buffer.byteLength > 0 && this.spares.length < SPARE_BUFFERS) this.spares.push(buffer);
   }
 
   private allocate(size: number): Buffer<ArrayBuffer> {
