@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
-import { optionalTsToMs } from '@temporalio/common/lib/time';
+import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy, type Timestamp } from '@temporalio/common';
 import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
 import { z } from 'zod';
 import { failureSchema, progressSchema, runResultSchema, runStatusSchema, withRates, zeroCounts, type Preview, type PreviewSamples, type Progress, type RunResult } from '../jobs/run';
@@ -212,7 +211,7 @@ function retryingActivity(description: WorkflowExecutionDescription): z.infer<ty
   const failing = (description.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1 && a.lastFailure);
   const activity = failing.sort((a, b) => (b.attempt ?? 0) - (a.attempt ?? 0))[0];
   if (!activity) return undefined;
-  const next = optionalTsToMs(activity.nextAttemptScheduleTime);
+  const next = timestampMs(activity.nextAttemptScheduleTime);
   const type = activity.lastFailure?.applicationFailureInfo?.type;
   return {
     activity: activity.activityType?.name ?? 'unknown',
@@ -221,6 +220,9 @@ function retryingActivity(description: WorkflowExecutionDescription): z.infer<ty
     ...(next !== undefined && { nextAttemptAt: new Date(next).toISOString() }),
   };
 }
+
+/** A protobuf timestamp (seconds a number or a Long) in milliseconds. */
+const timestampMs = (ts: Timestamp | null | undefined) => (ts?.seconds == null ? undefined : Number(ts.seconds.toString()) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6));
 
 /** Puts a preview's stored sample rows back into it. */
 function withSamples(preview: Preview, samples: PreviewSamples | undefined): void {

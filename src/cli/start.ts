@@ -66,7 +66,9 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     const importsDir = path.join(config.dataDir, 'imports');
     await copyExamples(importsDir);
     log(`imports:      ${importsDir} (the examples are copied there)`);
-    log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import ${path.relative(process.cwd(), path.join(importsDir, 'users.csv'))} --dataset users --mode upsert`);
+    const example = path.join(importsDir, 'users.csv');
+    const shown = path.relative(process.cwd(), example).startsWith('..') ? example : path.relative(process.cwd(), example);
+    log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import ${shown} --dataset users --mode upsert`);
     if (opts.sample) await runSample(new ApiClient(apiUrl), path.join(importsDir, 'users.csv'));
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
