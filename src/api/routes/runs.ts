@@ -30,6 +30,8 @@ const listQuery = z.strictObject({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().max(100).optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
+  /** Runs a schedule started. */
+  scheduleId: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 // A POST without a body reaches the schema as null.
