@@ -2,12 +2,11 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { rollupQueries } from '../db/rollups';
-import { scheduledBy, searchAttributes } from '../jobs';
 import { addDays, type DateRange } from '../jobs/dates';
 import { dailyStats } from '../rollups/daily-stats';
 import { reportCsv, reportHtml, type ReportFacts, type RunFact } from '../reports/weekly-report';
 import type { ObjectStore } from '../storage';
-import { runFailure } from '../temporal';
+import { listRuns, runFailure } from '../temporal';
 
 export interface ReportDeps {
   pool: Pool;
@@ -30,19 +29,7 @@ async function gatherFacts(deps: ReportDeps, reportRunId: string, window: DateRa
     `StartTime >= '${window.from}T00:00:00Z'`,
     `StartTime < '${addDays(window.to, 1)}T00:00:00Z'`,
   ].join(' AND ');
-  const listed: Omit<RunFact, 'processed' | 'rejected'>[] = [];
-  for await (const w of deps.client.workflow.list({ query })) {
-    if (w.workflowId === reportRunId) continue;
-    const closeTime = w.closeTime?.toISOString();
-    listed.push({
-      runId: w.workflowId,
-      kind: w.typedSearchAttributes.get(searchAttributes.kind) ?? 'unknown',
-      status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
-      ...(w.typedSearchAttributes.get(scheduledBy.id) && { scheduleId: w.typedSearchAttributes.get(scheduledBy.id) }),
-      startTime: w.startTime.toISOString(),
-      ...(closeTime && { closeTime, durationMs: w.closeTime!.getTime() - w.startTime.getTime() }),
-    });
-  }
+  const listed = (await listRuns(deps.client, query)).filter((r) => r.runId !== reportRunId);
   const ids = listed.map((r) => r.runId);
   const [committed, rowErrors, rows] = await Promise.all([
     runState.countsOf(deps.pool, ids),
@@ -53,7 +40,17 @@ async function gatherFacts(deps: ReportDeps, reportRunId: string, window: DateRa
   for (const run of listed) {
     const state = committed.get(run.runId);
     const errorCode = run.status === 'failed' ? (state?.stop?.code ?? (await runFailure(deps.client.workflow.getHandle(run.runId))).error.code) : undefined;
-    runs.push({ ...run, processed: state?.counts.processed ?? 0, rejected: state?.counts.failed ?? 0, ...(errorCode && { errorCode }) });
+    runs.push({
+      runId: run.runId,
+      kind: run.kind ?? 'unknown',
+      status: run.status,
+      startTime: run.startTime,
+      ...(run.scheduleId && { scheduleId: run.scheduleId }),
+      ...(run.closeTime && { closeTime: run.closeTime, durationMs: Date.parse(run.closeTime) - Date.parse(run.startTime) }),
+      processed: state?.counts.processed ?? 0,
+      rejected: state?.counts.failed ?? 0,
+      ...(errorCode && { errorCode }),
+    });
   }
   return { window, generatedAt: new Date().toISOString(), runs, rowErrors, dailyStats: { columns: dailyStats.measureNames, rows } };
 }

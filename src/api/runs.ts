@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
-import { runFailure } from '../temporal';
-import { scheduledBy, searchAttributes, type JobKindName } from '../jobs';
+import { listRuns, runFailure } from '../temporal';
+import { scheduledBy, type JobKindName } from '../jobs';
 import { runStartOptions } from '../jobs/start';
 import { z } from 'zod';
 import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
@@ -27,18 +27,11 @@ export const runViewSchema = z
   .meta({ id: 'Run' });
 export type RunView = z.infer<typeof runViewSchema>;
 
-export const runListItemSchema = z.object({
-  runId: z.string(),
-  kind: z.string().optional(),
-  dataset: z.string().optional(),
-  scheduleId: z.string().optional(),
-  status: z.string(),
-  startTime: z.string(),
-  closeTime: z.string().nullable(),
-});
 
 /** Runs as the API sees them: started, read and stopped through Temporal. */
 export function createRunService(client: Client, taskQueue: string, pool: Pool) {
+  const listWhere = (query: string, limit: number) => listRuns(client, query, limit);
+
   return {
     /** Starts a run; the same runId again returns that run, and refuses different params. */
     async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
@@ -127,21 +120,10 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
         filter.status && `BatchflowStatus = ${quote(filter.status)}`,
         filter.scheduleId && `TemporalScheduledById = ${quote(filter.scheduleId)}`,
       ].filter(Boolean);
-      const runs = [];
-      for await (const w of client.workflow.list({ query: clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL' })) {
-        runs.push({
-          runId: w.workflowId,
-          kind: w.typedSearchAttributes.get(searchAttributes.kind),
-          dataset: w.typedSearchAttributes.get(searchAttributes.dataset),
-          scheduleId: w.typedSearchAttributes.get(scheduledBy.id),
-          status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
-          startTime: w.startTime.toISOString(),
-          closeTime: w.closeTime?.toISOString() ?? null,
-        });
-        if (runs.length >= filter.limit) break;
-      }
-      return runs;
+      return listWhere(clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL', filter.limit);
     },
+
+    listWhere,
   };
 }
 export type RunService = ReturnType<typeof createRunService>;

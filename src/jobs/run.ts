@@ -148,3 +148,17 @@ export const runResultSchema = z.object({
   durationMs: z.number(),
 });
 export type RunResult = z.infer<typeof runResultSchema>;
+
+/** A run as visibility lists it. */
+export const runListItemSchema = z.object({
+  runId: z.string(),
+  kind: z.string().optional(),
+  dataset: z.string().optional(),
+  scheduleId: z.string().optional(),
+  /** For a run a schedule started: the time it was due (a backfilled run's is in the past). */
+  scheduledAt: z.string().optional(),
+  status: z.string(),
+  startTime: z.string(),
+  closeTime: z.string().nullable(),
+});
+export type RunListItem = z.infer<typeof runListItemSchema>;
