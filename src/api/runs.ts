@@ -61,7 +61,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       const description = await handle.describe();
       const kind = description.memo?.kind as string | undefined;
       const scheduleId = description.typedSearchAttributes.get(scheduledBy.id);
-      const view = <V extends Omit<RunView, 'runId' | 'kind' | 'scheduleId'>>(v: V): RunView => ({ runId, kind, ...(scheduleId && { scheduleId }), ...v });
+      const view = (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId'>): RunView => ({ runId, kind, ...(scheduleId && { scheduleId }), ...state });
       switch (description.status.name) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { shippedSchedulesFile } from '../../src/config';
@@ -7,7 +10,7 @@ import { previousDay } from '../../src/jobs/dates';
 import { loadSchedules } from '../../src/schedules/declarations';
 import { createWorker } from '../../src/worker';
 import { declare, describeSchedule, eventually, getSchedule, scheduledRuns, sync, waitListed } from '../helpers/schedules';
-import { testConfig, uniqueId, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
+import { repoRoot, testConfig, uniqueId, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
 
 describe('schedules', () => {
   // Declared before the stack's own hooks, so that it runs while the stack is still open: every
@@ -204,5 +207,33 @@ describe('schedules', () => {
       assert.deepEqual([run.kind, run.scheduleId], [kind, id]);
     }
     await sync(stack(), []);
+  });
+
+  it('the CLI syncs, lists, shows, pauses, unpauses, triggers and backfills', async () => {
+    const p = uniqueId('cli');
+    const file = await writeFixture('schedules.yaml', `schedules:\n  ${p}:\n    cron: "0 2 * * *"\n    kind: aggregate\n`);
+    const address = await stack().app.listen({ port: 0, host: '127.0.0.1' });
+    const env = { ...process.env, BATCHFLOW_API_URL: address, TASK_QUEUE: stack().config.temporal.taskQueue };
+    const cli = async (...args: string[]) => {
+      const { stdout } = await promisify(execFile)(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'schedules', ...args], { env });
+      return stdout.trim();
+    };
+    assert.match(await cli('sync', '--file', file), new RegExp(`created ${p}`));
+    assert.match(await cli('sync', '--file', file), new RegExp(`unchanged ${p}`));
+    await waitListed(stack().client, [p]);
+    assert.match(await cli('list'), new RegExp(`^${p} +aggregate +0 2 \\* \\* \\* UTC +next `, 'm'));
+    assert.equal(JSON.parse(await cli('show', p)).id, p);
+    assert.equal(await cli('pause', p, '--note', 'maintenance'), `${p}: paused (maintenance)`);
+    assert.match(await cli('list'), new RegExp(`^${p} .*PAUSED \\(maintenance\\)`, 'm'));
+    assert.equal(await cli('unpause', p, '--note', 'done'), `${p}: running (done)`);
+    const runId = await cli('trigger', p, '--no-wait');
+    assert.ok(runId.startsWith(`${p}-`), runId);
+    assert.equal((await waitForRun(stack(), runId)).scheduleId, p);
+    assert.match(await cli('backfill', p, '--from', '1994-01-02', '--to', '1994-01-03'), /from 1994-01-02T00:00:00.000Z to 1994-01-03T23:59:59.000Z/);
+    await eventually('two backfilled runs', async () => {
+      const runs = (await scheduledRuns(stack(), p)).filter((r) => r.scheduledAt?.startsWith('1994-'));
+      return runs.length === 2 && runs.every((r) => r.status === 'success') ? runs : undefined;
+    });
+    await assert.rejects(cli('pause'), (err: { code: number }) => err.code === 64);
   });
 });
