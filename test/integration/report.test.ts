@@ -52,7 +52,7 @@ describe('report', () => {
     assert.equal(report.result!.counts.processed, 4, 'it covers the four runs');
 
     const csv = await read(outputs[0]!);
-    const rows = parse(csv, { columns: true }) as CsvRow[];
+    const rows = parse<CsvRow>(csv, { columns: true });
     const section = (name: string) => Object.fromEntries(rows.filter((r) => r.section === name).map((r) => [`${r.item} ${r.metric}`, r.value]));
     assert.deepEqual(section('runs'), { 'aggregate/success runs': '1', 'import/failed runs': '1', 'import/partial runs': '1', 'import/success runs': '1' });
 

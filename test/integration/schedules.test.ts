@@ -222,7 +222,7 @@ describe('schedules', () => {
     assert.match(await cli('sync', '--file', file), new RegExp(`unchanged ${p}`));
     await waitListed(stack().client, [p]);
     assert.match(await cli('list'), new RegExp(`^${p} +aggregate +0 2 \\* \\* \\* UTC +next `, 'm'));
-    assert.equal(JSON.parse(await cli('show', p)).id, p);
+    assert.equal((JSON.parse(await cli('show', p)) as { id: string }).id, p);
     assert.equal(await cli('pause', p, '--note', 'maintenance'), `${p}: paused (maintenance)`);
     assert.match(await cli('list'), new RegExp(`^${p} .*PAUSED \\(maintenance\\)`, 'm'));
     assert.equal(await cli('unpause', p, '--note', 'done'), `${p}: running (done)`);

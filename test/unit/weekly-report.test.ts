@@ -53,7 +53,7 @@ describe('weekly report', () => {
   });
 
   it('writes a long CSV: section, item, metric, value', () => {
-    const rows = parse(reportCsv(facts), { columns: true }) as { section: string; item: string; metric: string; value: string }[];
+    const rows = parse<{ section: string; item: string; metric: string; value: string }>(reportCsv(facts), { columns: true });
     const value = (section: string, item: string, metric: string) => rows.find((r) => r.section === section && r.item === item && r.metric === metric)?.value;
     assert.equal(value('runs', 'import/partial', 'runs'), '1');
     assert.equal(value('rows', 'import', 'rejected'), '15');
