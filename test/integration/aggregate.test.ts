@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { previousDay } from '../../src/jobs/dates';
 import { expectedStats, insertSeed, removeSeed, statsRows, type RollupSeed } from '../helpers/rollups';
 import { declare, eventually, scheduledRuns, sync } from '../helpers/schedules';
-import { historyText, startRun, uniqueId, useStackWithWorker, waitForRun } from '../helpers/stack';
+import { historyText, startRun, uniqueId, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
 
 // Rows created and deleted across 1990-03-01..07 (no other test has rows in 1990).
 const seed: RollupSeed = {
@@ -109,5 +109,36 @@ describe('aggregate (daily_stats)', () => {
     } finally {
       await removeSeed(stack().pool, p, users);
     }
+  });
+
+  it('started by hand without a date, it computes the day before it started', async () => {
+    const runId = await startRun(stack(), 'aggregate', {});
+    const run = await waitForRun(stack(), runId);
+    assert.equal(run.status, 'success');
+    const { rows } = await stack().pool.query<{ date: string }>('SELECT date::text FROM daily_stats WHERE run_id = $1', [runId]);
+    assert.deepEqual(rows, [{ date: previousDay(new Date(run.result!.startedAt), 'UTC') }]);
+  });
+
+  it('posts and user activity import like the other datasets', async () => {
+    const p = uniqueId('postsimport');
+    const posts = await writeFixture('posts.csv', `slug,author_id,title,published_at\n${p}-1,7,Hello,1995-05-01T10:00:00Z\n${p}-2,7,Again,1995-05-02T10:00:00Z\n${p}-3,x,Bad,1995-05-02T10:00:00Z\n`);
+    const activity = await writeFixture(
+      'activity.ndjson',
+      [1, 2, 2].map((n) => JSON.stringify({ user_id: 900_000 + n, type: 'login', at: `1995-05-01T0${n}:00:00Z` })).join('\n') + '\n',
+    );
+    const imported = await Promise.all([
+      waitForRun(stack(), await startRun(stack(), 'import', { source: posts, dataset: 'posts' })),
+      waitForRun(stack(), await startRun(stack(), 'import', { source: activity, dataset: 'user_activity' })),
+    ]);
+    assert.deepEqual(imported.map((r) => [r.status, r.result!.counts.succeeded, r.result!.counts.failed]), [['partial', 2, 1], ['partial', 2, 1]]);
+    const { rows } = await stack().pool.query('SELECT slug, user_id, title, posted_at FROM posts WHERE slug LIKE $1 ORDER BY slug', [`${p}-%`]);
+    assert.deepEqual(rows, [
+      { slug: `${p}-1`, user_id: 7, title: 'Hello', posted_at: new Date('1995-05-01T10:00:00Z') },
+      { slug: `${p}-2`, user_id: 7, title: 'Again', posted_at: new Date('1995-05-02T10:00:00Z') },
+    ]);
+    const errors = await stack().app.inject({ method: 'GET', url: `/runs/${imported[1]!.runId}/errors` });
+    assert.equal(errors.json<{ errors: { code: string }[] }>().errors[0]!.code, 'DUPLICATE_KEY', 'the same user, type and time twice');
+    await stack().pool.query('DELETE FROM posts WHERE slug LIKE $1', [`${p}-%`]);
+    await stack().pool.query('DELETE FROM user_activity WHERE user_id > 900000');
   });
 });

@@ -172,8 +172,14 @@ describe('schedules', () => {
     const view = await getSchedule(stack(), `${p}-live`);
     assert.ok(view.skippedOverlap >= 2);
 
+    // A trigger still starts a run of a paused schedule: an operator asked for it.
+    const triggered = await post(`/schedules/${p}-paused/trigger`);
+    assert.equal(triggered.statusCode, 202, triggered.body);
+    const triggeredRun = triggered.json<{ runId: string }>().runId;
+    await waitForRun(stack(), triggeredRun, (r) => r.progress?.step === 'awaiting_approval');
+
     await post(`/schedules/${p}-live/pause`, { note: 'test over' });
-    await post(`/runs/${runs[0]!.runId}/reject`, { reason: 'test over' });
+    for (const runId of [runs[0]!.runId, triggeredRun]) await post(`/runs/${runId}/reject`, { reason: 'test over' });
     await sync(stack(), []);
   });
 

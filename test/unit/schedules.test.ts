@@ -21,11 +21,11 @@ describe('schedule declarations', () => {
   it('the shipped file declares daily-stats, cleanup-expired and weekly-report', () => {
     const declared = loadSchedules(shippedSchedulesFile);
     assert.deepEqual(
-      declared.map((d) => [d.id, d.kind, d.cron ?? d.calendar, d.timeZone, d.overlap, d.catchupWindow]),
+      declared.map((d) => [d.id, d.kind, d.cron ?? d.calendar, d.timeZone, d.overlap, d.catchupWindow, d.jitter]),
       [
-        ['daily-stats', 'aggregate', '0 2 * * *', 'UTC', 'buffer_all', '1d'],
-        ['cleanup-expired', 'cleanup', '0 * * * *', 'UTC', 'skip', '30m'],
-        ['weekly-report', 'report', { dayOfWeek: 'SUNDAY', hour: 3, minute: 0 }, 'UTC', 'skip', '1d'],
+        ['daily-stats', 'aggregate', '0 2 * * *', 'UTC', 'buffer_all', '1d', undefined],
+        ['cleanup-expired', 'cleanup', '0 * * * *', 'UTC', 'skip', '30m', '5m'],
+        ['weekly-report', 'report', { dayOfWeek: 'SUNDAY', hour: 3, minute: 0 }, 'UTC', 'skip', '1d', undefined],
       ],
     );
   });
