@@ -136,7 +136,7 @@ describe('aggregate (daily_stats)', () => {
       { slug: `${p}-1`, user_id: 7, title: 'Hello', posted_at: new Date('1995-05-01T10:00:00Z') },
       { slug: `${p}-2`, user_id: 7, title: 'Again', posted_at: new Date('1995-05-02T10:00:00Z') },
     ]);
-    const errors = await stack().app.inject({ method: 'GET', url: `/runs/${imported[1]!.runId}/errors` });
+    const errors = await stack().app.inject({ method: 'GET', url: `/runs/${imported[1].runId}/errors` });
     assert.equal(errors.json<{ errors: { code: string }[] }>().errors[0]!.code, 'DUPLICATE_KEY', 'the same user, type and time twice');
     await stack().pool.query('DELETE FROM posts WHERE slug LIKE $1', [`${p}-%`]);
     await stack().pool.query('DELETE FROM user_activity WHERE user_id > 900000');
