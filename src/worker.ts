@@ -5,6 +5,7 @@ import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
+import { createObjectAccess } from './storage';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -14,13 +15,14 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   await migrate(databaseUrl, opts.log);
   const pool = createPool(databaseUrl);
   const readers = createImportReaders(config);
+  const objects = createObjectAccess(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
+    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches, objects }),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
@@ -38,6 +40,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         await connection.close();
         await pool.end();
         await readers.close();
+        objects.s3?.client.destroy();
       }
     },
   };

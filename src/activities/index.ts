@@ -1,7 +1,9 @@
 import type { Pool } from '../db/pool';
+import type { ObjectAccess } from '../storage';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
+import { createExportActivities } from './export';
 import { createImportActivities } from './import';
 import type { ImportReaders } from './import-readers';
 import { createRunActivities } from './runs';
@@ -13,6 +15,8 @@ export interface ActivityDeps {
   sliceMs: number;
   /** Import and bulk-update batches loading at once, each on its own connection. */
   parallelBatches: number;
+  /** The object store and S3, where exports go. */
+  objects: ObjectAccess;
 }
 
 /** Every activity the worker registers, built from its dependencies. */
@@ -23,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBulkUpdateActivities(deps),
     ...createCleanupActivities(deps),
     ...createCustomActivities(deps),
+    ...createExportActivities(deps),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

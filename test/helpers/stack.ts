@@ -10,6 +10,7 @@ import { buildApp } from '../../src/api/app';
 import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import { createPool, type Pool } from '../../src/db/pool';
+import { createObjectAccess } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
 
@@ -30,16 +31,19 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue });
+  const objects = createObjectAccess(config);
+  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, objects });
   return {
     config,
     pool,
     client: temporal.client,
     app,
+    objects,
     async close() {
       await app.close();
       await temporal.close();
       await pool.end();
+      objects.s3?.client.destroy();
     },
   };
 }
