@@ -72,8 +72,9 @@ async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPl
   let partNumber = from.parts.length + 1;
   let body: PartBody = { chunks: [], size: 0, lastId: from.lastId, rows: from.rows, finished: false };
   let head = from.parts.length === 0 ? fileHead(params.format, plan.columns) : '';
-  const add = async (content: Buffer) => {
-    if (content.length === 0) return;
+  /** Adds a chunk's bytes; an empty chunk adds nothing, unless it is the whole file (a gzip file is never empty). */
+  const add = async (content: Buffer, wholeFile = false) => {
+    if (content.length === 0 && !wholeFile) return;
     const chunk = params.gzip ? await gzip(content) : content;
     body.chunks.push(chunk);
     body.size += chunk.length;
@@ -101,7 +102,7 @@ async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPl
       }
     }
     // Nothing matched (or nothing was left): the file ends here all the same.
-    if (!finished) await add(Buffer.from(head + fileTail(params.format, body.rows)));
+    if (!finished) await add(Buffer.from(head + fileTail(params.format, body.rows)), from.bytes + body.size === 0);
     yield { ...body, finished: true };
   } finally {
     await client.query('COMMIT').catch(() => undefined);

@@ -63,8 +63,13 @@ function s3Multipart(client: S3Client, bucket: string, key: string): MultipartTa
     async uploadPart(uploadId, partNumber, body) {
       // Content-MD5 lets S3 refuse a part damaged on the way.
       const md5 = createHash('md5').update(body).digest('base64');
-      const { ETag } = await client.send(new UploadPartCommand({ ...at, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ContentMD5: md5 }));
-      return ETag!;
+      try {
+        const { ETag } = await client.send(new UploadPartCommand({ ...at, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ContentMD5: md5 }));
+        return ETag!;
+      } catch (err) {
+        if (isMissing(err)) throw permanentFailure(ErrorCode.UploadLost, `s3://${bucket}/${key}: the upload no longer exists (aborted, or expired by a lifecycle rule)`);
+        throw err;
+      }
     },
     async listParts(uploadId) {
       const parts = new Map<number, string>();
@@ -147,7 +152,10 @@ function localMultipart(dir: string, key: string): MultipartTarget {
       const etag = createHash('md5').update(body).digest('hex');
       const target = path.join(uploadDir(uploadId), partName(partNumber, etag));
       const temp = `${target}.${randomUUID().slice(0, 8)}.tmp`;
-      await fsp.writeFile(temp, body);
+      await fsp.writeFile(temp, body).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw permanentFailure(ErrorCode.UploadLost, `${key}: the upload no longer exists (aborted)`);
+        throw err;
+      });
       await fsp.rename(temp, target);
       // A part sent again with other bytes replaces the earlier one.
       const prefix = partName(partNumber, '');

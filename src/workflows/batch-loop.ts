@@ -77,11 +77,11 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: { preview?: Preview; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState>; outputs?: RunOutput[] } = {},
+  extra: { preview?: Preview; total?: number; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState>; outputs?: RunOutput[] } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ runId: workflowInfo().workflowId });
-  const total = extra.preview?.matched;
+  const total = extra.total ?? extra.preview?.matched;
   const counts = finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts();
   return completeRun(tracker, {
     counts: total === undefined ? counts : { ...counts, total },

@@ -53,7 +53,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<RunRes
       tracker.setStep('completing');
       try {
         const output = await completeExport({ runId, plan: planned });
-        return await completeLoop(tracker, outcome, { outputs: [output] });
+        return await completeLoop(tracker, outcome, { total: planned.matched, outputs: [output] });
       } catch (err) {
         const error = activityError(err);
         if (!error) throw err;
@@ -61,6 +61,6 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<RunRes
       }
     }
     await abortExport({ runId, plan: planned });
-    return completeLoop(tracker, outcome);
+    return completeLoop(tracker, outcome, { total: planned.matched });
   });
 }

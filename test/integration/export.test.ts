@@ -1,0 +1,404 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { createImportReaders } from '../../src/activities/import-readers';
+import type { RunView } from '../../src/api/runs';
+import { createPool } from '../../src/db/pool';
+import { ErrorCode, permanentFailure } from '../../src/errors';
+import { CHUNK_ROWS } from '../../src/activities/export';
+import { historyText, openStack, ownUsers, seedUsers, startRun, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
+
+/** The file a finished run wrote, through GET /runs/:id/download (following S3's redirect). */
+export async function download(stack: Stack, runId: string, query = ''): Promise<{ status: number; body: Buffer; redirected: boolean; headers: Record<string, unknown> }> {
+  const res = await stack.app.inject({ method: 'GET', url: `/runs/${runId}/download${query}` });
+  if (res.statusCode !== 302) return { status: res.statusCode, body: res.rawPayload, redirected: false, headers: res.headers };
+  const fetched = await fetch(res.headers.location as string);
+  return { status: fetched.status, body: Buffer.from(await fetched.arrayBuffer()), redirected: true, headers: Object.fromEntries(fetched.headers) };
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function exportRun(stack: Stack, params: object, runId?: string): Promise<RunView> {
+  return waitForRun(stack, await startRun(stack, 'export', params, runId));
+}
+
+/** An export that must succeed, and its file as downloaded (checked against the result's SHA-256 and size). */
+async function exported(stack: Stack, params: object): Promise<{ run: RunView; file: Buffer }> {
+  const run = await exportRun(stack, params);
+  assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
+  const { status, body } = await download(stack, run.runId);
+  assert.equal(status, 200);
+  const output = run.result!.outputs[0]!;
+  assert.equal(sha256(body), output.sha256, 'the result names the SHA-256 of the file');
+  assert.equal(body.length, output.bytes);
+  return { run, file: body };
+}
+
+/** Users with the values an export must carry exactly: quotes, line breaks, non-ASCII, NULLs, formulas. */
+async function seedTrickyUsers(stack: Stack, p: string): Promise<void> {
+  await stack.pool.query(
+    `INSERT INTO users (email, name, role, status, signup_date, last_login_at, deleted_at) VALUES
+     ($1 || '.1@example.com', 'Ada "the first" Lovelace', 'admin', 'active', '2024-02-29', '2024-05-01T10:00:00.123456Z', NULL),
+     ($1 || '.2@example.com', E'Multi\\nLine, with comma', 'user', 'pending', NULL, NULL, NULL),
+     ($1 || '.3@example.com', 'Zoë 東京 🙂', 'moderator', 'inactive', '1999-12-31', '2024-01-01T00:00:00Z', '2024-06-30T23:59:59.5Z'),
+     ($1 || '.4@example.com', '=HYPERLINK("http://x")', 'user', 'active', NULL, NULL, NULL),
+     ($1 || '.5@example.com', E'\\tTabbed', 'user', 'active', NULL, NULL, NULL),
+     ($1 || '.6@example.com', '-5 apples', 'user', 'active', NULL, NULL, NULL),
+     ($1 || '.7@example.com', '@SUM(A1)', 'user', 'active', NULL, NULL, NULL),
+     ($1 || '.8@example.com', '+1 555', 'user', 'active', NULL, NULL, NULL)`,
+    [p],
+  );
+}
+
+const trickyColumns = ['email', 'name', 'status', 'signup_date', 'last_login_at', 'deleted_at'];
+
+const trickyRecords = (p: string) => [
+  { email: `${p}.1@example.com`, name: 'Ada "the first" Lovelace', status: 'active', signup_date: '2024-02-29', last_login_at: '2024-05-01T10:00:00.123456+00:00', deleted_at: null },
+  { email: `${p}.2@example.com`, name: 'Multi\nLine, with comma', status: 'pending', signup_date: null, last_login_at: null, deleted_at: null },
+  { email: `${p}.3@example.com`, name: 'Zoë 東京 🙂', status: 'inactive', signup_date: '1999-12-31', last_login_at: '2024-01-01T00:00:00+00:00', deleted_at: '2024-06-30T23:59:59.5+00:00' },
+  { email: `${p}.4@example.com`, name: '=HYPERLINK("http://x")', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
+  { email: `${p}.5@example.com`, name: '\tTabbed', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
+  { email: `${p}.6@example.com`, name: '-5 apples', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
+  { email: `${p}.7@example.com`, name: '@SUM(A1)', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
+  { email: `${p}.8@example.com`, name: '+1 555', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
+];
+
+/** The multipart uploads still open under a key (none once a run has ended). */
+async function openUploads(stack: Stack, key: string): Promise<number> {
+  const { client, bucket } = stack.objects.s3!;
+  const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  return (listed.Uploads ?? []).filter((u) => u.Key === key).length;
+}
+
+async function objectExists(stack: Stack, key: string): Promise<boolean> {
+  const { client, bucket } = stack.objects.s3!;
+  return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
+    () => true,
+    (err: { name?: string }) => {
+      if (err.name === 'NotFound') return false;
+      throw err;
+    },
+  );
+}
+
+describe('export flow on the real stack (MinIO)', () => {
+  const fixture = useStackWithWorker();
+
+  it('CSV: quotes, line breaks, non-ASCII, NULLs as empty cells, ISO dates and timestamps, formulas neutralised, in id order', async () => {
+    const p = uniqueId('csv');
+    await seedTrickyUsers(fixture.stack, p);
+    const { run, file } = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), columns: trickyColumns });
+    assert.deepEqual(run.result!.counts, { processed: 8, succeeded: 8, failed: 0, skipped: 0, total: 8 });
+    const output = run.result!.outputs[0]!;
+    assert.equal(output.contentType, 'text/csv; charset=utf-8');
+    assert.equal(output.rows, 8);
+    assert.equal(output.location, `store://exports/${run.runId}.csv`);
+    assert.equal(
+      file.toString('utf8'),
+      [
+        'email,name,status,signup_date,last_login_at,deleted_at',
+        `${p}.1@example.com,"Ada ""the first"" Lovelace",active,2024-02-29,2024-05-01T10:00:00.123456+00:00,`,
+        `${p}.2@example.com,"Multi\nLine, with comma",pending,,,`,
+        `${p}.3@example.com,Zoë 東京 🙂,inactive,1999-12-31,2024-01-01T00:00:00+00:00,2024-06-30T23:59:59.5+00:00`,
+        `${p}.4@example.com,"'=HYPERLINK(""http://x"")",active,,,`,
+        `${p}.5@example.com,'\tTabbed,active,,,`,
+        `${p}.6@example.com,'-5 apples,active,,,`,
+        `${p}.7@example.com,'@SUM(A1),active,,,`,
+        `${p}.8@example.com,'+1 555,active,,,`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('CSV with csvFormulaEscape: false writes text as it is; numbers are never altered', async () => {
+    const p = uniqueId('raw');
+    await seedTrickyUsers(fixture.stack, p);
+    const { file } = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), columns: ['email', 'name'], csvFormulaEscape: false });
+    assert.deepEqual(
+      parse(file) as unknown,
+      [['email', 'name'], ...trickyRecords(p).map((r) => [r.email, r.name])],
+    );
+
+    const sku = uniqueId('num');
+    await fixture.stack.pool.query(
+      `INSERT INTO products (sku, name, price, category, stock) VALUES ($1 || '-a', '-negative name', 9999999999.99, NULL, 0), ($1 || '-b', 'b', 0.01, '+cat', 7), ($1 || '-c', 'c', 12.50, '=cat', 2147483647)`,
+      [sku],
+    );
+    const { file: products } = await exported(fixture.stack, { dataset: 'products', where: { field: 'sku', op: 'starts_with', value: sku }, columns: ['sku', 'name', 'price', 'category', 'stock'] });
+    assert.equal(
+      products.toString('utf8'),
+      ['sku,name,price,category,stock', `${sku}-a,'-negative name,9999999999.99,,0`, `${sku}-b,b,0.01,'+cat,7`, `${sku}-c,c,12.50,'=cat,2147483647`, ''].join('\n'),
+    );
+  });
+
+  it('NDJSON and JSON: one object per row, exact values, null for NULL; gzip unpacks to the same bytes', async () => {
+    const p = uniqueId('json');
+    await seedTrickyUsers(fixture.stack, p);
+    const params = { dataset: 'users', where: ownUsers(p), columns: trickyColumns };
+    const { run: ndjsonRun, file: ndjson } = await exported(fixture.stack, { ...params, format: 'ndjson' });
+    assert.equal(ndjsonRun.result!.outputs[0]!.contentType, 'application/x-ndjson');
+    const lines = ndjson.toString('utf8').split('\n');
+    assert.equal(lines.pop(), '', 'every line ends with a newline');
+    assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), trickyRecords(p));
+    assert.ok(lines[2]!.includes('"name":"Zoë 東京 🙂"'), 'non-ASCII text is written as UTF-8');
+
+    const { run: jsonRun, file: json } = await exported(fixture.stack, { ...params, format: 'json' });
+    assert.equal(jsonRun.result!.outputs[0]!.contentType, 'application/json');
+    assert.deepEqual(JSON.parse(json.toString('utf8')), trickyRecords(p));
+    assert.equal(json.toString('utf8'), `[\n${lines.join(',\n')}\n]\n`);
+
+    for (const format of ['csv', 'ndjson', 'json'] as const) {
+      const { run: plainRun, file: plain } = await exported(fixture.stack, { ...params, format });
+      const { run: zipped, file: gz } = await exported(fixture.stack, { ...params, format, gzip: true });
+      assert.equal(zipped.result!.outputs[0]!.contentType, 'application/gzip');
+      assert.match(zipped.result!.outputs[0]!.location, new RegExp(`\\.${format}\\.gz$`));
+      assert.deepEqual(gunzipSync(gz), plain, `${format}: gunzip gives the uncompressed export (${plainRun.runId})`);
+    }
+
+    const sku = uniqueId('njs');
+    await fixture.stack.pool.query(`INSERT INTO products (sku, name, price) VALUES ($1, 'n', 12.50), ($1 || 'x', 'm', 9999999999.99)`, [sku]);
+    const { file: products } = await exported(fixture.stack, { dataset: 'products', where: { field: 'sku', op: 'starts_with', value: sku }, columns: ['sku', 'price', 'category'], format: 'ndjson' });
+    assert.equal(products.toString('utf8'), `{"sku":"${sku}","price":12.50,"category":null}\n{"sku":"${sku}x","price":9999999999.99,"category":null}\n`, 'numerics exactly as stored');
+  });
+
+  it('an export with no matching rows is a valid empty file in every format', async () => {
+    const where = { field: 'email', op: 'eq', value: `${uniqueId('none')}@example.com` };
+    const expected = { csv: 'email,name\n', ndjson: '', json: '[\n]\n' };
+    for (const format of ['csv', 'ndjson', 'json'] as const) {
+      const { run, file } = await exported(fixture.stack, { dataset: 'users', where, columns: ['email', 'name'], format });
+      assert.equal(file.toString('utf8'), expected[format], format);
+      assert.equal(run.result!.outputs[0]!.rows, 0);
+      const { file: gz } = await exported(fixture.stack, { dataset: 'users', where, columns: ['email', 'name'], format, gzip: true });
+      assert.equal(gunzipSync(gz).toString('utf8'), expected[format], `${format}.gz`);
+    }
+  });
+
+  it('many chunks and parts: a filter and a column list, rows in id order, parts over 5 MiB, gzip members joined', async () => {
+    const p = uniqueId('big');
+    const rows = 60_000;
+    const ids = await seedUsers(fixture.stack.pool, p, rows);
+    // Every third user is pending (seedUsers cycles statuses).
+    const where = { and: [ownUsers(p), { field: 'status', op: 'eq', value: 'pending' }] };
+    const { file } = await exported(fixture.stack, { dataset: 'users', where, columns: ['id', 'status', 'email'], partSizeMb: 5 });
+    const lines = file.toString('utf8').trimEnd().split('\n');
+    assert.equal(lines[0], 'id,status,email');
+    const { rows: expected } = await fixture.stack.pool.query<{ id: number; email: string }>("SELECT id, email FROM users WHERE email LIKE $1 AND status = 'pending' ORDER BY id", [`${p}.%`]);
+    assert.equal(lines.length - 1, expected.length);
+    assert.deepEqual(lines.slice(1), expected.map((r) => `${r.id},pending,${r.email}`));
+
+    // All columns of every row: more than one 5 MiB part, more chunks than one.
+    assert.ok(rows > 2 * CHUNK_ROWS);
+    const all = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), partSizeMb: 5 });
+    assert.ok(all.file.length > 5 * 1024 * 1024, `${all.file.length} bytes: several parts`);
+    const allLines = all.file.toString('utf8').trimEnd().split('\n');
+    assert.equal(allLines[0], 'id,email,name,role,status,signup_date,last_login_at,deleted_at,created_at,updated_at');
+    assert.deepEqual(allLines.slice(1).map((l) => Number(l.split(',')[0])), ids, 'every row once, in id order');
+    const zipped = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), partSizeMb: 5, gzip: true });
+    assert.deepEqual(gunzipSync(zipped.file), all.file);
+  });
+
+  it('refuses unknown and secret columns; includeSecrets needs the admin scope', async () => {
+    const bad = async (params: object) => (await fixture.stack.app.inject({ method: 'POST', url: '/runs', payload: { kind: 'export', params } })).json<{ field: string; message: string }>();
+    assert.equal((await bad({ dataset: 'users', columns: ['email', 'password'] })).field, 'params.columns.1');
+    assert.match((await bad({ dataset: 'sessions', columns: ['token'] })).message, /secret column/);
+    assert.equal((await bad({ dataset: 'users', colums: ['email'] })).field, 'params.colums');
+    assert.equal((await bad({ dataset: 'users', destination: 'file:///etc/passwd' })).field, 'params.destination');
+    const res = await fixture.stack.app.inject({ method: 'POST', url: '/runs', payload: { kind: 'export', params: { dataset: 'sessions', includeSecrets: true } } });
+    assert.equal(res.statusCode, 403);
+    assert.equal(res.json<{ field: string }>().field, 'params.includeSecrets');
+  });
+
+  it('secret columns are left out by default, and written when a run asks for them', async () => {
+    const p = uniqueId('sec');
+    const [userId] = await seedUsers(fixture.stack.pool, p, 1);
+    await fixture.stack.pool.query("INSERT INTO sessions (user_id, token, expires_at) VALUES ($1, $2, now() + interval '1 day')", [userId, `${p}-token`]);
+    const where = { field: 'user_id', op: 'eq', value: userId };
+    const { file } = await exported(fixture.stack, { dataset: 'sessions', where, format: 'ndjson' });
+    const row = JSON.parse(file.toString('utf8')) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(row), ['id', 'user_id', 'expires_at', 'created_at', 'updated_at']);
+    // The API refuses includeSecrets to callers without the admin scope; a run started directly gets them.
+    const runId = uniqueId('secrets');
+    await fixture.stack.client.workflow.start('exportWorkflow', { taskQueue: fixture.stack.config.temporal.taskQueue, workflowId: runId, args: [{ params: { dataset: 'sessions', where, format: 'ndjson', includeSecrets: true } }] });
+    const run = await waitForRun(fixture.stack, runId);
+    const withSecrets = JSON.parse((await download(fixture.stack, run.runId)).body.toString('utf8')) as Record<string, unknown>;
+    assert.equal(withSecrets.token, `${p}-token`);
+  });
+
+  it('destinations: a key or store:// in the object store, an allowed s3:// bucket; other buckets are refused', async () => {
+    const p = uniqueId('dest');
+    await seedUsers(fixture.stack.pool, p, 3);
+    const { bucket } = fixture.stack.objects.s3!;
+    const key = `exports/${p}/users.csv`;
+    for (const destination of [key, `store://${key}`, `s3://${bucket}/${key}`]) {
+      const { run } = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), destination });
+      assert.equal(run.result!.outputs[0]!.location, destination.startsWith('s3://') ? destination : `store://${key}`);
+    }
+    const refused = await exportRun(fixture.stack, { dataset: 'users', where: ownUsers(p), destination: `s3://not-${bucket}/x.csv` });
+    assert.equal(refused.status, 'failed');
+    assert.equal(refused.error?.code, ErrorCode.DestinationNotAllowed);
+    assert.equal((await fixture.stack.app.inject({ method: 'GET', url: `/runs/${refused.runId}/download` })).statusCode, 404);
+  });
+
+  it('download: a redirect to a presigned URL on S3, or the bytes with redirect=false; 404 for runs without a file', async () => {
+    const p = uniqueId('dl');
+    await seedUsers(fixture.stack.pool, p, 3);
+    const { run, file } = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), destination: `exports/${p}/naïve name.csv` });
+    const redirect = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/download` });
+    assert.equal(redirect.statusCode, 302);
+    assert.match(redirect.headers.location as string, /X-Amz-Expires=300/);
+    const viaS3 = await download(fixture.stack, run.runId);
+    assert.match(String(viaS3.headers['content-disposition']), /attachment; filename="na_ve name.csv"; filename\*=UTF-8''na%C3%AFve%20name.csv/);
+    const streamed = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/download?redirect=false` });
+    assert.equal(streamed.statusCode, 200);
+    assert.equal(streamed.headers['content-type'], 'text/csv; charset=utf-8');
+    assert.deepEqual(streamed.rawPayload, file);
+
+    const importRun = await waitForRun(fixture.stack, await startRun(fixture.stack, 'import', { source: run.result!.outputs[0]!.location, format: 'csv', dataset: 'users' }));
+    const none = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${importRun.runId}/download` });
+    assert.equal(none.statusCode, 404);
+    assert.equal((await fixture.stack.app.inject({ method: 'GET', url: '/runs/no-such-run/download' })).statusCode, 404);
+  });
+
+  it('round trip: an export imported (upsert) into an emptied table gives the same rows, for every format', async () => {
+    for (const format of ['csv', 'ndjson', 'json'] as const) {
+      const p = uniqueId(`rt-${format}`);
+      await seedTrickyUsers(fixture.stack, p);
+      // Imports trim text: a value they could have written has no space or tab at either end.
+      await fixture.stack.pool.query("UPDATE users SET name = E'Tab\\tinside' WHERE email = $1", [`${p}.5@example.com`]);
+      const sku = uniqueId(`rtp-${format}`);
+      await fixture.stack.pool.query(`INSERT INTO products (sku, name, price, category, stock) VALUES ($1 || '-a', 'Å "b", c', 9999999999.99, NULL, 0), ($1 || '-b', E'two\\nlines', 0.01, 'tools', 12)`, [sku]);
+      const users = { dataset: 'users', where: ownUsers(p), format, csvFormulaEscape: false };
+      const products = { dataset: 'products', where: { field: 'sku', op: 'starts_with', value: sku }, format };
+      const read = async () => ({
+        users: (await fixture.stack.pool.query('SELECT email, name, role, status, signup_date, last_login_at::text, deleted_at::text FROM users WHERE email LIKE $1 ORDER BY email', [`${p}.%`])).rows,
+        products: (await fixture.stack.pool.query('SELECT sku, name, price::text, category, stock FROM products WHERE sku LIKE $1 ORDER BY sku', [`${sku}%`])).rows,
+      });
+      const before = await read();
+      const exports = [await exported(fixture.stack, users), await exported(fixture.stack, products)];
+      await fixture.stack.pool.query('DELETE FROM users WHERE email LIKE $1', [`${p}.%`]);
+      await fixture.stack.pool.query('DELETE FROM products WHERE sku LIKE $1', [`${sku}%`]);
+      for (const [i, dataset] of ['users', 'products'].entries()) {
+        const imported = await waitForRun(fixture.stack, await startRun(fixture.stack, 'import', { source: exports[i]!.run.result!.outputs[0]!.location, format, dataset, mode: 'upsert' }));
+        assert.equal(imported.status, 'success', `${format} ${dataset}: ${JSON.stringify(imported.result?.errorSample ?? imported.error)}`);
+      }
+      assert.deepEqual(await read(), before, format);
+    }
+  });
+
+  it('workflow history holds no row values', async () => {
+    const p = uniqueId('hist');
+    const marker = `MARKER-${p}`;
+    await fixture.stack.pool.query("INSERT INTO users (email, name) VALUES ($1, $2)", [`${p}.1@example.com`, marker]);
+    for (const format of ['csv', 'json'] as const) {
+      const { run, file } = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), format, gzip: format === 'json' });
+      if (format === 'csv') assert.ok(file.toString('utf8').includes(marker), 'the marker is in the file');
+      assert.ok(!(await historyText(fixture.stack.client, run.runId)).includes(marker), `${format}: the marker is not in the run's history`);
+    }
+  });
+
+  it('a cancelled export leaves no object and no open upload', async () => {
+    const p = uniqueId('cancel');
+    await seedUsers(fixture.stack.pool, p, 200_000);
+    const key = `exports/${p}.csv`;
+    const runId = await startRun(fixture.stack, 'export', { dataset: 'users', where: ownUsers(p), destination: key, partSizeMb: 5 });
+    await waitForRun(fixture.stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0);
+    assert.equal(await openUploads(fixture.stack, key), 1, 'the upload is open while the run writes');
+    assert.equal((await fixture.stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` })).statusCode, 202);
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'cancelled');
+    assert.ok(run.result!.counts.processed < 200_000, 'cancelled before the end');
+    assert.equal(await objectExists(fixture.stack, key), false);
+    assert.equal(await openUploads(fixture.stack, key), 0);
+    assert.equal((await fixture.stack.app.inject({ method: 'GET', url: `/runs/${runId}/download` })).statusCode, 404);
+  });
+});
+
+describe('exports whose slices the test holds back or fails', () => {
+  let stack: Stack;
+  const close: (() => Promise<void>)[] = [];
+  /** Runs before each export slice. */
+  let beforeSlice: () => Promise<void> = () => Promise.resolve();
+  /** Set: a slice fails for good once it has uploaded its parts. */
+  let failAfterSlice = false;
+  before(async () => {
+    stack = await openStack(testConfig());
+    // The real activities, with a hook around an export's slice.
+    const pool = createPool(process.env.DATABASE_URL!);
+    const readers = createImportReaders(stack.config);
+    const activities = createActivities({ pool, readers, sliceMs: 5_000, parallelBatches: 2, objects: stack.objects });
+    const connection = await NativeConnection.connect({ address: stack.config.temporal.address });
+    const worker = await Worker.create({
+      connection,
+      taskQueue: stack.config.temporal.taskQueue,
+      workflowBundle: { codePath: stack.config.workflowBundlePath! },
+      activities: {
+        ...activities,
+        async exportSlice(input: Parameters<typeof activities.exportSlice>[0]) {
+          await beforeSlice();
+          const checkpoint = await activities.exportSlice(input);
+          if (failAfterSlice) throw permanentFailure(ErrorCode.RunFailed, 'injected failure after the parts were uploaded');
+          return checkpoint;
+        },
+      },
+    });
+    const running = worker.run();
+    close.push(
+      async () => {
+        worker.shutdown();
+        await running;
+      },
+      () => connection.close(),
+      () => pool.end(),
+      () => readers.close(),
+      () => stack.close(),
+    );
+  });
+  after(async () => {
+    for (const c of close) await c();
+  });
+
+  it('rows are those up to the highest id that matched when the run started', async () => {
+    const p = uniqueId('fixed');
+    await seedUsers(stack.pool, p, 30);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    beforeSlice = () => held;
+    try {
+      const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), columns: ['email'] });
+      await waitForRun(stack, runId, (r) => r.progress?.step === 'exporting');
+      // Added after the run planned: past its highest id, so not exported though they match.
+      await stack.pool.query("INSERT INTO users (email, name) SELECT $1 || '.late' || g || '@example.com', 'Late' FROM generate_series(1, 5) g", [p]);
+      release();
+      const run = await waitForRun(stack, runId);
+      assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result));
+      assert.equal(run.result!.outputs[0]!.rows, 30);
+      assert.equal(run.result!.counts.total, 30);
+    } finally {
+      beforeSlice = () => Promise.resolve();
+    }
+  });
+
+  it('a failure leaves no object and no open multipart upload', async () => {
+    const p = uniqueId('fail');
+    await seedUsers(stack.pool, p, 40_000);
+    const key = `exports/${p}.csv`;
+    failAfterSlice = true;
+    try {
+      const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: key, partSizeMb: 5 });
+      const run = await waitForRun(stack, runId);
+      assert.equal(run.status, 'failed');
+      assert.equal(run.error?.code, ErrorCode.RunFailed);
+      const { rows } = await stack.pool.query<{ parts: number }>("SELECT jsonb_array_length(checkpoint->'position'->'parts') AS parts FROM run_checkpoints WHERE run_id = $1", [runId]);
+      assert.ok(rows[0]!.parts >= 1, `${rows[0]!.parts} part(s) were uploaded before the failure`);
+      assert.equal(await objectExists(stack, key), false);
+      assert.equal(await openUploads(stack, key), 0);
+    } finally {
+      failAfterSlice = false;
+    }
+  });
+});
