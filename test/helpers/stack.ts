@@ -132,6 +132,14 @@ export async function waitForRun(stack: Stack, runId: string, until: (run: RunVi
 
 export type { Client };
 
+/** The file a finished run wrote, through GET /runs/:id/download (following a redirect to S3). */
+export async function download(stack: Stack, runId: string, query = ''): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
+  const res = await stack.app.inject({ method: 'GET', url: `/runs/${runId}/download${query}` });
+  if (res.statusCode !== 302) return { status: res.statusCode, body: res.rawPayload, headers: res.headers };
+  const fetched = await fetch(res.headers.location as string);
+  return { status: fetched.status, body: Buffer.from(await fetched.arrayBuffer()), headers: Object.fromEntries(fetched.headers) };
+}
+
 /**
  * Inserts `count` users whose emails start with `prefix`, in id order; statuses cycle through
  * active, pending, inactive unless given. Returns their ids in order.

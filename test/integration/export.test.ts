@@ -11,15 +11,7 @@ import type { RunView } from '../../src/api/runs';
 import { createPool } from '../../src/db/pool';
 import { ErrorCode, permanentFailure } from '../../src/errors';
 import { CHUNK_ROWS } from '../../src/activities/export';
-import { historyText, openStack, ownUsers, seedUsers, startRun, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
-
-/** The file a finished run wrote, through GET /runs/:id/download (following S3's redirect). */
-export async function download(stack: Stack, runId: string, query = ''): Promise<{ status: number; body: Buffer; redirected: boolean; headers: Record<string, unknown> }> {
-  const res = await stack.app.inject({ method: 'GET', url: `/runs/${runId}/download${query}` });
-  if (res.statusCode !== 302) return { status: res.statusCode, body: res.rawPayload, redirected: false, headers: res.headers };
-  const fetched = await fetch(res.headers.location as string);
-  return { status: fetched.status, body: Buffer.from(await fetched.arrayBuffer()), redirected: true, headers: Object.fromEntries(fetched.headers) };
-}
+import { download, historyText, openStack, ownUsers, seedUsers, startRun, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
