@@ -2,8 +2,8 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { getDataset } from '../datasets';
-import { exportReader } from '../db/export';
-import type { Pool } from '../db/pool';
+import { exportReader, type ExportReader } from '../db/export';
+import type { Pool, PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
 import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
@@ -59,13 +59,62 @@ interface PartBody {
   finished: boolean;
 }
 
+/** Rows of ids in (after, end], as the format's lines. */
+interface RowChunk {
+  end: number;
+  bytes: Buffer;
+  rows: number;
+}
+
+/**
+ * The chunks of rows from `after` on, in id order. Each chunk ends where CHUNK_ROWS matching rows
+ * do, so chunks depend on the data alone. Up to `readers` connections read at once, each its own
+ * chunk with its own COPY, so Postgres works on the next chunks while this one is handed on.
+ */
+async function* rowChunks(o: { pool: Pool; selection: RowSelection; reader: ExportReader; after: number; upTo: number; readers: number }): AsyncGenerator<RowChunk> {
+  const clients: PoolClient[] = [];
+  const inFlight: Promise<RowChunk>[] = [];
+  let failed = false;
+  try {
+    for (let i = 0; i < o.readers; i++) {
+      const client = await o.pool.connect();
+      clients.push(client);
+      await client.query('BEGIN READ ONLY');
+      await o.reader.prepare(client);
+    }
+    for (let after = o.after, next = 0; after < o.upTo || inFlight.length > 0; ) {
+      while (inFlight.length < clients.length && after < o.upTo) {
+        // Round robin: this client's previous chunk has been handed on.
+        const client = clients[next++ % clients.length]!;
+        const start = after;
+        const end = (await rowQueries.batchEnd(client, o.selection, start, o.upTo, CHUNK_ROWS)) ?? o.upTo;
+        const chunk = o.reader.chunk(client, start, end).then((read) => ({ end, ...read }));
+        chunk.catch(() => undefined);
+        inFlight.push(chunk);
+        after = end;
+      }
+      yield await inFlight.shift()!;
+    }
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    await Promise.allSettled(inFlight);
+    for (const client of clients) {
+      if (!failed) await client.query('COMMIT').catch(() => undefined);
+      // A connection that failed mid-COPY is not reused.
+      client.release(failed);
+    }
+  }
+}
+
 /**
  * The file's bytes from a position on, as part bodies. A part is cut once it reaches its target
  * size, after a whole chunk; the file's head goes into its first part and its tail into its last.
  * With gzip every chunk is a gzip member of its own: members concatenate into one valid gzip
  * stream, and a resumed run compresses exactly the chunks an uninterrupted one would.
  */
-async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPlan; from: ExportPosition }): AsyncGenerator<PartBody> {
+async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPlan; from: ExportPosition; readers: number }): AsyncGenerator<PartBody> {
   const { params, plan, from } = o;
   const selection = selectionOf(params, plan.asOf);
   const reader = exportReader({ selection, columns: plan.columns, format: params.format, csvFormulaEscape: params.csvFormulaEscape });
@@ -80,34 +129,24 @@ async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPl
     body.size += chunk.length;
   };
 
-  const client = await o.pool.connect();
-  try {
-    await client.query('BEGIN READ ONLY');
-    await reader.prepare(client);
-    let finished = false;
-    while (!finished && body.lastId < plan.upTo) {
-      const end = (await rowQueries.batchEnd(client, selection, body.lastId, plan.upTo, CHUNK_ROWS)) ?? plan.upTo;
-      const { bytes, rows } = await reader.chunk(client, body.lastId, end);
-      finished = end >= plan.upTo;
-      const framed = frameRows(params.format, bytes, body.rows === 0);
-      body.lastId = end;
-      body.rows += rows;
-      const tail = finished ? fileTail(params.format, body.rows) : '';
-      await add(head || tail ? Buffer.concat([Buffer.from(head), framed, Buffer.from(tail)]) : framed);
-      head = '';
-      if (!finished && body.size >= partTarget(params.partSizeMb, partNumber)) {
-        yield body;
-        partNumber += 1;
-        body = { chunks: [], size: 0, lastId: body.lastId, rows: body.rows, finished: false };
-      }
+  let finished = false;
+  for await (const { end, bytes, rows } of rowChunks({ pool: o.pool, selection, reader, after: from.lastId, upTo: plan.upTo, readers: o.readers })) {
+    finished = end >= plan.upTo;
+    const framed = frameRows(params.format, bytes, body.rows === 0);
+    body.lastId = end;
+    body.rows += rows;
+    const tail = finished ? fileTail(params.format, body.rows) : '';
+    await add(head || tail ? Buffer.concat([Buffer.from(head), framed, Buffer.from(tail)]) : framed);
+    head = '';
+    if (!finished && body.size >= partTarget(params.partSizeMb, partNumber)) {
+      yield body;
+      partNumber += 1;
+      body = { chunks: [], size: 0, lastId: body.lastId, rows: body.rows, finished: false };
     }
-    // Nothing matched (or nothing was left): the file ends here all the same.
-    if (!finished) await add(Buffer.from(head + fileTail(params.format, body.rows)), from.bytes + body.size === 0);
-    yield { ...body, finished: true };
-  } finally {
-    await client.query('COMMIT').catch(() => undefined);
-    client.release();
   }
+  // Nothing matched (or nothing was left): the file ends here all the same.
+  if (!finished) await add(Buffer.from(head + fileTail(params.format, body.rows)), from.bytes + body.size === 0);
+  yield { ...body, finished: true };
 }
 
 /**
@@ -115,7 +154,7 @@ async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPl
  * checkpoint committed with it then holds its ETag. The next part is read from Postgres while
  * the one before it uploads.
  */
-async function* uploadedParts(o: { pool: Pool; target: MultipartTarget; params: ExportParams; plan: ExportPlan; from: Checkpoint<ExportPosition> }): AsyncGenerator<ExportPart> {
+async function* uploadedParts(o: { pool: Pool; target: MultipartTarget; params: ExportParams; plan: ExportPlan; from: Checkpoint<ExportPosition>; readers: number }): AsyncGenerator<ExportPart> {
   const from = o.from.position;
   if (from.finished) return;
   const uploadId = from.uploadId!;
@@ -133,7 +172,7 @@ async function* uploadedParts(o: { pool: Pool; target: MultipartTarget; params: 
     return part;
   };
   try {
-    for await (const body of partBodies({ pool: o.pool, params: o.params, plan: o.plan, from })) {
+    for await (const body of partBodies({ pool: o.pool, params: o.params, plan: o.plan, from, readers: o.readers })) {
       const data = body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size);
       hasher.update(data);
       bytes += data.length;
@@ -162,7 +201,7 @@ async function checkUploadedParts(target: MultipartTarget, uploadId: string, par
   if (differs !== -1) throw permanentFailure(ErrorCode.UploadLost, `part ${differs + 1} of the export's upload is missing or was replaced: start the export again`);
 }
 
-export function createExportActivities(deps: { pool: Pool; objects: ObjectAccess; sliceMs: number }) {
+export function createExportActivities(deps: { pool: Pool; objects: ObjectAccess; sliceMs: number; parallelBatches: number }) {
   const { pool } = deps;
   const targetOf = (plan: ExportPlan) => multipartTo(locateObject(deps.objects, plan.location, ErrorCode.DestinationNotAllowed));
   const storedPosition = async (runId: string) => (await runState.readCheckpoint<Checkpoint<ExportPosition>>(pool, runId))?.checkpoint.position;
@@ -207,7 +246,8 @@ export function createExportActivities(deps: { pool: Pool; objects: ObjectAccess
         policy: { errorHandling: 'continue_on_error' },
         cursor,
         initialPosition: exportStart,
-        batches: (from) => uploadedParts({ pool, target, params, plan, from }),
+        // Chunks are read on parallelBatches connections at once.
+        batches: (from) => uploadedParts({ pool, target, params, plan, from, readers: deps.parallelBatches }),
         // The part is uploaded; committing its checkpoint is all that is left.
         apply: (_client, part) => Promise.resolve({ succeeded: part.rows, skipped: 0, errors: [], rejectedRows: 0 }),
       });

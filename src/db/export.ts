@@ -65,7 +65,9 @@ function settingText(value: unknown): string {
   return String(value);
 }
 
-/** Reads an export's rows chunk by chunk, on one connection inside a transaction the caller opened. */
+export type ExportReader = ReturnType<typeof exportReader>;
+
+/** Reads an export's rows chunk by chunk, on connections inside transactions the caller opened. */
 export function exportReader(o: ExportQueryOptions) {
   const params: unknown[] = [];
   const id = `t.${ident(o.selection.dataset.idColumn)}`;

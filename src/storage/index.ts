@@ -52,8 +52,8 @@ export function createS3Client(s3: NonNullable<Config['s3']>): S3Client {
     region: s3.region,
     credentials: s3.credentials,
     forcePathStyle: s3.forcePathStyle,
-    // The SDK would otherwise compute a CRC32 of every upload in JavaScript; uploads that want
-    // integrity send a Content-MD5 (native) instead.
+    // The SDK would otherwise compute a CRC32 of every upload in JavaScript, a second pass over
+    // every byte an export writes; exports are checked end to end by their SHA-256 instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',
   });
 }

@@ -61,10 +61,8 @@ function s3Multipart(client: S3Client, bucket: string, key: string): MultipartTa
       return UploadId!;
     },
     async uploadPart(uploadId, partNumber, body) {
-      // Content-MD5 lets S3 refuse a part damaged on the way.
-      const md5 = createHash('md5').update(body).digest('base64');
       try {
-        const { ETag } = await client.send(new UploadPartCommand({ ...at, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ContentMD5: md5 }));
+        const { ETag } = await client.send(new UploadPartCommand({ ...at, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }));
         return ETag!;
       } catch (err) {
         if (isMissing(err)) throw permanentFailure(ErrorCode.UploadLost, `s3://${bucket}/${key}: the upload no longer exists (aborted, or expired by a lifecycle rule)`);

@@ -13,6 +13,9 @@ import { createPool, type Pool } from '../../src/db/pool';
 import { createObjectAccess } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities, type Activities } from '../../src/activities';
+import { createImportReaders } from '../../src/activities/import-readers';
 
 /**
  * The one stack helper: the services come from the environment scripts/test.ts sets up (a real
@@ -57,6 +60,35 @@ export async function startWorker(config: Config) {
     async stop() {
       worker.shutdown();
       await running;
+    },
+  };
+}
+
+/**
+ * An in-process worker whose activities the test wraps (to hold a slice back, or to fail it):
+ * the real activities on the real services, with a hook around them.
+ */
+export async function startWorkerWith(config: Config, wrap: (activities: Activities) => Partial<Activities>) {
+  const pool = createPool(requireDatabaseUrl(config));
+  const readers = createImportReaders(config);
+  const objects = createObjectAccess(config);
+  const activities = createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches, objects });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle: { codePath: config.workflowBundlePath! },
+    activities: { ...activities, ...wrap(activities) },
+  });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await pool.end();
+      await readers.close();
+      objects.s3?.client.destroy();
     },
   };
 }

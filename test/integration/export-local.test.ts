@@ -7,21 +7,28 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { openStack, ownUsers, repoRoot, seedUsers, startRun, startWorker, testConfig, uniqueId, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { openStack, ownUsers, repoRoot, seedUsers, startRun, startWorkerWith, testConfig, uniqueId, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 const exec = promisify(execFile);
 
 /** `npm start`'s shape: no S3, so the object store is a local directory; the API listens for the CLI. */
 describe('export to the local object store, and the CLI', () => {
   let stack: Stack;
-  let worker: Awaited<ReturnType<typeof startWorker>>;
+  let worker: Awaited<ReturnType<typeof startWorkerWith>>;
+  /** Runs before each export slice (one part each). */
+  let beforeSlice: () => Promise<void> = () => Promise.resolve();
   let dataDir: string;
   let apiUrl: string;
   before(async () => {
     dataDir = await fs.mkdtemp(path.join(process.env.BATCHFLOW_TEST_TMP ?? os.tmpdir(), 'data-'));
-    stack = await openStack(testConfig({ S3_BUCKET: '', BATCHFLOW_DATA_DIR: dataDir }));
+    stack = await openStack(testConfig({ S3_BUCKET: '', BATCHFLOW_DATA_DIR: dataDir, BATCHFLOW_SLICE_SECONDS: '0.001' }));
     assert.equal(stack.config.s3, undefined);
-    worker = await startWorker(stack.config);
+    worker = await startWorkerWith(stack.config, (activities) => ({
+      async exportSlice(input: Parameters<typeof activities.exportSlice>[0]) {
+        await beforeSlice();
+        return activities.exportSlice(input);
+      },
+    }));
     apiUrl = await stack.app.listen({ port: 0, host: '127.0.0.1' });
   });
   after(async () => {
@@ -59,15 +66,28 @@ describe('export to the local object store, and the CLI', () => {
 
   it('a cancelled export leaves no file and no parts behind', async () => {
     const p = uniqueId('lcancel');
-    await seedUsers(stack.pool, p, 150_000);
-    const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: `exports/${p}.csv`, partSizeMb: 5 });
-    await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0);
-    assert.equal((await fs.readdir(path.join(dataDir, 'objects', '.uploads'))).length, 1, 'parts are written while the run goes');
-    await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
-    const run = await waitForRun(stack, runId);
-    assert.equal(run.status, 'cancelled');
-    await assert.rejects(fs.stat(path.join(dataDir, 'objects', 'exports', `${p}.csv`)), { code: 'ENOENT' });
-    assert.deepEqual(await fs.readdir(path.join(dataDir, 'objects', '.uploads')), []);
+    await seedUsers(stack.pool, p, 100_000);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let slices = 0;
+    beforeSlice = async () => {
+      if (++slices === 2) await held;
+    };
+    try {
+      const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: `exports/${p}.csv`, partSizeMb: 5 });
+      await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0 && slices === 2);
+      assert.equal((await fs.readdir(path.join(dataDir, 'objects', '.uploads'))).length, 1, 'parts are written while the run goes');
+      await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
+      await waitForRun(stack, runId, (r) => r.progress?.cancelRequested === true);
+      release();
+      const run = await waitForRun(stack, runId);
+      assert.equal(run.status, 'cancelled');
+      assert.ok(run.result!.counts.processed < 100_000, 'cancelled before the end');
+      await assert.rejects(fs.stat(path.join(dataDir, 'objects', 'exports', `${p}.csv`)), { code: 'ENOENT' });
+      assert.deepEqual(await fs.readdir(path.join(dataDir, 'objects', '.uploads')), []);
+    } finally {
+      beforeSlice = () => Promise.resolve();
+    }
   });
 
   it('batchflow export waits, downloads the file and checks its SHA-256', async () => {

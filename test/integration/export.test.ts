@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
-import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
-import { createImportReaders } from '../../src/activities/import-readers';
+import { AbortMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { RunView } from '../../src/api/runs';
-import { createPool } from '../../src/db/pool';
 import { ErrorCode, permanentFailure } from '../../src/errors';
 import { CHUNK_ROWS } from '../../src/activities/export';
-import { download, historyText, openStack, ownUsers, seedUsers, startRun, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
+import { download, historyText, openStack, ownUsers, seedUsers, startRun, startWorkerWith, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -42,7 +39,8 @@ async function seedTrickyUsers(stack: Stack, p: string): Promise<void> {
      ($1 || '.5@example.com', E'\\tTabbed', 'user', 'active', NULL, NULL, NULL),
      ($1 || '.6@example.com', '-5 apples', 'user', 'active', NULL, NULL, NULL),
      ($1 || '.7@example.com', '@SUM(A1)', 'user', 'active', NULL, NULL, NULL),
-     ($1 || '.8@example.com', '+1 555', 'user', 'active', NULL, NULL, NULL)`,
+     ($1 || '.8@example.com', '+1 555', 'user', 'active', NULL, NULL, NULL),
+     ($1 || '.9@example.com', E'\nLF first', 'user', 'active', NULL, NULL, NULL)`,
     [p],
   );
 }
@@ -58,6 +56,7 @@ const trickyRecords = (p: string) => [
   { email: `${p}.6@example.com`, name: '-5 apples', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
   { email: `${p}.7@example.com`, name: '@SUM(A1)', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
   { email: `${p}.8@example.com`, name: '+1 555', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
+  { email: `${p}.9@example.com`, name: '\nLF first', status: 'active', signup_date: null, last_login_at: null, deleted_at: null },
 ];
 
 /** The multipart uploads still open under a key (none once a run has ended). */
@@ -85,10 +84,10 @@ describe('export flow on the real stack (MinIO)', () => {
     const p = uniqueId('csv');
     await seedTrickyUsers(fixture.stack, p);
     const { run, file } = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), columns: trickyColumns });
-    assert.deepEqual(run.result!.counts, { processed: 8, succeeded: 8, failed: 0, skipped: 0, total: 8 });
+    assert.deepEqual(run.result!.counts, { processed: 9, succeeded: 9, failed: 0, skipped: 0, total: 9 });
     const output = run.result!.outputs[0]!;
     assert.equal(output.contentType, 'text/csv; charset=utf-8');
-    assert.equal(output.rows, 8);
+    assert.equal(output.rows, 9);
     assert.equal(output.location, `store://exports/${run.runId}.csv`);
     assert.equal(
       file.toString('utf8'),
@@ -102,6 +101,7 @@ describe('export flow on the real stack (MinIO)', () => {
         `${p}.6@example.com,'-5 apples,active,,,`,
         `${p}.7@example.com,'@SUM(A1),active,,,`,
         `${p}.8@example.com,'+1 555,active,,,`,
+        `${p}.9@example.com,"'\nLF first",active,,,`,
         '',
       ].join('\n'),
     );
@@ -150,6 +150,7 @@ describe('export flow on the real stack (MinIO)', () => {
       assert.equal(zipped.result!.outputs[0]!.contentType, 'application/gzip');
       assert.match(zipped.result!.outputs[0]!.location, new RegExp(`\\.${format}\\.gz$`));
       assert.deepEqual(gunzipSync(gz), plain, `${format}: gunzip gives the uncompressed export (${plainRun.runId})`);
+      assert.deepEqual(execFileSync('gzip', ['-dc'], { input: gz }), plain, `${format}: so does the gzip command`);
     }
 
     const sku = uniqueId('njs');
@@ -175,7 +176,7 @@ describe('export flow on the real stack (MinIO)', () => {
     const rows = 60_000;
     const ids = await seedUsers(fixture.stack.pool, p, rows);
     // Every third user is pending (seedUsers cycles statuses).
-    const where = { and: [ownUsers(p), { field: 'status', op: 'eq', value: 'pending' }] };
+    const where = { and: [ownUsers(p), { field: 'status', op: 'in', value: ['pending'] }, { field: 'created_at', op: 'lte', value: 'now' }] };
     const { file } = await exported(fixture.stack, { dataset: 'users', where, columns: ['id', 'status', 'email'], partSizeMb: 5 });
     const lines = file.toString('utf8').trimEnd().split('\n');
     assert.equal(lines[0], 'id,status,email');
@@ -192,6 +193,7 @@ describe('export flow on the real stack (MinIO)', () => {
     assert.deepEqual(allLines.slice(1).map((l) => Number(l.split(',')[0])), ids, 'every row once, in id order');
     const zipped = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), partSizeMb: 5, gzip: true });
     assert.deepEqual(gunzipSync(zipped.file), all.file);
+    assert.deepEqual(execFileSync('gzip', ['-dc'], { input: zipped.file, maxBuffer: 64 * 1024 * 1024 }), all.file, 'one gzip member per chunk: the gzip command reads them as one file');
   });
 
   it('refuses unknown and secret columns; includeSecrets needs the admin scope', async () => {
@@ -262,6 +264,7 @@ describe('export flow on the real stack (MinIO)', () => {
       await seedTrickyUsers(fixture.stack, p);
       // Imports trim text: a value they could have written has no space or tab at either end.
       await fixture.stack.pool.query("UPDATE users SET name = E'Tab\\tinside' WHERE email = $1", [`${p}.5@example.com`]);
+      await fixture.stack.pool.query("UPDATE users SET name = E'LF\\ninside' WHERE email = $1", [`${p}.9@example.com`]);
       const sku = uniqueId(`rtp-${format}`);
       await fixture.stack.pool.query(`INSERT INTO products (sku, name, price, category, stock) VALUES ($1 || '-a', 'Å "b", c', 9999999999.99, NULL, 0), ($1 || '-b', E'two\\nlines', 0.01, 'tools', 12)`, [sku]);
       const users = { dataset: 'users', where: ownUsers(p), format, csvFormulaEscape: false };
@@ -293,65 +296,58 @@ describe('export flow on the real stack (MinIO)', () => {
     }
   });
 
-  it('a cancelled export leaves no object and no open upload', async () => {
-    const p = uniqueId('cancel');
-    await seedUsers(fixture.stack.pool, p, 200_000);
-    const key = `exports/${p}.csv`;
-    const runId = await startRun(fixture.stack, 'export', { dataset: 'users', where: ownUsers(p), destination: key, partSizeMb: 5 });
-    await waitForRun(fixture.stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0);
-    assert.equal(await openUploads(fixture.stack, key), 1, 'the upload is open while the run writes');
-    assert.equal((await fixture.stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` })).statusCode, 202);
-    const run = await waitForRun(fixture.stack, runId);
-    assert.equal(run.status, 'cancelled');
-    assert.ok(run.result!.counts.processed < 200_000, 'cancelled before the end');
-    assert.equal(await objectExists(fixture.stack, key), false);
-    assert.equal(await openUploads(fixture.stack, key), 0);
-    assert.equal((await fixture.stack.app.inject({ method: 'GET', url: `/runs/${runId}/download` })).statusCode, 404);
-  });
 });
 
 describe('exports whose slices the test holds back or fails', () => {
   let stack: Stack;
-  const close: (() => Promise<void>)[] = [];
+  let worker: Awaited<ReturnType<typeof startWorkerWith>>;
   /** Runs before each export slice. */
-  let beforeSlice: () => Promise<void> = () => Promise.resolve();
+  let beforeSlice: (runId: string) => Promise<void> = () => Promise.resolve();
   /** Set: a slice fails for good once it has uploaded its parts. */
   let failAfterSlice = false;
   before(async () => {
-    stack = await openStack(testConfig());
-    // The real activities, with a hook around an export's slice.
-    const pool = createPool(process.env.DATABASE_URL!);
-    const readers = createImportReaders(stack.config);
-    const activities = createActivities({ pool, readers, sliceMs: 5_000, parallelBatches: 2, objects: stack.objects });
-    const connection = await NativeConnection.connect({ address: stack.config.temporal.address });
-    const worker = await Worker.create({
-      connection,
-      taskQueue: stack.config.temporal.taskQueue,
-      workflowBundle: { codePath: stack.config.workflowBundlePath! },
-      activities: {
-        ...activities,
-        async exportSlice(input: Parameters<typeof activities.exportSlice>[0]) {
-          await beforeSlice();
-          const checkpoint = await activities.exportSlice(input);
-          if (failAfterSlice) throw permanentFailure(ErrorCode.RunFailed, 'injected failure after the parts were uploaded');
-          return checkpoint;
-        },
+    // Slices of one part each: a run of a few parts takes a few slices.
+    stack = await openStack(testConfig({ BATCHFLOW_SLICE_SECONDS: '0.001' }));
+    worker = await startWorkerWith(stack.config, (activities) => ({
+      async exportSlice(input: Parameters<typeof activities.exportSlice>[0]) {
+        await beforeSlice(input.runId);
+        const checkpoint = await activities.exportSlice(input);
+        if (failAfterSlice) throw permanentFailure(ErrorCode.RunFailed, 'injected failure after the parts were uploaded');
+        return checkpoint;
       },
-    });
-    const running = worker.run();
-    close.push(
-      async () => {
-        worker.shutdown();
-        await running;
-      },
-      () => connection.close(),
-      () => pool.end(),
-      () => readers.close(),
-      () => stack.close(),
-    );
+    }));
   });
   after(async () => {
-    for (const c of close) await c();
+    await worker.stop();
+    await stack.close();
+  });
+
+  it('a cancelled export leaves no object and no open upload', async () => {
+    const p = uniqueId('cancel');
+    await seedUsers(stack.pool, p, 100_000);
+    const key = `exports/${p}.csv`;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let slices = 0;
+    beforeSlice = async () => {
+      if (++slices === 2) await held;
+    };
+    try {
+      const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: key, partSizeMb: 5 });
+      await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0 && slices === 2);
+      assert.equal(await openUploads(stack, key), 1, 'the upload is open while the run writes');
+      assert.equal((await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` })).statusCode, 202);
+      await waitForRun(stack, runId, (r) => r.progress?.cancelRequested === true);
+      release();
+      const run = await waitForRun(stack, runId);
+      assert.equal(run.status, 'cancelled');
+      assert.ok(run.result!.counts.processed < 100_000, `cancelled before the end (${run.result!.counts.processed} rows written)`);
+      assert.equal(await objectExists(stack, key), false);
+      assert.equal(await openUploads(stack, key), 0);
+      assert.equal((await stack.app.inject({ method: 'GET', url: `/runs/${runId}/download` })).statusCode, 404);
+    } finally {
+      beforeSlice = () => Promise.resolve();
+    }
   });
 
   it('rows are those up to the highest id that matched when the run started', async () => {
@@ -361,15 +357,22 @@ describe('exports whose slices the test holds back or fails', () => {
     const held = new Promise<void>((resolve) => (release = resolve));
     beforeSlice = () => held;
     try {
-      const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), columns: ['email'] });
+      const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), columns: ['email', 'name'] });
       await waitForRun(stack, runId, (r) => r.progress?.step === 'exporting');
       // Added after the run planned: past its highest id, so not exported though they match.
       await stack.pool.query("INSERT INTO users (email, name) SELECT $1 || '.late' || g || '@example.com', 'Late' FROM generate_series(1, 5) g", [p]);
+      // Rows within the set are written as they are when the run reads them: changed, or gone.
+      await stack.pool.query("UPDATE users SET name = 'Changed' WHERE email = $1", [`${p}.1@example.com`]);
+      await stack.pool.query('DELETE FROM users WHERE email = $1', [`${p}.2@example.com`]);
       release();
       const run = await waitForRun(stack, runId);
       assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result));
-      assert.equal(run.result!.outputs[0]!.rows, 30);
-      assert.equal(run.result!.counts.total, 30);
+      assert.equal(run.result!.outputs[0]!.rows, 29);
+      assert.equal(run.result!.counts.total, 30, 'the total is what matched when the run started');
+      const lines = (await download(stack, runId)).body.toString('utf8').trimEnd().split('\n');
+      assert.equal(lines.length, 30);
+      assert.ok(lines.includes(`${p}.1@example.com,Changed`));
+      assert.ok(!lines.some((l) => l.startsWith(`${p}.2@`) || l.includes('.late')));
     } finally {
       beforeSlice = () => Promise.resolve();
     }
@@ -391,6 +394,29 @@ describe('exports whose slices the test holds back or fails', () => {
       assert.equal(await openUploads(stack, key), 0);
     } finally {
       failAfterSlice = false;
+    }
+  });
+
+  it('a retry checks its parts first: when the upload is gone, the run fails (UPLOAD_LOST) and leaves no object', async () => {
+    const p = uniqueId('lost');
+    await seedUsers(stack.pool, p, 40_000);
+    const key = `exports/${p}.csv`;
+    const { client, bucket } = stack.objects.s3!;
+    let slices = 0;
+    beforeSlice = async (runId) => {
+      // Before the second slice, somebody aborts the upload (a lifecycle rule, an operator).
+      if (++slices !== 2) return;
+      const { rows } = await stack.pool.query<{ upload: string }>("SELECT checkpoint->'position'->>'uploadId' AS upload FROM run_checkpoints WHERE run_id = $1", [runId]);
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: rows[0]!.upload }));
+    };
+    try {
+      const run = await waitForRun(stack, await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: key, partSizeMb: 5 }));
+      assert.equal(run.status, 'failed');
+      assert.equal(run.error?.code, ErrorCode.UploadLost);
+      assert.equal(await objectExists(stack, key), false);
+      assert.equal(await openUploads(stack, key), 0);
+    } finally {
+      beforeSlice = () => Promise.resolve();
     }
   });
 });
