@@ -93,6 +93,37 @@ export async function startWorkerWith(config: Config, wrap: (activities: Activit
   };
 }
 
+/** Holds back the `n`-th call of a wrapped activity until release(). */
+export function callGate(n: number) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let calls = 0;
+  return {
+    async pass() {
+      if (++calls === n) await held;
+    },
+    release,
+    get reached() {
+      return calls >= n;
+    },
+  };
+}
+
+/**
+ * Cancels a run while its second slice is held back by `gate` (so that it cannot finish first):
+ * once a batch is done and the gate reached, `whileHeld` looks at the run, the cancel is sent,
+ * and the slice let go. Returns the ended run.
+ */
+export async function cancelMidway(stack: Stack, runId: string, gate: ReturnType<typeof callGate>, whileHeld: () => Promise<void>): Promise<RunView> {
+  await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0 && gate.reached);
+  await whileHeld();
+  const res = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
+  if (res.statusCode !== 202) throw new Error(`POST /runs/${runId}/cancel: ${res.statusCode} ${res.body}`);
+  await waitForRun(stack, runId, (r) => r.progress?.cancelRequested === true);
+  gate.release();
+  return waitForRun(stack, runId);
+}
+
 /** Registers before/after hooks that open a stack with an in-process worker for a test suite. */
 export function useStackWithWorker(): { stack: Stack } {
   const fixture = {} as { stack: Stack; worker: Awaited<ReturnType<typeof startWorker>> };

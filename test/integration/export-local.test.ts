@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { openStack, ownUsers, repoRoot, seedUsers, startRun, startWorkerWith, testConfig, uniqueId, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { callGate, cancelMidway, openStack, ownUsers, repoRoot, seedUsers, startRun, startWorkerWith, testConfig, uniqueId, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 const exec = promisify(execFile);
 
@@ -67,20 +67,13 @@ describe('export to the local object store, and the CLI', () => {
   it('a cancelled export leaves no file and no parts behind', async () => {
     const p = uniqueId('lcancel');
     await seedUsers(stack.pool, p, 100_000);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let slices = 0;
-    beforeSlice = async () => {
-      if (++slices === 2) await held;
-    };
+    const gate = callGate(2);
+    beforeSlice = () => gate.pass();
     try {
       const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: `exports/${p}.csv`, partSizeMb: 5 });
-      await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0 && slices === 2);
-      assert.equal((await fs.readdir(path.join(dataDir, 'objects', '.uploads'))).length, 1, 'parts are written while the run goes');
-      await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
-      await waitForRun(stack, runId, (r) => r.progress?.cancelRequested === true);
-      release();
-      const run = await waitForRun(stack, runId);
+      const run = await cancelMidway(stack, runId, gate, async () =>
+        assert.equal((await fs.readdir(path.join(dataDir, 'objects', '.uploads'))).length, 1, 'parts are written while the run goes'),
+      );
       assert.equal(run.status, 'cancelled');
       assert.ok(run.result!.counts.processed < 100_000, 'cancelled before the end');
       await assert.rejects(fs.stat(path.join(dataDir, 'objects', 'exports', `${p}.csv`)), { code: 'ENOENT' });

@@ -8,7 +8,7 @@ import { AbortMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCom
 import type { RunView } from '../../src/api/runs';
 import { ErrorCode, permanentFailure } from '../../src/errors';
 import { CHUNK_ROWS } from '../../src/activities/export';
-import { download, historyText, openStack, ownUsers, seedUsers, startRun, startWorkerWith, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
+import { callGate, cancelMidway, download, historyText, openStack, ownUsers, seedUsers, startRun, startWorkerWith, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -326,20 +326,11 @@ describe('exports whose slices the test holds back or fails', () => {
     const p = uniqueId('cancel');
     await seedUsers(stack.pool, p, 100_000);
     const key = `exports/${p}.csv`;
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let slices = 0;
-    beforeSlice = async () => {
-      if (++slices === 2) await held;
-    };
+    const gate = callGate(2);
+    beforeSlice = () => gate.pass();
     try {
       const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: key, partSizeMb: 5 });
-      await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0 && slices === 2);
-      assert.equal(await openUploads(stack, key), 1, 'the upload is open while the run writes');
-      assert.equal((await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` })).statusCode, 202);
-      await waitForRun(stack, runId, (r) => r.progress?.cancelRequested === true);
-      release();
-      const run = await waitForRun(stack, runId);
+      const run = await cancelMidway(stack, runId, gate, async () => assert.equal(await openUploads(stack, key), 1, 'the upload is open while the run writes'));
       assert.equal(run.status, 'cancelled');
       assert.ok(run.result!.counts.processed < 100_000, `cancelled before the end (${run.result!.counts.processed} rows written)`);
       assert.equal(await objectExists(stack, key), false);
@@ -353,9 +344,8 @@ describe('exports whose slices the test holds back or fails', () => {
   it('rows are those up to the highest id that matched when the run started', async () => {
     const p = uniqueId('fixed');
     await seedUsers(stack.pool, p, 30);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    beforeSlice = () => held;
+    const gate = callGate(1);
+    beforeSlice = () => gate.pass();
     try {
       const runId = await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), columns: ['email', 'name'] });
       await waitForRun(stack, runId, (r) => r.progress?.step === 'exporting');
@@ -364,15 +354,17 @@ describe('exports whose slices the test holds back or fails', () => {
       // Rows within the set are written as they are when the run reads them: changed, or gone.
       await stack.pool.query("UPDATE users SET name = 'Changed' WHERE email = $1", [`${p}.1@example.com`]);
       await stack.pool.query('DELETE FROM users WHERE email = $1', [`${p}.2@example.com`]);
-      release();
+      // And one that no longer matches the filter is left out.
+      await stack.pool.query("UPDATE users SET email = 'moved-' || email WHERE email = $1", [`${p}.3@example.com`]);
+      gate.release();
       const run = await waitForRun(stack, runId);
       assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result));
-      assert.equal(run.result!.outputs[0]!.rows, 29);
+      assert.equal(run.result!.outputs[0]!.rows, 28);
       assert.equal(run.result!.counts.total, 30, 'the total is what matched when the run started');
       const lines = (await download(stack, runId)).body.toString('utf8').trimEnd().split('\n');
-      assert.equal(lines.length, 30);
+      assert.equal(lines.length, 29);
       assert.ok(lines.includes(`${p}.1@example.com,Changed`));
-      assert.ok(!lines.some((l) => l.startsWith(`${p}.2@`) || l.includes('.late')));
+      assert.ok(!lines.some((l) => l.startsWith(`${p}.2@`) || l.includes(`${p}.3@`) || l.includes('.late')));
     } finally {
       beforeSlice = () => Promise.resolve();
     }
