@@ -81,7 +81,7 @@ export function exportReader(o: ExportQueryOptions) {
   return {
     /** Fixes the session's output (UTC, ISO dates) and binds the filter's values, for this transaction. */
     async prepare(client: PoolClient): Promise<void> {
-      await client.query("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1");
+      await client.query("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'");
       await set(client, params.map((v, i) => [`p${i + 1}`, v]));
     },
     /** The rows with ids in (after, upTo], one line each (CSV rows, or JSON objects). */

@@ -32,7 +32,7 @@ export const exportParamsSchema = z
     /** Write secret columns (tokens, token hashes) too: only callers with the admin scope may ask. */
     includeSecrets: z.boolean().default(false),
     /** The size of each uploaded part, in MiB (S3 needs at least 5); it doubles every 1,000 parts. */
-    partSizeMb: z.number().int().min(5).max(256).default(8),
+    partSizeMb: z.number().int().min(5).max(64).default(8),
   })
   .superRefine((params, ctx) => {
     const dataset = getDataset(params.dataset);
@@ -56,9 +56,6 @@ export function exportableColumns(dataset: Dataset, includeSecrets: boolean): st
   const declared = dataset.columnNames.filter((c) => includeSecrets || !dataset.columns[c]!.secret);
   return [dataset.idColumn, ...declared, ...Object.keys(dataset.system).filter((c) => c !== dataset.idColumn)];
 }
-
-/** The SQL type of a column an export writes. */
-export const columnType = (dataset: Dataset, column: string) => dataset.filterType(column)!;
 
 const MEDIA_TYPE: Record<ExportFormat, string> = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json' };
 
@@ -105,11 +102,12 @@ export const exportStart: ExportPosition = { lastId: 0, rows: 0, bytes: 0, parts
 
 const MIB = 1024 * 1024;
 /**
- * S3 allows 10,000 parts: doubling the part size every 1,000 parts (up to 256 MiB) lets a file
- * grow past 1 TB while smaller files keep small parts, and so a small memory footprint.
+ * S3 allows 10,000 parts: doubling the part size every 1,000 parts, up to 64 MiB, lets a file
+ * grow to about 500 GB while smaller files keep small parts, so a small memory footprint, and a
+ * part is read well within a slice's heartbeat timeout.
  */
 export const PARTS_PER_SIZE = 1_000;
-const MAX_PART = 256 * MIB;
+const MAX_PART = 64 * MIB;
 
 /** The size at which part `n` (from 1) is cut: whole chunks of rows are added until it is reached. */
 export const partTarget = (partSizeMb: number, n: number) => Math.min(partSizeMb * MIB * 2 ** Math.floor((n - 1) / PARTS_PER_SIZE), MAX_PART);

@@ -35,11 +35,12 @@ describe('export parameters', () => {
     assert.equal(parse({ dataset: 'users', partSizeMb: 4 }).success, false, 'S3 needs parts of 5 MiB at least');
   });
 
-  it('parts double in size every 1,000 parts, up to 256 MiB', () => {
+  it('parts double in size every 1,000 parts, up to 64 MiB', () => {
     assert.equal(partTarget(8, 1), 8 * MIB);
     assert.equal(partTarget(8, 1000), 8 * MIB);
     assert.equal(partTarget(8, 1001), 16 * MIB);
-    assert.equal(partTarget(8, 9999), 256 * MIB);
+    assert.equal(partTarget(8, 3001), 64 * MIB);
+    assert.equal(partTarget(8, 9999), 64 * MIB);
   });
 });
 
