@@ -244,6 +244,8 @@ describe('export flow on the real stack (MinIO)', () => {
     const { run, file } = await exported(fixture.stack, { dataset: 'users', where: ownUsers(p), destination: `exports/${p}/naïve name.csv` });
     const redirect = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${run.runId}/download` });
     assert.equal(redirect.statusCode, 302);
+    const spec = (await fixture.stack.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, { get: { responses: Record<string, unknown> } }> }>();
+    assert.ok(spec.paths['/runs/{id}/download']?.get.responses['302'], 'the route is in the OpenAPI document');
     assert.match(redirect.headers.location as string, /X-Amz-Expires=300/);
     const viaS3 = await download(fixture.stack, run.runId);
     assert.match(String(viaS3.headers['content-disposition']), /attachment; filename="na_ve name.csv"; filename\*=UTF-8''na%C3%AFve%20name.csv/);

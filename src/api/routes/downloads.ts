@@ -26,7 +26,7 @@ export function downloadRoutes(app: App, deps: { runs: RunService; objects: Obje
         querystring: downloadQuery,
         response: {
           200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string() } } },
-          302: { description: 'A presigned S3 URL (Location header)', content: {} },
+          302: z.null().describe('Redirect: a presigned S3 URL in the Location header'),
           409: errorSchema,
           ...errorResponses,
         },
