@@ -1,10 +1,11 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
-import type { ObjectStore } from '../storage';
+import type { ObjectAccess, ObjectStore } from '../storage';
 import { createAggregateActivities } from './aggregate';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
+import { createExportActivities } from './export';
 import { createImportActivities } from './import';
 import type { ImportReaders } from './import-readers';
 import { createReportActivities } from './report';
@@ -22,6 +23,8 @@ export interface ActivityDeps {
   /** Temporal, for reports on the runs of this task queue. */
   client: Client;
   taskQueue: string;
+  /** The object store and S3, where exports go. */
+  objects: ObjectAccess;
 }
 
 /** Every activity the worker registers, built from its dependencies. */
@@ -34,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCustomActivities(deps),
     ...createAggregateActivities(deps),
     ...createReportActivities(deps),
+    ...createExportActivities(deps),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

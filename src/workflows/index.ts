@@ -3,6 +3,7 @@ export { aggregateWorkflow } from './aggregate';
 export { bulkUpdateWorkflow } from './bulk-update';
 export { cleanupWorkflow } from './cleanup';
 export { customStepWorkflow } from './custom';
+export { exportWorkflow } from './export';
 export { importWorkflow } from './import';
 export { pipelineWorkflow } from './pipeline';
 export { reportWorkflow } from './report';
