@@ -1,6 +1,6 @@
 /**
  * `npm run record-histories`: records one small run of each workflow type (import; bulk update
- * with approval; cleanup; pipeline; custom) on a throwaway stack and writes their histories to
+ * with approval; cleanup; pipeline; custom; export; aggregate; report) on a throwaway stack and writes their histories to
  * test/replay/histories/, which test/unit/replay.test.ts replays against the current workflow code.
  *
  * Re-record only when a change to workflow code is meant to break replay of running workflows
@@ -18,6 +18,7 @@ import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { searchAttributeTypes } from '../src/jobs';
 import { startPostgres } from '../src/stack/postgres';
+import { createObjectAccess } from '../src/storage';
 import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
 import { createWorker } from '../src/worker';
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
     ]);
     stops.push(() => temporalServer.stop(), () => postgres.stop());
     await migrate(postgres.url);
-    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporalServer.address, DATABASE_URL: postgres.url, TASK_QUEUE: 'record-histories', BATCHFLOW_DATA_DIR: path.join(tmp, 'data') });
+    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporalServer.address, DATABASE_URL: postgres.url, TASK_QUEUE: 'record-histories', BATCHFLOW_DATA_DIR: path.join(tmp, 'data'), BATCHFLOW_SCHEDULES: 'off' });
     const { worker, run } = await createWorker(config, { log });
     const running = run();
     stops.push(async () => {
@@ -55,7 +56,8 @@ async function main(): Promise<void> {
     });
     const pool = createPool(postgres.url, 2);
     const connection = await connectTemporal(config);
-    const app = buildApp({ client: connection.client, pool, taskQueue: config.temporal.taskQueue });
+    const objects = createObjectAccess(config);
+    const app = buildApp({ client: connection.client, pool, taskQueue: config.temporal.taskQueue, objects });
     stops.push(async () => {
       await app.close();
       await connection.close();
@@ -118,6 +120,18 @@ async function main(): Promise<void> {
       'replay-custom': async () => {
         await start('custom', 'replay-custom', { step: 'validate_data', dataset: 'users', where: mine, batchSize: 10 });
         return finished('replay-custom');
+      },
+      'replay-export': async () => {
+        await start('export', 'replay-export', { dataset: 'users', where: mine, columns: ['email', 'status'] });
+        return finished('replay-export');
+      },
+      'replay-aggregate': async () => {
+        await start('aggregate', 'replay-aggregate', { from: '2026-01-01', to: '2026-01-03' });
+        return finished('replay-aggregate');
+      },
+      'replay-report': async () => {
+        await start('report', 'replay-report', { from: '2026-01-01', to: '2026-01-07' });
+        return finished('replay-report');
       },
     };
 

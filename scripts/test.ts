@@ -137,6 +137,9 @@ async function main(): Promise<number> {
       // Workers import local files from $BATCHFLOW_DATA_DIR/imports only: test fixtures go there.
       BATCHFLOW_DATA_DIR: path.join(tmp, 'data'),
       BATCHFLOW_TEST_TMP: tmp,
+      // Workers started by tests leave schedules alone: the shipped hourly cleanup would delete
+      // other tests' rows. Schedule tests sync files of their own.
+      BATCHFLOW_SCHEDULES: 'off',
     });
     if (code !== 0 && !signalled) log(`tests failed (exit ${code}); service logs: ${tmp}${process.env.KEEP_TEST_STACK === '1' ? '' : ' (removed; KEEP_TEST_STACK=1 keeps them)'}`);
     return code;

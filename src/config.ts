@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { durationMs, durationSchema } from './jobs/run';
 
@@ -19,8 +20,10 @@ const envSchema = z.object({
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(25),
   BATCHFLOW_RUN_RETENTION: durationSchema.default('30d'),
+  BATCHFLOW_LOCK_TIMEOUT: durationSchema.default('30s'),
   BATCHFLOW_S3_SOURCE_BUCKETS: optionalString,
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
+  BATCHFLOW_SCHEDULES: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
@@ -31,6 +34,9 @@ const envSchema = z.object({
 });
 
 export type Config = ReturnType<typeof toConfig>;
+
+/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report). */
+export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.yaml', import.meta.url));
 
 function toConfig(env: z.infer<typeof envSchema>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
@@ -49,12 +55,18 @@ function toConfig(env: z.infer<typeof envSchema>) {
     maxAttempts: env.BATCHFLOW_MAX_ATTEMPTS,
     /** Run state (checkpoints, row errors, previews, id lists) untouched for this long is purged. */
     runRetentionMs: durationMs(env.BATCHFLOW_RUN_RETENTION),
+    /** The longest a worker's statement waits for a lock before it fails and its slice is retried. */
+    lockTimeoutMs: durationMs(env.BATCHFLOW_LOCK_TIMEOUT),
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,
+    /** The schedules file a worker syncs at start; undefined with BATCHFLOW_SCHEDULES=off (the worker leaves schedules alone). */
+    schedulesFile: env.BATCHFLOW_SCHEDULES === 'off' ? undefined : path.resolve(env.BATCHFLOW_SCHEDULES ?? shippedSchedulesFile),
     s3: env.S3_BUCKET
       ? {
           bucket: env.S3_BUCKET,
+          /** The buckets an s3:// location may name (export destinations): the configured one. */
+          allowedBuckets: [env.S3_BUCKET],
           endpoint: env.S3_ENDPOINT,
           region: env.S3_REGION,
           credentials:

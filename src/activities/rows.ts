@@ -110,21 +110,30 @@ async function applyOrRecordFailure(client: PoolClient, batch: RowBatch, work: (
 }
 
 /**
- * Plans a run: registers it, counts and samples (heartbeating, however long that takes), and
- * stores the sample rows for the API to show; the plan it returns, which enters workflow history,
- * holds counts and bounds only. A filter value the database refuses (a data exception) fails the
- * run as bad params instead of being retried.
+ * Plans a run: registers it (its state is kept from here on) and runs `plan`, heartbeating however
+ * long that takes. A filter value the database refuses (a data exception) fails the run as bad
+ * params instead of being retried.
  */
-export async function planRun(pool: Pool, run: RunRef, plan: () => Promise<{ plan: RunPlan; samples: PreviewSamples }>): Promise<RunPlan> {
+export async function planOrFail<T>(pool: Pool, run: RunRef, plan: () => Promise<T>): Promise<T> {
   return heartbeating(async () => {
     await runState.register(pool, run);
     try {
-      const planned = await plan();
-      await runState.storePreviewSamples(pool, run.execution, planned.samples);
-      return planned.plan;
+      return await plan();
     } catch (err) {
       if (isRowRefusal(err)) throw permanentFailure(ErrorCode.InvalidParams, `the database refused the run's filter: ${err.message}`);
       throw err;
     }
+  });
+}
+
+/**
+ * Plans a run over existing rows: counts and samples them, and stores the sample rows for the API
+ * to show; the plan it returns, which enters workflow history, holds counts and bounds only.
+ */
+export async function planRun(pool: Pool, run: RunRef, plan: () => Promise<{ plan: RunPlan; samples: PreviewSamples }>): Promise<RunPlan> {
+  return planOrFail(pool, run, async () => {
+    const planned = await plan();
+    await runState.storePreviewSamples(pool, run.execution, planned.samples);
+    return planned.plan;
   });
 }

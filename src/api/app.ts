@@ -5,15 +5,21 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Pool } from '../db/pool';
+import type { ObjectAccess } from '../storage';
 import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
+import { downloadRoutes } from './routes/downloads';
 import { runRoutes } from './routes/runs';
+import { scheduleRoutes } from './routes/schedules';
+import { createScheduleService } from './schedules';
 
 export interface ApiDeps {
   client: Client;
   pool: Pool;
   taskQueue: string;
+  /** Where run outputs (export files) are, for downloads. */
+  objects: ObjectAccess;
 }
 
 const healthResponse = z.object({
@@ -40,7 +46,10 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
 
   app.after(() => {
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
-    runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue, deps.pool), pool: deps.pool });
+    const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
+    runRoutes(app, { runs, pool: deps.pool });
+    scheduleRoutes(app, { schedules: createScheduleService(deps.client, deps.taskQueue, runs) });
+    downloadRoutes(app, { runs, objects: deps.objects });
 
     app.get(
       '/health',

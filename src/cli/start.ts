@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ScheduleView } from '../api/schedules';
 import { startApi } from '../api/server';
 import { loadConfig } from '../config';
 import { searchAttributeTypes } from '../jobs';
@@ -61,6 +62,7 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log(`API:          ${apiUrl}   (GET ${apiUrl}/health)`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
+    await logSchedules(new ApiClient(apiUrl));
     // Workers import local files only from $BATCHFLOW_DATA_DIR/imports (by default): the example
     // files go there, for the sample run and for trying the CLI by hand.
     const importsDir = path.join(config.dataDir, 'imports');
@@ -69,7 +71,8 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     const example = path.join(importsDir, 'users.csv');
     const shown = path.relative(process.cwd(), example).startsWith('..') ? example : path.relative(process.cwd(), example);
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import ${shown} --dataset users --mode upsert`);
-    if (opts.sample) await runSample(new ApiClient(apiUrl), path.join(importsDir, 'users.csv'));
+
+    if (opts.sample) await runSample(new ApiClient(apiUrl), example);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -86,6 +89,16 @@ async function copyExamples(importsDir: string): Promise<void> {
   await fs.mkdir(importsDir, { recursive: true });
   const files = (await fs.readdir(examplesDir)).filter((f) => f.endsWith('.csv'));
   await Promise.all(files.map((f) => fs.copyFile(path.join(examplesDir, f), path.join(importsDir, f))));
+}
+
+/** The schedules the worker synced, as Temporal now has them: one line each. */
+async function logSchedules(api: ApiClient): Promise<void> {
+  const { body } = await api.request<{ schedules: ScheduleView[] }>('GET', '/schedules');
+  if (body.schedules.length === 0) log('schedules:    none (BATCHFLOW_SCHEDULES is off or declares none)');
+  for (const [i, s] of body.schedules.entries()) {
+    const when = s.paused ? `PAUSED: ${s.note}` : `next ${s.nextRunTimes[0] ?? '-'}`;
+    log(`${i === 0 ? 'schedules:' : '          '}    ${s.id} (${s.kind}, ${s.spec.declared} ${s.spec.timeZone}, ${when})`);
+  }
 }
 
 /** Runs the sample import once per data directory: its fixed runId makes a restart reuse it. */

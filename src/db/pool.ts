@@ -21,8 +21,20 @@ const CONNECT_TIMEOUT_MS = 10_000;
  */
 const onClientError = (err: Error) => console.error(`[db] connection lost: ${err.message}`);
 
-export function createPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+/**
+ * A pool of connections. `lockTimeoutMs` bounds how long any statement waits for a lock (Postgres's
+ * lock_timeout): a batch that holds row locks while it waits for the batch before it to commit can
+ * otherwise end up in a cycle with another run's batch that Postgres cannot see (one of the two
+ * waits in the runner, not in Postgres); past the timeout the statement fails and is retried.
+ */
+export function createPool(connectionString: string, max = 10, opts: { lockTimeoutMs?: number } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    ...(opts.lockTimeoutMs !== undefined && { options: `-c lock_timeout=${opts.lockTimeoutMs}` }),
+  });
   // The pool listens on idle clients itself and re-emits their errors here; the client's own
   // listener has logged them. Checked-out clients (a transaction, a COPY) have only their own.
   pool.on('error', () => undefined);

@@ -1,4 +1,5 @@
-import type { PreviewSamples, RowError, RunRef } from '../jobs/run';
+import type { Counts, PreviewSamples, RowError, RunRef } from '../jobs/run';
+import type { ErrorCode } from '../errors';
 import type { Pool, PoolClient } from './pool';
 
 type Queryable = Pool | PoolClient;
@@ -96,6 +97,28 @@ export const runState = {
   async countErrors(db: Queryable, execution: string): Promise<number> {
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM run_errors WHERE execution_id = $1', [execution]);
     return rows[0]?.n ?? 0;
+  },
+
+  /** The committed counts of these runs (those that have a checkpoint), by run id: each run's newest execution's. */
+  async countsOf(db: Queryable, runIds: readonly string[]): Promise<Map<string, { counts: Counts; stop?: { code: ErrorCode } }>> {
+    const { rows } = await db.query<{ run_id: string; counts: Counts; stop: { code: ErrorCode } | null }>(
+      `SELECT DISTINCT ON (e.workflow_id) e.workflow_id AS run_id, c.checkpoint->'counts' AS counts, c.checkpoint->'stop' AS stop
+       FROM run_executions e JOIN run_checkpoints c USING (execution_id)
+       WHERE e.workflow_id = ANY($1::text[]) ORDER BY e.workflow_id, e.started_at DESC`,
+      [runIds],
+    );
+    return new Map(rows.map((r) => [r.run_id, { counts: r.counts, ...(r.stop && { stop: r.stop }) }]));
+  },
+
+  /** Rejected rows of these runs (each run's newest execution), by error code. */
+  async errorCodesOf(db: Queryable, runIds: readonly string[]): Promise<{ code: ErrorCode; rows: number }[]> {
+    const { rows } = await db.query<{ code: ErrorCode; rows: number }>(
+      `SELECT code, count(*)::int AS rows FROM run_errors
+       WHERE execution_id IN (SELECT DISTINCT ON (workflow_id) execution_id FROM run_executions WHERE workflow_id = ANY($1::text[]) ORDER BY workflow_id, started_at DESC)
+       GROUP BY code ORDER BY 2 DESC, 1`,
+      [runIds],
+    );
+    return rows;
   },
 
   /** Drops a run's duplicate-detection bookkeeping: the keys it remembered and its batches' ids. */

@@ -1,7 +1,8 @@
-import { ActivityCancellationType, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
-import { ErrorCode } from '../errors';
-import type { RunRef } from '../jobs/run';
+import { asErrorCode, ErrorCode } from '../errors';
+import { scheduledBy } from '../jobs';
+import type { Failure, RunRef } from '../jobs/run';
 
 /** This run, as activities key its state: by its first execution, so a reused run id starts afresh. */
 export const currentRun = (): RunRef => ({ id: workflowInfo().workflowId, execution: workflowInfo().firstExecutionRunId });
@@ -35,4 +36,19 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
     });
   }
   return parsed.data;
+}
+
+/**
+ * The time a run stands for: when a schedule started it, the time it was due (a backfill's runs are
+ * due in the past, so a backfill of last March computes last March); otherwise when it started.
+ * Never the clock of a later replay or retry.
+ */
+export function nominalTime(): Date {
+  return workflowInfo().typedSearchAttributes.get(scheduledBy.startTime) ?? workflowInfo().startTime;
+}
+
+/** The code and message of an activity that failed for good (a non-retryable ApplicationFailure), or undefined for anything else. */
+export function activityError(err: unknown): Failure | undefined {
+  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
+  return { code: asErrorCode(err.cause.type), message: err.cause.message };
 }

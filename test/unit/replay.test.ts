@@ -19,8 +19,17 @@ const options: ReplayWorkerOptions = bundle
   : { workflowsPath: path.resolve(import.meta.dirname, '../../src/workflows/index.ts') };
 
 describe('recorded workflow histories replay against the current workflow code', () => {
-  it('covers import, bulk update with approval, cleanup, pipeline and custom runs', () => {
-    assert.deepEqual(files, ['replay-bulk-update.json', 'replay-cleanup.json', 'replay-custom.json', 'replay-import.json', 'replay-pipeline.json']);
+  it('covers every workflow type: import, bulk update with approval, cleanup, pipeline, custom, export, aggregate, report', () => {
+    assert.deepEqual(files, [
+      'replay-aggregate.json',
+      'replay-bulk-update.json',
+      'replay-cleanup.json',
+      'replay-custom.json',
+      'replay-export.json',
+      'replay-import.json',
+      'replay-pipeline.json',
+      'replay-report.json',
+    ]);
   });
 
   it('replays every one without a nondeterminism error', async () => {

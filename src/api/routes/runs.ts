@@ -7,13 +7,14 @@ import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
 import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
-import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
+import { jobKindNames, jobKinds, type JobKind, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
-import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
+import { rowErrorSchema, runIdSchema, runListItemSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
 import { ErrorCode } from '../../errors';
 import { ApiError, errorResponses, errorSchema } from '../errors';
-import { runListItemSchema, runViewSchema, type RunService } from '../runs';
+import { callerHasScope } from '../scopes';
+import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
 const startBody = z.discriminatedUnion(
@@ -21,7 +22,7 @@ const startBody = z.discriminatedUnion(
   jobKindNames.map((kind) => z.strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
 );
 type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
-const runIdParams = z.strictObject({ id: runIdSchema });
+export const runIdParams = z.strictObject({ id: runIdSchema });
 const errorsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -31,6 +32,8 @@ const listQuery = z.strictObject({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().max(100).optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
+  /** Runs a schedule started. */
+  scheduleId: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 // A POST without a body reaches the schema as null.
@@ -60,6 +63,8 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
+      const adminOnly = (jobKinds[kind] as JobKind).adminOnly?.(params);
+      if (adminOnly && !callerHasScope(request, 'admin')) throw new ApiError(403, ErrorCode.Forbidden, `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
       const stored = await storeLongIdLists(pool, kind, params);
       refuseLargeParams(stored);
       const started = await runs.start(kind, stored, runId);
