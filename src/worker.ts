@@ -55,7 +55,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   // another now and then: 8 slices can want more connections than the pool's 10. They then wait,
   // in the order they asked, so the oldest batch of a slice (which the later ones wait for to
   // commit) always gets a connection first: slower, never stuck.
-  const pool = createPool(databaseUrl);
+  const pool = createPool(databaseUrl, 10, { lockTimeoutMs: config.lockTimeoutMs });
   const readers = createImportReaders(config);
   const objects = createObjectAccess(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
