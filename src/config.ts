@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
+const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Every environment variable Batchflow reads, in one place: read and validated once at start. */
@@ -11,7 +12,7 @@ const envSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TASK_QUEUE: z.string().min(1).default('batchflow'),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   BATCHFLOW_DATA_DIR: z.string().min(1).default('.data'),
   BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
@@ -19,6 +20,12 @@ const envSchema = z.object({
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  BATCHFLOW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  BATCHFLOW_API_METRICS_PORT: port.default(9464),
+  BATCHFLOW_WORKER_METRICS_PORT: port.default(9465),
+  BATCHFLOW_TEMPORAL_METRICS_PORT: port.default(9466),
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_BUCKET: optionalString,
@@ -44,6 +51,15 @@ function toConfig(env: z.infer<typeof envSchema>) {
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,
+    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
+    /** Prometheus endpoints (GET /metrics), each on a port of its own so that scraping needs no API key. */
+    metrics: {
+      host: env.BATCHFLOW_METRICS_HOST,
+      apiPort: env.BATCHFLOW_API_METRICS_PORT,
+      workerPort: env.BATCHFLOW_WORKER_METRICS_PORT,
+      /** The Temporal SDK's own exporter (worker processes): its runtime serves it, not Batchflow. */
+      temporalPort: env.BATCHFLOW_TEMPORAL_METRICS_PORT,
+    },
     s3: env.S3_BUCKET
       ? {
           bucket: env.S3_BUCKET,

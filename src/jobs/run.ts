@@ -147,3 +147,17 @@ export const runResultSchema = z.object({
   durationMs: z.number(),
 });
 export type RunResult = z.infer<typeof runResultSchema>;
+
+/** A finished run's figures, recorded for stats: counts and timings, never rows. */
+export interface RunFacts {
+  runId: string;
+  kind: string;
+  /** The run's dataset (its BatchflowDataset search attribute), when it has one. */
+  dataset?: string;
+  status: RunResult['status'];
+  errorCode?: string;
+  counts: Counts;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+}
