@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
-import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
+import { jobKinds, runSearchAttributes, type JobKindName } from '../jobs';
 import { z } from 'zod';
 import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
@@ -10,6 +10,7 @@ import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
 import { ErrorCode } from '../errors';
+import { BadPageTokenError, listRunsPage, type RunFilter } from '../visibility';
 import { ApiError } from './errors';
 
 export const runViewSchema = z
@@ -17,21 +18,43 @@ export const runViewSchema = z
     runId: z.string(),
     kind: z.string().optional(),
     status: runStatusSchema,
-    progress: progressSchema.nullable(),
-    result: runResultSchema.nullable(),
-    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    progress: progressSchema.nullable().describe('Counts, rate, ETA and step: live while it runs, final once it ended'),
+    result: runResultSchema.nullable().describe('Set once the run ended'),
+    error: z.object({ code: z.string(), message: z.string() }).optional().describe('Why a failed run failed'),
   })
-  .meta({ id: 'Run' });
+  .meta({
+    id: 'Run',
+    examples: [
+      {
+        runId: 'users-2026-11-23',
+        kind: 'import',
+        status: 'partial',
+        progress: {
+          step: 'partial',
+          counts: { processed: 1205, succeeded: 1200, failed: 5, skipped: 0, inserted: 1180, updated: 20 },
+          rowsPerSecond: 268,
+          etaSeconds: 0,
+          startedAt: '2026-11-23T08:00:00.000Z',
+          updatedAt: '2026-11-23T08:00:04.512Z',
+          cancelRequested: false,
+        },
+        result: {
+          status: 'partial',
+          kind: 'import',
+          counts: { processed: 1205, succeeded: 1200, failed: 5, skipped: 0, inserted: 1180, updated: 20 },
+          errorSample: [{ row: 3, line: 4, field: 'email', code: 'VALIDATION_FAILED', message: 'must be a valid email address', raw: { email: 'not-an-email', name: 'Ann' } }],
+          errorCount: 6,
+          errorReport: '/runs/users-2026-11-23/errors',
+          outputs: [],
+          warnings: [],
+          startedAt: '2026-11-23T08:00:00.000Z',
+          endedAt: '2026-11-23T08:00:04.512Z',
+          durationMs: 4512,
+        },
+      },
+    ],
+  });
 export type RunView = z.infer<typeof runViewSchema>;
-
-export const runListItemSchema = z.object({
-  runId: z.string(),
-  kind: z.string().optional(),
-  dataset: z.string().optional(),
-  status: z.string(),
-  startTime: z.string(),
-  closeTime: z.string().nullable(),
-});
 
 const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
 
@@ -123,32 +146,16 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       await client.workflow.getHandle(runId).describe();
     },
 
-    async list(filter: { kind?: string; dataset?: string; status?: string; limit: number }) {
-      const clauses = [
-        filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
-        filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
-        filter.status && `BatchflowStatus = ${quote(filter.status)}`,
-      ].filter(Boolean);
-      const runs = [];
-      for await (const w of client.workflow.list({ query: clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL' })) {
-        runs.push({
-          runId: w.workflowId,
-          kind: w.typedSearchAttributes.get(searchAttributes.kind),
-          dataset: w.typedSearchAttributes.get(searchAttributes.dataset),
-          status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
-          startTime: w.startTime.toISOString(),
-          closeTime: w.closeTime?.toISOString() ?? null,
-        });
-        if (runs.length >= filter.limit) break;
-      }
-      return runs;
+    /** A page of runs from Temporal's visibility; a page token that is not one is a 400. */
+    async list(filter: RunFilter, page: { pageSize: number; pageToken?: string }) {
+      return listRunsPage(client, filter, page).catch((err: unknown) => {
+        if (err instanceof BadPageTokenError) throw new ApiError(400, 'INVALID_REQUEST', 'pageToken: not a page token for this filter; start again without one', 'pageToken');
+        throw err;
+      });
     },
   };
 }
 export type RunService = ReturnType<typeof createRunService>;
-
-// Visibility queries take string literals; values are already validated, quotes are escaped anyway.
-const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /**
  * The workflow learns its counts once per slice (several seconds); the checkpoint row commits with

@@ -11,6 +11,8 @@ export const searchAttributes = {
   kind: defineSearchAttributeKey('BatchflowKind', SearchAttributeType.KEYWORD),
   dataset: defineSearchAttributeKey('BatchflowDataset', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('BatchflowStatus', SearchAttributeType.KEYWORD),
+  /** Who started the run; GET /runs?startedBy= filters on it. The API sets it once runs record their caller. */
+  startedBy: defineSearchAttributeKey('BatchflowStartedBy', SearchAttributeType.KEYWORD),
 };
 export const searchAttributeTypes = Object.fromEntries(Object.values(searchAttributes).map((k) => [k.name, 'Keyword' as const]));
 

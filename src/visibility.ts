@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { executionInfoFromRaw } from '@temporalio/client/lib/helpers.js';
+import { z } from 'zod';
+import { jobKindNames, searchAttributes } from './jobs';
+import { runStatusSchema } from './jobs/run';
+import { AWAITING_APPROVAL } from './workflows/approval';
+
+/**
+ * Runs as Temporal's visibility lists them (the Batchflow search attributes on each execution),
+ * a page at a time. Visibility is eventually consistent: a run shows up, and its status changes,
+ * a moment after it happens.
+ */
+
+export const listedStatusSchema = z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]);
+export type ListedStatus = z.infer<typeof listedStatusSchema>;
+
+export const runFilterSchema = z.object({
+  kind: z.enum(jobKindNames).optional().describe('Only runs of this job kind'),
+  dataset: z.string().max(100).optional().describe('Only runs of this dataset'),
+  status: listedStatusSchema.optional().describe('Only runs in this status (running and awaiting_approval: runs still going)'),
+  startedBy: z.string().max(200).optional().describe('Only runs started by this caller (its BatchflowStartedBy search attribute)'),
+  from: z.iso.datetime({ offset: true }).optional().describe('Only runs started at or after this time (ISO 8601)'),
+  to: z.iso.datetime({ offset: true }).optional().describe('Only runs started before this time (ISO 8601)'),
+});
+export type RunFilter = z.infer<typeof runFilterSchema>;
+
+export const runListItemSchema = z.object({
+  runId: z.string(),
+  kind: z.string().optional(),
+  dataset: z.string().optional(),
+  status: listedStatusSchema,
+  startedBy: z.string().optional(),
+  startTime: z.string().describe('When the run started (its current execution, after a continue-as-new)'),
+  closeTime: z.string().nullable().describe('When it ended; null while it runs'),
+});
+export type RunListItem = z.infer<typeof runListItemSchema>;
+
+// Visibility queries take string literals; values are already validated, quotes are escaped anyway.
+const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** How each status reads in a visibility query: a run that is still going must also be running in Temporal. */
+function statusClause(status: ListedStatus): string {
+  switch (status) {
+    case 'running':
+    case AWAITING_APPROVAL:
+      return `ExecutionStatus = 'Running' AND BatchflowStatus = ${quote(status)}`;
+    case 'failed':
+      // Terminated and timed-out runs never reached their own end, which sets the status.
+      return `(BatchflowStatus = 'failed' OR ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut'))`;
+    default:
+      return `BatchflowStatus = ${quote(status)}`;
+  }
+}
+
+/** The visibility query for a filter: Batchflow runs only, each once (not the executions a continue-as-new closed). */
+export function visibilityQuery(filter: RunFilter): string {
+  return [
+    'BatchflowKind IS NOT NULL',
+    "ExecutionStatus != 'ContinuedAsNew'",
+    filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
+    filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
+    filter.startedBy && `${searchAttributes.startedBy.name} = ${quote(filter.startedBy)}`,
+    filter.status && statusClause(filter.status),
+    filter.from && `StartTime >= ${quote(new Date(filter.from).toISOString())}`,
+    filter.to && `StartTime < ${quote(new Date(filter.to).toISOString())}`,
+  ]
+    .filter(Boolean)
+    .join(' AND ');
+}
+
+const CLOSED_STATUS: Record<string, ListedStatus> = { COMPLETED: 'success', CANCELLED: 'cancelled' };
+
+function listedRun(w: WorkflowExecutionInfo): RunListItem {
+  const attributes = w.typedSearchAttributes;
+  const recorded = attributes.get(searchAttributes.status) as ListedStatus | undefined;
+  const going = recorded === 'running' || recorded === AWAITING_APPROVAL;
+  // A run that ended without reaching its own end (terminated, timed out) still says running.
+  const status = w.status.name === 'RUNNING' ? (recorded ?? 'running') : recorded && !going ? recorded : (CLOSED_STATUS[w.status.name] ?? 'failed');
+  return {
+    runId: w.workflowId,
+    kind: attributes.get(searchAttributes.kind),
+    dataset: attributes.get(searchAttributes.dataset),
+    status,
+    startedBy: attributes.get(searchAttributes.startedBy),
+    startTime: w.startTime.toISOString(),
+    closeTime: w.closeTime?.toISOString() ?? null,
+  };
+}
+
+/** A page token that is not one of ours for this filter (from another filter, or made up). */
+export class BadPageTokenError extends Error {}
+
+// Page tokens start with a digest of the query they page through: the server would take minutes of
+// retries to refuse a token that is not its own, and could misread one from another query.
+const TAG_BYTES = 8;
+const queryTag = (query: string) => createHash('sha256').update(query).digest().subarray(0, TAG_BYTES);
+const encodeToken = (query: string, token: Uint8Array) => Buffer.concat([queryTag(query), token]).toString('base64url');
+function decodeToken(query: string, pageToken: string): Buffer {
+  const bytes = Buffer.from(pageToken, 'base64url');
+  if (bytes.length <= TAG_BYTES || !bytes.subarray(0, TAG_BYTES).equals(queryTag(query))) throw new BadPageTokenError('not a page token for this filter');
+  return bytes.subarray(TAG_BYTES);
+}
+
+/**
+ * One page of runs. The page token is visibility's own, tagged with the query and base64url-encoded:
+ * pass it back with the same filter for the next page; none comes back after the last page.
+ */
+export async function listRunsPage(client: Client, filter: RunFilter, page: { pageSize: number; pageToken?: string }): Promise<{ runs: RunListItem[]; nextPageToken: string | null }> {
+  const { namespace, loadedDataConverter } = client.options;
+  const query = visibilityQuery(filter);
+  const response = await client.workflowService.listWorkflowExecutions({
+    namespace,
+    query,
+    pageSize: page.pageSize,
+    nextPageToken: page.pageToken ? decodeToken(query, page.pageToken) : undefined,
+  });
+  const runs = await Promise.all(response.executions.map(async (raw) => listedRun(await executionInfoFromRaw(raw, loadedDataConverter, raw, namespace))));
+  const token = response.nextPageToken;
+  return { runs, nextPageToken: token && token.length > 0 ? encodeToken(query, token) : null };
+}
+
+/** Every run a filter matches, page after page. */
+export async function* listAllRuns(client: Client, filter: RunFilter, pageSize = 1000): AsyncGenerator<RunListItem> {
+  let pageToken: string | undefined;
+  do {
+    const page = await listRunsPage(client, filter, { pageSize, pageToken });
+    yield* page.runs;
+    pageToken = page.nextPageToken ?? undefined;
+  } while (pageToken);
+}
