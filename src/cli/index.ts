@@ -4,8 +4,11 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { loadConfig } from '../config';
 import type { RunView } from '../api/runs';
+import { datasetsCommand } from './datasets';
 import { exitCodeOf, follow } from './follow';
 import { ApiClient, CliError, ExitCode } from './http';
+import { runsCommand } from './runs';
+import { statsCommand } from './stats';
 
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
@@ -22,7 +25,11 @@ Usage:
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
-  batchflow runs [--kind K] [--dataset D] [--status S]
+  batchflow runs [--kind K] [--dataset D] [--status S] [--started-by U] [--from T] [--to T] [--page-size N] [--json]
+        every matching run, following the pages; T is ISO 8601 or a time ago (30m, 24h, 7d)
+  batchflow datasets [NAME]              the datasets runs can import into; with NAME, its columns
+  batchflow stats [--from T] [--to T] [--json]
+        runs by kind and status, rows per dataset, top error codes, durations (default: the last 24h)
 
 FILE is a local path, s3://bucket/key or store://key. The commands that talk to the API use
 BATCHFLOW_API_URL (default http://localhost:$PORT). Exit codes: 0 success, 1 failed, 2 partial
@@ -150,13 +157,12 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n');
       return ExitCode.Success;
     }
-    case 'runs': {
-      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' } } });
-      const query = new URLSearchParams(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
-      const { body } = await api().request<{ runs: object[] }>('GET', `/runs?${query.toString()}`);
-      console.table(body.runs);
-      return ExitCode.Success;
-    }
+    case 'runs':
+      return runsCommand(api(), rest);
+    case 'datasets':
+      return datasetsCommand(api(), rest);
+    case 'stats':
+      return statsCommand(api(), rest);
     case undefined:
     case 'help':
     case '--help':
