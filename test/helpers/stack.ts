@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -6,12 +6,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildApp } from '../../src/api/app';
 import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import { createPool, type Pool } from '../../src/db/pool';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
+import { checkResponses } from './openapi';
 
 /**
  * The one stack helper: the services come from the environment scripts/test.ts sets up (a real
@@ -26,11 +28,15 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '5', ...overrides });
 }
 
-/** What a test file needs: a pool, a Temporal client and the API app, all closed by close(). */
+/**
+ * What a test file needs: a pool, a Temporal client and the API app, all closed by close(). Every
+ * answer the app gives is held to its OpenAPI document: close() fails with any that broke it.
+ */
 export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
   const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue });
+  const contract = checkResponses(app);
   return {
     config,
     pool,
@@ -40,13 +46,23 @@ export async function openStack(config: Config = testConfig()) {
       await app.close();
       await temporal.close();
       await pool.end();
+      if (contract.problems.length > 0) throw new Error(`API answers that break its OpenAPI document:\n  ${contract.problems.join('\n  ')}`);
     },
   };
 }
 export type Stack = Awaited<ReturnType<typeof openStack>>;
 
+let runtimeInstalled = false;
+/** In-process workers log warnings only: the runtime's default would print every run's story into the test output. */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
 /** An in-process worker on the config's task queue. */
 export async function startWorker(config: Config) {
+  quietRuntime();
   const { worker, run } = await createWorker(config);
   const running = run();
   return {
@@ -71,14 +87,42 @@ export function useStackWithWorker(): { stack: Stack } {
   return fixture;
 }
 
-/** A worker in its own process, so a test can kill it for real. */
-export function spawnWorker(config: Config): ChildProcess & { exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
+/**
+ * A Batchflow process (`worker`, `api`, `start`) of its own, so a test can kill it for real. It
+ * serves no metrics unless `env` gives it ports (the defaults would collide with other processes);
+ * its log goes to `stdout` (ignored unless asked for).
+ */
+export function spawnBatchflow(
+  command: 'worker' | 'api' | 'start',
+  config: Config,
+  opts: { args?: string[]; env?: Record<string, string>; stdout?: 'ignore' | 'pipe' } = {},
+): ChildProcess & { exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), command, ...(opts.args ?? [])], {
     cwd: repoRoot,
-    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000) },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      TASK_QUEUE: config.temporal.taskQueue,
+      BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000),
+      BATCHFLOW_API_METRICS_PORT: '0',
+      BATCHFLOW_WORKER_METRICS_PORT: '0',
+      BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
+      ...opts.env,
+    },
+    stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
   });
   return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
+}
+
+/** A worker in its own process, so a test can kill it for real. */
+export const spawnWorker = (config: Config, opts?: Parameters<typeof spawnBatchflow>[2]) => spawnBatchflow('worker', config, opts);
+
+/** Runs the CLI against the API at `apiUrl` (stack.app.listen gives one); its exit code and output. */
+export function runCli(apiUrl: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), ...args], { cwd: repoRoot, env: { ...process.env, BATCHFLOW_API_URL: apiUrl } }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 export async function writeFixture(name: string, content: string | Buffer): Promise<string> {
