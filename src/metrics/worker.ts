@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import { jobKinds } from '../jobs';
-import type { Counts } from '../jobs/run';
+import { datasetNames } from '../datasets';
+import { jobKindNames, jobKinds } from '../jobs';
+import { runResultSchema, type Counts } from '../jobs/run';
 
 /**
  * Batchflow's own worker metrics, in a registry of their own (the API keeps its own), served on
@@ -33,6 +34,15 @@ const sliceRetries = new Counter({
 });
 const runsStarted = new Counter({ name: 'batchflow_runs_started_total', help: 'Runs started, by job kind', labelNames: ['kind'], registers: [workerRegistry] });
 const runsFinished = new Counter({ name: 'batchflow_runs_finished_total', help: 'Runs finished, by job kind and status', labelNames: ['kind', 'status'], registers: [workerRegistry] });
+
+// Every series exists at 0 from the start: rate() and increase() cannot see the first increment
+// of a series that appears with it (a run's first rows, a fresh worker's first retry).
+for (const kind of jobKindNames) {
+  runsStarted.inc({ kind }, 0);
+  sliceRetries.inc({ kind }, 0);
+  for (const status of runResultSchema.shape.status.options) runsFinished.inc({ kind, status }, 0);
+  for (const dataset of datasetNames) for (const rows of [rowsProcessed, rowsRejected, rowsSkipped]) rows.inc({ kind, dataset }, 0);
+}
 
 const kindOfWorkflowType = new Map<string, string>(Object.entries(jobKinds).map(([kind, job]) => [job.workflowType, kind]));
 /** A slice's job kind, from the workflow type that called it. */
