@@ -56,6 +56,9 @@ export const runViewSchema = z
   });
 export type RunView = z.infer<typeof runViewSchema>;
 
+/** How long a progress query may take: it needs a worker, and without one the API answers without it. */
+const QUERY_DEADLINE_MS = 5_000;
+
 const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
 
 /** Runs as the API sees them: started, read and stopped through Temporal. */
@@ -93,7 +96,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       switch (description.status.name) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.
-          const progress = await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => null);
+          const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => null);
           return { runId, kind, status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null };
         }
         case 'COMPLETED': {
@@ -130,7 +133,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       const step =
         description.status.name === 'RUNNING'
           ? (
-              await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => {
+              await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => {
                 throw new ApiError(503, 'WORKER_UNAVAILABLE', `run "${runId}" did not answer; is a worker running?`);
               })
             ).step

@@ -66,7 +66,7 @@ const listResponse = z
     runs: z.array(runListItemSchema),
     nextPageToken: z.string().nullable().describe('Pass it as pageToken (with the same filters) for the next page; null on the last page'),
   })
-  .describe('A page of runs, newest first')
+  .describe('A page of runs')
   .meta({
     examples: [
       {
