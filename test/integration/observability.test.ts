@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunView } from '../../src/api/runs';
 import { freePort } from '../../src/stack/ports';
-import { sample } from '../helpers/prometheus';
+import { dashboardMetrics, sample } from '../helpers/prometheus';
 import { openStack, spawnBatchflow, spawnWorker, uniqueId, usersCsv, writeFixture, type Stack } from '../helpers/stack';
 
 const scrape = async (url: string) => {
@@ -125,6 +125,14 @@ describe('a worker process and an API process: metrics and logs', () => {
       return text;
     }, 'the Temporal SDK exports its metrics');
     assert.ok(sample(temporal, 'temporal_workflow_completed_total', { task_queue: stack.config.temporal.taskQueue }) >= 1);
+
+    // The dashboard's queries read series these endpoints serve; both processes serve their own process metrics.
+    const served = new Set([afterWorker, afterApi, temporal].flatMap((text) => [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)));
+    for (const name of dashboardMetrics()) assert.ok(served.has(name), `${name} is served`);
+    for (const text of [afterWorker, afterApi]) assert.match(text, /^process_cpu_user_seconds_total \d/m);
+    // URLs no route matches share one label.
+    await fetch(`${urls.api}/no/such/route`);
+    assert.equal(sample(await scrape(urls.apiMetrics), 'batchflow_api_requests_total', { method: 'GET', route: 'unmatched', status: '404' }), 1);
   });
 
   it("logs are JSON lines that carry the run id (and the activity attempt) across the API's and the worker's", async () => {
@@ -141,6 +149,9 @@ describe('a worker process and an API process: metrics and logs', () => {
     const slices = ofRun('slice handed back');
     assert.ok(slices.length >= 1);
     assert.ok(slices.every((l) => l.attempt === 1 && l.activityType === 'importSlice' && typeof l.temporalRunId === 'string' && l.level === 'info'), JSON.stringify(slices));
+    assert.ok(apiLog.lines.every((l) => typeof l.time === 'string' && l.component === 'api'));
+    assert.ok(workerLog.lines.every((l) => typeof l.time === 'string' && l.component === 'worker'));
+    assert.ok(apiLog.lines.some((l) => l.msg === 'request' && l.method === 'POST' && l.url === '/runs' && l.status === 202 && l.level === 'info'), 'changes log at info');
     // The API's lines about the run, from its requests for it (reads at debug level).
     assert.ok(apiLog.lines.some((l) => l.msg === 'request' && l.runId === runId && l.method === 'GET' && l.level === 'debug'), 'GET /runs/:id is logged with the run id');
   });

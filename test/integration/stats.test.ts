@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RunView } from '../../src/api/runs';
 import type { Stats } from '../../src/stats';
-import { ownUsers, runCli, seedUsers, startRun, uniqueId, usersCsv, useStackWithWorker, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { historyText, ownUsers, runCli, seedUsers, startRun, uniqueId, usersCsv, useStackWithWorker, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 /** The nearest-rank percentile: the smallest duration at least q of the runs did not exceed. */
 const nearestRank = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.ceil(q * values.length) - 1]!;
@@ -38,11 +38,14 @@ describe('stats', () => {
     };
 
     // Imports: one clean, one with two rejected rows, one without a required column.
-    const ok = await finish('import', { source: await writeFixture('ok.csv', usersCsv(`${p}-ok`, 5)), dataset: 'users' });
+    const marker = `marker-${p}`;
+    const okCsv = usersCsv(`${p}-ok`, 5).replace(/User (\d+)/g, `${marker} $1`);
+    const ok = await finish('import', { source: await writeFixture('ok.csv', okCsv), dataset: 'users' });
     const partialCsv = usersCsv(`${p}-part`, 3) + `not-an-email,Bad One,user,active,2024-01-01\nalso-bad,Bad Two,user,active,2024-01-01\n`;
     const partial = await finish('import', { source: await writeFixture('partial.csv', partialCsv), dataset: 'users' });
     const failed = await finish('import', { source: await writeFixture('failed.csv', 'name\nNo Email\n'), dataset: 'users' });
     assert.deepEqual([ok.status, partial.status, failed.status, failed.error?.code], ['success', 'partial', 'failed', 'MISSING_COLUMNS']);
+    assert.ok(!(await historyText(stack.client, ok.runId)).includes(marker), 'the figures a run records carry no rows');
 
     // Bulk updates: a dry run (changes nothing) and a real one over 7 rows.
     await seedUsers(stack.pool, `${p}-upd`, 7);
@@ -120,7 +123,13 @@ describe('stats', () => {
     assert.match(text.stdout, /^VALIDATION_FAILED\s+1\s+2$/m);
   });
 
-  it('a window that ends before it starts is a 400', async () => {
+  it('the window defaults to the last 24 hours; one that ends before it starts is a 400', async () => {
+    const before = Date.now();
+    const figures = (await fixture.stack.app.inject({ method: 'GET', url: '/stats' })).json<Stats>();
+    const to = Date.parse(figures.to);
+    assert.ok(to >= before && to <= Date.now(), figures.to);
+    assert.equal(to - Date.parse(figures.from), 24 * 3600_000);
+
     const res = await fixture.stack.app.inject({ method: 'GET', url: '/stats?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z' });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json<{ field: string }>().field, 'from');

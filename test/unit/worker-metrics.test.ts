@@ -20,7 +20,7 @@ describe('what the batch runner counts', { skip: !databaseUrl && 'needs DATABASE
   });
   after(() => pool.end());
 
-  it('rows per kind and dataset, batches, retried slices; rows per dataset in the checkpoint', async () => {
+  it('rows per kind and dataset, batches, retried slices (with a warning); rows per dataset in the checkpoint', async () => {
     const labels = { kind: 'cleanup', dataset: 'sessions' };
     const before = {
       processed: await value('batchflow_rows_processed_total', labels),
@@ -35,7 +35,10 @@ describe('what the batch runner counts', { skip: !databaseUrl && 'needs DATABASE
       { end: 2, errors: [{ row: 7, line: null, field: null, code: 'BATCH_FAILED', message: 'refused', raw: null }], rejectedRows: 1, dataset: 'sessions' },
       { end: 3, errors: [], rejectedRows: 0, dataset: 'verification_tokens' },
     ];
-    const env = new MockActivityEnvironment({ attempt: 2, workflowType: 'cleanupWorkflow' });
+    const logged: { level: string; message: string; meta?: Record<string, unknown> }[] = [];
+    const record = (level: string) => (message: string, meta?: Record<string, unknown>) => void logged.push({ level, message, meta });
+    const logger = { log: (level: string, message: string, meta?: Record<string, unknown>) => record(level)(message, meta), trace: record('TRACE'), debug: record('DEBUG'), info: record('INFO'), warn: record('WARN'), error: record('ERROR') };
+    const env = new MockActivityEnvironment({ attempt: 2, workflowType: 'cleanupWorkflow' }, { logger });
     const checkpoint: Checkpoint<number> = await env.run(() =>
       runSlice<number, Batch<number>>({
         pool,
@@ -61,6 +64,9 @@ describe('what the batch runner counts', { skip: !databaseUrl && 'needs DATABASE
       // Each batch: 3 succeeded and 1 skipped, plus the rejected row of the second.
       { processed: 9, rejected: 1, skipped: 2, batches: 2, retries: 1 },
     );
+    const retried = logged.find((l) => l.message.startsWith('slice retried'));
+    assert.equal(retried?.level, 'WARN', JSON.stringify(logged));
+    assert.deepEqual([retried.meta?.attempt, retried.meta?.batch], [2, 0], 'the attempt, and the batch it resumes after');
     assert.deepEqual(checkpoint.byDataset, {
       sessions: { processed: 9, succeeded: 6, failed: 1, skipped: 2 },
       verification_tokens: { processed: 4, succeeded: 3, failed: 0, skipped: 1 },
