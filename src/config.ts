@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
@@ -19,6 +20,7 @@ const envSchema = z.object({
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
+  BATCHFLOW_SCHEDULES: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
@@ -35,6 +37,9 @@ const envSchema = z.object({
 });
 
 export type Config = ReturnType<typeof toConfig>;
+
+/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report). */
+export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.yaml', import.meta.url));
 
 function toConfig(env: z.infer<typeof envSchema>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
@@ -60,9 +65,13 @@ function toConfig(env: z.infer<typeof envSchema>) {
       /** The Temporal SDK's own exporter (worker processes): its runtime serves it, not Batchflow. */
       temporalPort: env.BATCHFLOW_TEMPORAL_METRICS_PORT,
     },
+    /** The schedules file a worker syncs at start; undefined with BATCHFLOW_SCHEDULES=off (the worker leaves schedules alone). */
+    schedulesFile: env.BATCHFLOW_SCHEDULES === 'off' ? undefined : path.resolve(env.BATCHFLOW_SCHEDULES ?? shippedSchedulesFile),
     s3: env.S3_BUCKET
       ? {
           bucket: env.S3_BUCKET,
+          /** The buckets an s3:// location may name (export destinations): the configured one. */
+          allowedBuckets: [env.S3_BUCKET],
           endpoint: env.S3_ENDPOINT,
           region: env.S3_REGION,
           credentials:

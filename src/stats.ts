@@ -2,8 +2,8 @@ import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { Pool } from './db/pool';
 import { statsQueries, type StatsWindow } from './db/stats';
-import { AWAITING_APPROVAL } from './workflows/approval';
-import { listAllRuns, listedStatusSchema, runListItemSchema, type RunListItem } from './visibility';
+import { AWAITING_APPROVAL, listedStatusSchema, runListItemSchema, type ListedStatus, type RunListItem } from './jobs/run';
+import { listRuns, visibilityQuery } from './visibility';
 
 export type { StatsWindow };
 
@@ -51,12 +51,6 @@ export const statsSchema = z
   });
 export type Stats = z.infer<typeof statsSchema>;
 
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
-
 /**
  * The figures of the runs that started in [from, to). Finished runs come from Postgres (the facts
  * each run records as it ends, and its row errors); runs still going from Temporal's visibility,
@@ -70,17 +64,17 @@ export async function computeStats(deps: { pool: Pool; client: Client }, window:
     statsQueries.durations(pool, window),
     statsQueries.rowsByDataset(pool, window),
     statsQueries.topErrorCodes(pool, window, TOP_ERROR_CODES),
-    Promise.all((['running', AWAITING_APPROVAL] as const).map((status) => collect(listAllRuns(client, { ...span, status })))).then((lists) => lists.flat()),
+    Promise.all((['running', AWAITING_APPROVAL] as const).map((status) => listRuns(client, visibilityQuery({ ...span, status })))).then((lists) => lists.flat()),
   ]);
   const ended = await statsQueries.recorded(pool, going.map((r) => r.runId));
   const stillGoing = going.filter((r) => !ended.has(r.runId));
 
   const byKind: Stats['runs']['byKind'] = {};
-  const add = (kind: string, status: z.infer<typeof listedStatusSchema>, runs: number) => {
+  const add = (kind: string, status: ListedStatus, runs: number) => {
     const statuses = (byKind[kind] ??= {});
     statuses[status] = (statuses[status] ?? 0) + runs;
   };
-  for (const f of finished) add(f.kind, f.status as z.infer<typeof listedStatusSchema>, f.runs);
+  for (const f of finished) add(f.kind, f.status as ListedStatus, f.runs);
   for (const r of stillGoing) add(r.kind ?? 'unknown', r.status, 1);
   const waiting: RunListItem[] = stillGoing.filter((r) => r.status === AWAITING_APPROVAL);
 

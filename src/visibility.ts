@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers.js';
 import { z } from 'zod';
-import { jobKindNames, searchAttributes } from './jobs';
-import { runStatusSchema } from './jobs/run';
-import { AWAITING_APPROVAL } from './workflows/approval';
+import { jobKindNames, scheduledBy, searchAttributes } from './jobs';
+import { AWAITING_APPROVAL, listedStatusSchema, type ListedStatus, type RunListItem } from './jobs/run';
 
 /**
  * Runs as Temporal's visibility lists them (the Batchflow search attributes on each execution),
@@ -12,29 +11,16 @@ import { AWAITING_APPROVAL } from './workflows/approval';
  * a moment after it happens.
  */
 
-export const listedStatusSchema = z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]);
-export type ListedStatus = z.infer<typeof listedStatusSchema>;
-
 export const runFilterSchema = z.object({
   kind: z.enum(jobKindNames).optional().describe('Only runs of this job kind'),
   dataset: z.string().max(100).optional().describe('Only runs of this dataset'),
   status: listedStatusSchema.optional().describe('Only runs in this status (running and awaiting_approval: runs still going)'),
   startedBy: z.string().max(200).optional().describe('Only runs started by this caller (its BatchflowStartedBy search attribute)'),
+  scheduleId: z.string().max(200).optional().describe('Only runs this schedule started'),
   from: z.iso.datetime({ offset: true }).optional().describe('Only runs started at or after this time (ISO 8601)'),
   to: z.iso.datetime({ offset: true }).optional().describe('Only runs started before this time (ISO 8601)'),
 });
 export type RunFilter = z.infer<typeof runFilterSchema>;
-
-export const runListItemSchema = z.object({
-  runId: z.string(),
-  kind: z.string().optional(),
-  dataset: z.string().optional(),
-  status: listedStatusSchema,
-  startedBy: z.string().optional(),
-  startTime: z.string().describe('When the run started (its current execution, after a continue-as-new)'),
-  closeTime: z.string().nullable().describe('When it ended; null while it runs'),
-});
-export type RunListItem = z.infer<typeof runListItemSchema>;
 
 // Visibility queries take string literals; values are already validated, quotes are escaped anyway.
 const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -61,6 +47,7 @@ export function visibilityQuery(filter: RunFilter): string {
     filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
     filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
     filter.startedBy && `${searchAttributes.startedBy.name} = ${quote(filter.startedBy)}`,
+    filter.scheduleId && `${scheduledBy.id.name} = ${quote(filter.scheduleId)}`,
     filter.status && statusClause(filter.status),
     filter.from && `StartTime >= ${quote(new Date(filter.from).toISOString())}`,
     filter.to && `StartTime < ${quote(new Date(filter.to).toISOString())}`,
@@ -77,10 +64,13 @@ function listedRun(w: WorkflowExecutionInfo): RunListItem {
   const going = recorded === 'running' || recorded === AWAITING_APPROVAL;
   // A run that ended without reaching its own end (terminated, timed out) still says running.
   const status = w.status.name === 'RUNNING' ? (recorded ?? 'running') : recorded && !going ? recorded : (CLOSED_STATUS[w.status.name] ?? 'failed');
+  const scheduledAt = attributes.get(scheduledBy.startTime);
   return {
     runId: w.workflowId,
     kind: attributes.get(searchAttributes.kind),
     dataset: attributes.get(searchAttributes.dataset),
+    scheduleId: attributes.get(scheduledBy.id),
+    ...(scheduledAt && { scheduledAt: scheduledAt.toISOString() }),
     status,
     startedBy: attributes.get(searchAttributes.startedBy),
     startTime: w.startTime.toISOString(),
@@ -102,30 +92,33 @@ function decodeToken(query: string, pageToken: string): Buffer {
   return bytes.subarray(TAG_BYTES);
 }
 
+/** One page of a visibility query's runs, and visibility's token for the next (none after the last). */
+async function queryPage(client: Client, query: string, pageSize: number, token?: Uint8Array): Promise<{ runs: RunListItem[]; next?: Uint8Array }> {
+  const { namespace, loadedDataConverter } = client.options;
+  const response = await client.workflowService.listWorkflowExecutions({ namespace, query, pageSize, nextPageToken: token });
+  const runs = await Promise.all(response.executions.map(async (raw) => listedRun(await executionInfoFromRaw(raw, loadedDataConverter, raw, namespace))));
+  const next = response.nextPageToken;
+  return { runs, ...(next && next.length > 0 && { next }) };
+}
+
 /**
  * One page of runs. The page token is visibility's own, tagged with the query and base64url-encoded:
  * pass it back with the same filter for the next page; none comes back after the last page.
  */
 export async function listRunsPage(client: Client, filter: RunFilter, page: { pageSize: number; pageToken?: string }): Promise<{ runs: RunListItem[]; nextPageToken: string | null }> {
-  const { namespace, loadedDataConverter } = client.options;
   const query = visibilityQuery(filter);
-  const response = await client.workflowService.listWorkflowExecutions({
-    namespace,
-    query,
-    pageSize: page.pageSize,
-    nextPageToken: page.pageToken ? decodeToken(query, page.pageToken) : undefined,
-  });
-  const runs = await Promise.all(response.executions.map(async (raw) => listedRun(await executionInfoFromRaw(raw, loadedDataConverter, raw, namespace))));
-  const token = response.nextPageToken;
-  return { runs, nextPageToken: token && token.length > 0 ? encodeToken(query, token) : null };
+  const { runs, next } = await queryPage(client, query, page.pageSize, page.pageToken ? decodeToken(query, page.pageToken) : undefined);
+  return { runs, nextPageToken: next ? encodeToken(query, next) : null };
 }
 
-/** Every run a filter matches, page after page. */
-export async function* listAllRuns(client: Client, filter: RunFilter, pageSize = 1000): AsyncGenerator<RunListItem> {
-  let pageToken: string | undefined;
+/** Every run a visibility query matches (page after page), up to `limit`. */
+export async function listRuns(client: Client, query: string, limit = Infinity): Promise<RunListItem[]> {
+  const runs: RunListItem[] = [];
+  let token: Uint8Array | undefined;
   do {
-    const page = await listRunsPage(client, filter, { pageSize, pageToken });
-    yield* page.runs;
-    pageToken = page.nextPageToken ?? undefined;
-  } while (pageToken);
+    const page = await queryPage(client, query, Math.min(1000, limit - runs.length), token);
+    runs.push(...page.runs);
+    token = page.next;
+  } while (token && runs.length < limit);
+  return runs.slice(0, limit);
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type InjectedSinks } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { createActivities, type Activities } from './activities';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { migrate } from './db/migrate';
@@ -8,6 +8,9 @@ import { createPool } from './db/pool';
 import { createLogger, temporalLogger, type Logger } from './log';
 import { serveMetrics } from './metrics/server';
 import { workerMetrics, workerRegistry } from './metrics/worker';
+import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
+import { createObjectAccess, createObjectStore } from './storage';
+import { connectTemporal } from './temporal';
 import type { RunSinks } from './workflows/run-tracker';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
@@ -20,19 +23,44 @@ const sinks: InjectedSinks<RunSinks> = {
   },
 };
 
-/** Builds a worker for the configured task queue; the caller runs and shuts it down. */
-export async function createWorker(config: Config, opts: { log?: (msg: string) => void } = {}) {
+/**
+ * Builds a worker for the configured task queue; the caller runs and shuts it down. Tests may wrap
+ * the real activities (to hold a slice back, or to fail one).
+ */
+export async function createWorker(config: Config, opts: { log?: (msg: string) => void; wrapActivities?: (activities: Activities) => Partial<Activities> } = {}) {
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
+  const temporal = await connectTemporal(config);
+  let schedules: SyncOutcome | undefined;
+  try {
+    // A bad schedules file stops the worker here, naming the schedule and the field.
+    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, log: opts.log });
+  } catch (err) {
+    await temporal.close();
+    throw err;
+  }
   const pool = createPool(databaseUrl);
   const readers = createImportReaders(config);
+  const objects = createObjectAccess(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
+    activities: withWrapped(
+      createActivities({
+        pool,
+        readers,
+        sliceMs: config.sliceMs,
+        parallelBatches: config.parallelBatches,
+        store: createObjectStore(config, objects.s3?.client),
+        objects,
+        client: temporal.client,
+        taskQueue: config.temporal.taskQueue,
+      }),
+      opts.wrapActivities,
+    ),
     sinks,
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
@@ -43,18 +71,24 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   });
   return {
     worker,
+    /** What the start-up sync did, when the worker syncs schedules. */
+    schedules,
     /** Runs until shutdown() (or a signal), then releases the connection, the pool and the reader threads. */
     run: async () => {
       try {
         await worker.run();
       } finally {
         await connection.close();
+        await temporal.close();
         await pool.end();
         await readers.close();
+        objects.s3?.client.destroy();
       }
     },
   };
 }
+
+const withWrapped = (activities: Activities, wrap?: (activities: Activities) => Partial<Activities>) => (wrap ? { ...activities, ...wrap(activities) } : activities);
 
 /**
  * The Temporal runtime of a worker process: the SDK's logs (worker, workflows, activities) through

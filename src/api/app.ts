@@ -7,18 +7,24 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Pool } from '../db/pool';
 import { countRequests } from '../metrics/api';
+import type { ObjectAccess } from '../storage';
 import { errorResponses, registerErrorHandler } from './errors';
 import { logRequests } from './request-log';
 import { datasetRoutes } from './routes/datasets';
+import { downloadRoutes } from './routes/downloads';
 import { runRoutes } from './routes/runs';
+import { scheduleRoutes } from './routes/schedules';
 import { statsRoutes } from './routes/stats';
 import { createRunService } from './runs';
+import { createScheduleService } from './schedules';
 import { DOCS_PREFIX, requireScopes, type Scope } from './scopes';
 
 export interface ApiDeps {
   client: Client;
   pool: Pool;
   taskQueue: string;
+  /** Where run outputs (export files) are, for downloads. */
+  objects: ObjectAccess;
   /** Where request counts and durations go (served on the API's metrics port); none in tests that do not need them. */
   metrics?: Registry;
 }
@@ -68,10 +74,11 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
         title: 'Batchflow API',
         version: '0.1.0',
         description:
-          'Durable batch data jobs (imports, bulk updates, cleanups, pipelines) on Temporal and PostgreSQL: start runs, follow their progress, page through their row errors, approve or cancel them; discover the datasets they write; read stats. Every error answer has the one `Error` shape.',
+          'Durable batch data jobs (imports, bulk updates, cleanups, exports, roll-ups, pipelines) on Temporal and PostgreSQL: start runs, follow their progress, page through their row errors, approve or cancel them, download their files; manage schedules; discover the datasets they use; read stats. Every error answer has the one `Error` shape.',
       },
       tags: [
-        { name: 'runs', description: 'Start, list, follow, approve and stop runs' },
+        { name: 'runs', description: 'Start, list, follow, approve and stop runs; download their files' },
+        { name: 'schedules', description: 'Declared schedules: list, pause, trigger, backfill' },
         { name: 'datasets', description: 'What runs can import into and change' },
         { name: 'stats', description: 'Figures over the runs of a time window' },
         { name: 'health', description: 'Whether the API and its dependencies answer' },
@@ -88,7 +95,10 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
       '/openapi.json',
       {
         config: { scope: 'public' },
-        schema: { tags: ['docs'], summary: 'This API as an OpenAPI 3.1 document (interactive at /docs)', response: {
+        schema: {
+          tags: ['docs'],
+          summary: 'This API as an OpenAPI 3.1 document (interactive at /docs)',
+          response: {
             200: z
               .record(z.string(), z.unknown())
               .describe('The OpenAPI 3.1 document')
@@ -98,7 +108,10 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
       },
       () => app.swagger() as unknown as Record<string, unknown>,
     );
-    runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue, deps.pool), pool: deps.pool });
+    const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
+    runRoutes(app, { runs, pool: deps.pool });
+    scheduleRoutes(app, { schedules: createScheduleService(deps.client, deps.taskQueue, runs) });
+    downloadRoutes(app, { runs, objects: deps.objects });
     datasetRoutes(app, { pool: deps.pool });
     statsRoutes(app, { pool: deps.pool, client: deps.client });
 

@@ -1,7 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
-import { jobKinds, runSearchAttributes, type JobKindName } from '../jobs';
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { runFailure } from '../temporal';
+import { scheduledBy, type JobKindName } from '../jobs';
+import { runStartOptions } from '../jobs/start';
 import { z } from 'zod';
 import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
@@ -9,14 +11,14 @@ import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
-import { ErrorCode } from '../errors';
-import { BadPageTokenError, listRunsPage, type RunFilter } from '../visibility';
+import { BadPageTokenError, listRuns, listRunsPage, visibilityQuery, type RunFilter } from '../visibility';
 import { ApiError } from './errors';
 
 export const runViewSchema = z
   .object({
     runId: z.string(),
     kind: z.string().optional(),
+    scheduleId: z.string().optional().describe('The schedule that started the run, if one did'),
     status: runStatusSchema,
     progress: progressSchema.nullable().describe('Counts, rate, ETA and step: live while it runs, final once it ended'),
     result: runResultSchema.nullable().describe('Set once the run ended'),
@@ -56,33 +58,30 @@ export const runViewSchema = z
   });
 export type RunView = z.infer<typeof runViewSchema>;
 
+
 /** How long a progress query may take: it needs a worker, and without one the API answers without it. */
 const QUERY_DEADLINE_MS = 5_000;
-
-const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
 
 /** Runs as the API sees them: started, read and stopped through Temporal. */
 export function createRunService(client: Client, taskQueue: string, pool: Pool) {
   return {
     /** Starts a run; the same runId again returns that run, and refuses different params. */
     async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
-      const job = jobKinds[kind];
+      const { workflowType, typedSearchAttributes, ...options } = runStartOptions(kind, params);
       const workflowId = runId ?? `${kind}-${randomUUID()}`;
-      const paramsDigest = digest(kind, params);
       try {
-        await client.workflow.start(job.workflowType, {
+        await client.workflow.start(workflowType, {
+          ...options,
           taskQueue,
           workflowId,
-          args: [{ params }],
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: new TypedSearchAttributes(runSearchAttributes(kind, params)),
-          memo: { kind, paramsDigest },
+          typedSearchAttributes: new TypedSearchAttributes(typedSearchAttributes),
         });
         return { runId: workflowId, existing: false };
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         const existing = await client.workflow.getHandle(workflowId).describe();
-        if (existing.memo?.paramsDigest !== paramsDigest) {
+        if (existing.memo?.paramsDigest !== options.memo.paramsDigest) {
           throw new ApiError(409, 'RUN_ID_CONFLICT', `runId "${workflowId}" is already used by a run with other kind or params`, 'runId');
         }
         return { runId: workflowId, existing: true };
@@ -93,29 +92,26 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
       const kind = description.memo?.kind as string | undefined;
+      const scheduleId = description.typedSearchAttributes.get(scheduledBy.id);
+      const view = (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId'>): RunView => ({ runId, kind, ...(scheduleId && { scheduleId }), ...state });
       switch (description.status.name) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.
           const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => null);
-          return { runId, kind, status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null };
+          return view({ status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null });
         }
         case 'COMPLETED': {
           const result = (await handle.result()) as RunResult;
-          return { runId, kind, status: result.status, progress: finalProgress(result), result };
+          return view({ status: result.status, progress: finalProgress(result), result });
         }
         case 'FAILED': {
-          const failure = await handle.result().then(
-            () => undefined,
-            (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
-          );
-          const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
-          const error = { code: (failure instanceof ApplicationFailure && failure.type) || ErrorCode.RunFailed, message: failure?.message ?? 'the run failed' };
-          return { runId, kind, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
+          const { error, result } = await runFailure(handle);
+          return view({ status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error });
         }
         case 'CANCELLED':
-          return { runId, kind, status: 'cancelled', progress: null, result: null };
+          return view({ status: 'cancelled', progress: null, result: null });
         default:
-          return { runId, kind, status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } };
+          return view({ status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } });
       }
     },
 
@@ -156,6 +152,9 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
         throw err;
       });
     },
+
+    /** Every run a filter matches, up to `limit`. */
+    listWhere: (filter: RunFilter, limit: number) => listRuns(client, visibilityQuery(filter), limit),
   };
 }
 export type RunService = ReturnType<typeof createRunService>;

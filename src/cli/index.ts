@@ -1,12 +1,12 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { loadConfig } from '../config';
 import type { RunView } from '../api/runs';
 import { datasetsCommand } from './datasets';
+import { exportCommand } from './export';
 import { exitCodeOf, follow } from './follow';
 import { ApiClient, CliError, ExitCode } from './http';
+import { readStructuredFile } from './input';
 import { runsCommand } from './runs';
 import { statsCommand } from './stats';
 
@@ -19,17 +19,21 @@ Usage:
   batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
         [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline or custom; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate, report or export; FILE is JSON or YAML (- for stdin)
+  batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
+        [--destination KEY] [--no-formula-escape] [--run-id ID] [-o FILE]   waits, then downloads (-o - for stdout)
   batchflow approve RUN_ID [--comment TEXT]
   batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
-  batchflow runs [--kind K] [--dataset D] [--status S] [--started-by U] [--from T] [--to T] [--page-size N] [--json]
-        every matching run, following the pages; T is ISO 8601 or a time ago (30m, 24h, 7d)
+  batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID] [--started-by U] [--from T] [--to T]
+        [--page-size N] [--json]   every matching run, following the pages; T is ISO 8601 or a time ago (30m, 24h, 7d)
   batchflow datasets [NAME]              the datasets runs can import into; with NAME, its columns
   batchflow stats [--from T] [--to T] [--json]
         runs by kind and status, rows per dataset, top error codes, durations (default: the last 24h)
+  batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
+        | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]
 
 FILE is a local path, s3://bucket/key or store://key. The commands that talk to the API use
 BATCHFLOW_API_URL (default http://localhost:$PORT). Exit codes: 0 success, 1 failed, 2 partial
@@ -57,19 +61,7 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const kind = positionals[0];
   if (!kind || !values.params) throw new CliError(`usage: batchflow run KIND --params FILE\n\n${USAGE}`, ExitCode.Usage);
-  let text: string;
-  try {
-    text = values.params === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(values.params, 'utf8');
-  } catch (err) {
-    throw new CliError(`cannot read ${values.params}: ${(err as Error).message}`, ExitCode.Usage);
-  }
-  let params: unknown;
-  try {
-    // YAML is a superset of JSON: one parser reads both.
-    params = YAML.parse(text);
-  } catch (err) {
-    throw new CliError(`${values.params} is not valid JSON or YAML: ${(err as Error).message}`, ExitCode.Usage);
-  }
+  const params = readStructuredFile(values.params);
   return startAndFollow(kind, params, values['run-id'], !values['no-wait']);
 }
 
@@ -135,6 +127,8 @@ async function main(argv: string[]): Promise<number> {
       return importCommand(rest);
     case 'run':
       return runCommand(rest);
+    case 'export':
+      return exportCommand(api(), rest);
     case 'approve':
     case 'reject':
       return decideCommand(command, rest);
@@ -163,6 +157,10 @@ async function main(argv: string[]): Promise<number> {
       return datasetsCommand(api(), rest);
     case 'stats':
       return statsCommand(api(), rest);
+    case 'schedules': {
+      const { schedulesCommand } = await import('./schedules');
+      return schedulesCommand(rest, USAGE);
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { RunListItem } from '../visibility';
+import type { RunListItem } from '../jobs/run';
 import { ExitCode, type ApiClient } from './http';
 import { formatTable, timeArg } from './table';
 
@@ -11,6 +11,7 @@ export async function runsCommand(api: ApiClient, args: string[]): Promise<numbe
       kind: { type: 'string' },
       dataset: { type: 'string' },
       status: { type: 'string' },
+      schedule: { type: 'string' },
       'started-by': { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -22,6 +23,7 @@ export async function runsCommand(api: ApiClient, args: string[]): Promise<numbe
     kind: values.kind,
     dataset: values.dataset,
     status: values.status,
+    scheduleId: values.schedule,
     startedBy: values['started-by'],
     from: timeArg(values.from),
     to: timeArg(values.to),

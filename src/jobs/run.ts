@@ -26,6 +26,9 @@ export function durationMs(duration: string): number {
   return Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
 }
 
+/** A duration as "90s", "30m", "24h" or "7d". */
+export const durationSchema = z.string().regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"');
+
 /** Dry run and approval, for jobs that change or delete existing rows. */
 export const approvalSchema = z.object({
   /** Count the matching rows and show a sample; change nothing. */
@@ -33,9 +36,7 @@ export const approvalSchema = z.object({
   /** Compute the preview, then wait for an approve or reject signal before changing anything. */
   requiresConfirmation: z.boolean().default(false),
   /** How long to wait for approval before the run ends as cancelled: "90s", "30m", "24h", "7d" (at most 30 days). */
-  confirmationTimeout: z
-    .string()
-    .regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"')
+  confirmationTimeout: durationSchema
     .refine((d) => durationMs(d) <= 30 * UNIT_MS.d, 'must be at most 30 days')
     .default('24h'),
   /** Rows shown in the preview. */
@@ -127,6 +128,23 @@ export const rowErrorSchema = z.object({
 });
 export type RowError = z.infer<typeof rowErrorSchema>;
 
+/** A file a run wrote (an export): where it is and what it holds. */
+export const runOutputSchema = z.object({
+  /** `store://key` in Batchflow's object store, or `s3://bucket/key`. */
+  location: z.string(),
+  contentType: z.string(),
+  bytes: z.number().int(),
+  /** Hex SHA-256 of the file's bytes. */
+  sha256: z.string(),
+  rows: z.number().int().optional(),
+  /** The API path that downloads it. */
+  download: z.string(),
+});
+export type RunOutput = z.infer<typeof runOutputSchema>;
+
+/** The API path that downloads a run's output (the first, unless it wrote several). */
+export const downloadPath = (runId: string, output = 0) => `/runs/${encodeURIComponent(runId)}/download${output > 0 ? `?output=${output}` : ''}`;
+
 export const runResultSchema = z.object({
   status: runStatusSchema.exclude(['running']),
   kind: z.string(),
@@ -137,7 +155,8 @@ export const runResultSchema = z.object({
   errorCount: z.number().int(),
   /** Where the full row error report is (an API path). */
   errorReport: z.string(),
-  outputs: z.array(z.string()),
+  /** Files the run wrote (an export's file). */
+  outputs: z.array(runOutputSchema),
   warnings: z.array(z.string()),
   /** Dry runs and runs that waited for approval: what matched. */
   preview: previewSchema.optional(),
@@ -161,3 +180,24 @@ export interface RunFacts {
   endedAt: string;
   durationMs: number;
 }
+
+/** The step a run shows while it waits for approval; also its BatchflowStatus, so the Web UI and GET /runs can list such runs. */
+export const AWAITING_APPROVAL = 'awaiting_approval';
+
+/** A run's status as visibility lists it: still going (running, awaiting approval) or how it ended. */
+export const listedStatusSchema = z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]);
+export type ListedStatus = z.infer<typeof listedStatusSchema>;
+
+/** A run as visibility lists it. */
+export const runListItemSchema = z.object({
+  runId: z.string(),
+  kind: z.string().optional(),
+  dataset: z.string().optional(),
+  scheduleId: z.string().optional().describe('The schedule that started the run, if one did'),
+  scheduledAt: z.string().optional().describe('For a run a schedule started: the time it was due (a backfilled run\'s is in the past)'),
+  status: listedStatusSchema,
+  startedBy: z.string().optional(),
+  startTime: z.string().describe('When the run started (its current execution, after a continue-as-new)'),
+  closeTime: z.string().nullable().describe('When it ended; null while it runs'),
+});
+export type RunListItem = z.infer<typeof runListItemSchema>;

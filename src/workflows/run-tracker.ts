@@ -15,7 +15,7 @@ import {
 import type { Activities } from '../activities';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { withRates, type Counts, type Preview, type Progress, type RowError, type RunResult, type StepState } from '../jobs/run';
+import { withRates, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -171,7 +171,7 @@ export async function completeRun(
     errorSample: RowError[];
     errorCount: number;
     warnings: string[];
-    outputs?: string[];
+    outputs?: RunOutput[];
     preview?: Preview;
     steps?: Record<string, StepState>;
   },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { searchAttributes } from '../../src/jobs';
-import type { RunListItem } from '../../src/visibility';
+import type { RunListItem } from '../../src/jobs/run';
 import { ownUsers, runCli, seedUsers, startRun, uniqueId, usersCsv, useStackWithWorker, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 interface Page {

@@ -7,6 +7,7 @@ import { buildApp } from '../../src/api/app';
 import { errorResponses } from '../../src/api/errors';
 import { DOCS_PREFIX } from '../../src/api/scopes';
 import type { Pool } from '../../src/db/pool';
+import type { ObjectAccess } from '../../src/storage';
 import { checkResponses, openApiPath } from '../helpers/openapi';
 
 interface Media {
@@ -28,7 +29,7 @@ interface Spec {
 
 /** The app (its routes need no services to be listed) and every route it registers, seen by an onRoute hook. */
 async function appWithRoutes() {
-  const app = buildApp({ client: {} as Client, pool: {} as Pool, taskQueue: 'openapi-test' });
+  const app = buildApp({ client: {} as Client, pool: {} as Pool, objects: {} as ObjectAccess, taskQueue: 'openapi-test' });
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
@@ -109,7 +110,7 @@ describe('OpenAPI document', () => {
 
 describe('responses held to the document (the test stack does this for every answer)', () => {
   it('a body that breaks its schema and an undocumented status are caught; documented answers pass', async () => {
-    const app = buildApp({ client: {} as Client, pool: {} as Pool, taskQueue: 'openapi-test' });
+    const app = buildApp({ client: {} as Client, pool: {} as Pool, objects: {} as ObjectAccess, taskQueue: 'openapi-test' });
     const contract = checkResponses(app);
     app.after(() => {
       const schema = { summary: 'test', response: { 200: z.object({ count: z.number() }).describe('a count').meta({ examples: [{ count: 1 }] }), ...errorResponses } };

@@ -6,12 +6,13 @@ import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
 import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
-import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
+import { jobKindNames, jobKinds, type JobKind, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
-import { rowErrorSchema, runIdSchema } from '../../jobs/run';
-import { runFilterSchema, runListItemSchema } from '../../visibility';
+import { rowErrorSchema, runIdSchema, runListItemSchema } from '../../jobs/run';
+import { runFilterSchema } from '../../visibility';
 import type { App } from '../app';
-import { errorResponse, errorResponses } from '../errors';
+import { ApiError, errorResponse, errorResponses } from '../errors';
+import { callerHasScope } from '../scopes';
 import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -30,7 +31,7 @@ const startBody = z
     examples: [{ kind: 'import', runId: 'users-2026-11-23', params: { source: '/srv/imports/users.csv', dataset: 'users', mode: 'upsert' } }],
   });
 type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
-const runIdParams = z.strictObject({ id: runIdSchema.describe('The run id (its Temporal workflow id)') });
+export const runIdParams = z.strictObject({ id: runIdSchema.describe('The run id (its Temporal workflow id)') });
 const errorsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional().describe('The id of the last error seen: the page starts after it'),
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Errors per page (JSON)'),
@@ -115,6 +116,8 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
+      const adminOnly = (jobKinds[kind] as JobKind).adminOnly?.(params);
+      if (adminOnly && !callerHasScope(request, 'admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
       const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
       request.log.info({ runId: started.runId, kind, existing: started.existing }, started.existing ? 'run exists' : 'run started');
       return reply.status(started.existing ? 200 : 202).send(started);
