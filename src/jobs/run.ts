@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strictObject } from './strict';
 
 /** Shapes every run shares, whatever its kind: counts, progress, result, row errors. */
 
@@ -11,7 +12,7 @@ export const runIdSchema = z
 export const errorHandlingSchema = z.enum(['continue_on_error', 'stop_on_error']);
 
 /** How a run reacts to rejected rows; shared by every batch job. */
-export const errorPolicySchema = z.object({
+export const errorPolicySchema = strictObject({
   errorHandling: errorHandlingSchema.default('continue_on_error'),
   /** Stop the run (status failed) once more rows than this were rejected. */
   maxErrors: z.number().int().min(0).optional(),
@@ -27,7 +28,7 @@ export function durationMs(duration: string): number {
 }
 
 /** Dry run and approval, for jobs that change or delete existing rows. */
-export const approvalSchema = z.object({
+export const approvalSchema = strictObject({
   /** Count the matching rows and show a sample; change nothing. */
   dryRun: z.boolean().default(false),
   /** Compute the preview, then wait for an approve or reject signal before changing anything. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
+import { strictObject } from '../../jobs/strict';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
@@ -17,24 +18,24 @@ import { runListItemSchema, runViewSchema, type RunService } from '../runs';
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
 const startBody = z.discriminatedUnion(
   'kind',
-  jobKindNames.map((kind) => z.strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
+  jobKindNames.map((kind) => strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
 );
 type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
-const runIdParams = z.strictObject({ id: runIdSchema });
-const errorsQuery = z.strictObject({
+const runIdParams = strictObject({ id: runIdSchema });
+const errorsQuery = strictObject({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   format: z.enum(['json', 'csv', 'ndjson']).default('json'),
 });
-const listQuery = z.strictObject({
+const listQuery = strictObject({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().max(100).optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 // A POST without a body reaches the schema as null.
-const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).nullish();
-const decisionBody = z.strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2000).optional(), reason: z.string().max(2000).optional() }).nullish();
+const cancelBody = strictObject({ reason: z.string().max(500).optional() }).nullish();
+const decisionBody = strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2000).optional(), reason: z.string().max(2000).optional() }).nullish();
 
 const startedResponse = z.object({ runId: z.string(), existing: z.boolean() });
 const listResponse = z.object({ runs: z.array(runListItemSchema) });
