@@ -4,16 +4,22 @@ import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Config } from '../config';
 import type { Pool } from '../db/pool';
+import { createObjectStore, createS3Client } from '../storage';
+import { registerAuth } from './auth';
 import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
+import { auditRoutes } from './routes/audit';
+import { keyRoutes } from './routes/keys';
 import { runRoutes } from './routes/runs';
+import { uploadRoutes } from './routes/uploads';
 
 export interface ApiDeps {
   client: Client;
   pool: Pool;
-  taskQueue: string;
+  config: Pick<Config, 'api' | 'temporal' | 's3' | 'objectStoreDir'>;
 }
 
 const healthResponse = z.object({
@@ -27,31 +33,41 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
   const app = Fastify({ bodyLimit: 10 * 1024 * 1024, ...options }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  const { config, pool } = deps;
   registerErrorHandler(app);
   requireScopes(app);
+  registerAuth(app, { pool, rateLimitPerMinute: config.api.rateLimitPerMinute });
   void app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Batchflow API', version: '0.1.0', description: 'Durable batch data jobs on Temporal and PostgreSQL.' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key, bf_<id>_<secret> (batchflow keys create)' } } },
+      security: [{ apiKey: [] }],
     },
     transform: jsonSchemaTransform,
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
+  const s3 = config.s3 && createS3Client(config.s3);
+  app.addHook('onClose', () => s3?.destroy());
 
   app.after(() => {
+    // The docs and the spec describe the API, which is no secret; a browser can open them without a key.
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
-    runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue, deps.pool), pool: deps.pool });
+    runRoutes(app, { runs: createRunService(deps.client, config.temporal.taskQueue, pool, { allowSelfApproval: config.api.allowSelfApproval }), pool });
+    keyRoutes(app, { pool });
+    auditRoutes(app, { pool });
+    uploadRoutes(app, { pool, store: createObjectStore(config, s3), maxBytes: config.api.uploadMaxBytes });
 
     app.get(
       '/health',
       {
         config: { scope: 'public' },
-        schema: { tags: ['health'], summary: 'Whether Temporal and Postgres answer', response: { 200: healthResponse, 503: healthResponse, ...errorResponses } },
+        schema: { tags: ['health'], summary: 'Whether Temporal and Postgres answer', security: [], response: { 200: healthResponse, 503: healthResponse, ...errorResponses } },
       },
       async (_request, reply) => {
         const [temporal, database] = await Promise.all([
           deps.client.connection.workflowService.getSystemInfo({}).then(() => 'ok' as const, () => 'unavailable' as const),
-          deps.pool.query('SELECT 1').then(() => 'ok' as const, () => 'unavailable' as const),
+          pool.query('SELECT 1').then(() => 'ok' as const, () => 'unavailable' as const),
         ]);
         const ok = temporal === 'ok' && database === 'ok';
         return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', temporal, database });

@@ -16,6 +16,8 @@ export const runViewSchema = z
   .object({
     runId: z.string(),
     kind: z.string().optional(),
+    /** The name of the key that started it. */
+    startedBy: z.string().optional(),
     status: runStatusSchema,
     progress: progressSchema.nullable(),
     result: runResultSchema.nullable(),
@@ -28,6 +30,7 @@ export const runListItemSchema = z.object({
   runId: z.string(),
   kind: z.string().optional(),
   dataset: z.string().optional(),
+  startedBy: z.string().optional(),
   status: z.string(),
   startTime: z.string(),
   closeTime: z.string().nullable(),
@@ -35,13 +38,18 @@ export const runListItemSchema = z.object({
 
 const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
 
+const memoString = (memo: Record<string, unknown> | undefined, key: string) => (typeof memo?.[key] === 'string' ? memo[key] : undefined);
+
 /** Runs as the API sees them: started, read and stopped through Temporal. */
-export function createRunService(client: Client, taskQueue: string, pool: Pool) {
+export function createRunService(client: Client, taskQueue: string, pool: Pool, opts: { allowSelfApproval?: boolean } = {}) {
   return {
-    /** Starts a run; the same runId again returns that run, and refuses different params. */
-    async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
+    /**
+     * Starts a run on behalf of `startedBy` (a key's name); the same runId again returns that run,
+     * whoever asks, and refuses different params.
+     */
+    async start(kind: JobKindName, params: unknown, run: { runId?: string; startedBy: string }): Promise<{ runId: string; existing: boolean }> {
       const job = jobKinds[kind];
-      const workflowId = runId ?? `${kind}-${randomUUID()}`;
+      const workflowId = run.runId ?? `${kind}-${randomUUID()}`;
       const paramsDigest = digest(kind, params);
       try {
         await client.workflow.start(job.workflowType, {
@@ -49,8 +57,8 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
           workflowId,
           args: [{ params }],
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: new TypedSearchAttributes(runSearchAttributes(kind, params)),
-          memo: { kind, paramsDigest },
+          typedSearchAttributes: new TypedSearchAttributes(runSearchAttributes(kind, params, run.startedBy)),
+          memo: { kind, paramsDigest, startedBy: run.startedBy },
         });
         return { runId: workflowId, existing: false };
       } catch (err) {
@@ -66,16 +74,18 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
     async get(runId: string): Promise<RunView> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
-      const kind = description.memo?.kind as string | undefined;
-      switch (description.status.name) {
+      const startedBy = memoString(description.memo, 'startedBy');
+      const run = { runId, kind: memoString(description.memo, 'kind'), ...(startedBy && { startedBy }) };
+      const status = description.status.name;
+      switch (status) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.
           const progress = await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => null);
-          return { runId, kind, status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null };
+          return { ...run, status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null };
         }
         case 'COMPLETED': {
           const result = (await handle.result()) as RunResult;
-          return { runId, kind, status: result.status, progress: finalProgress(result), result };
+          return { ...run, status: result.status, progress: finalProgress(result), result };
         }
         case 'FAILED': {
           const failure = await handle.result().then(
@@ -84,12 +94,12 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
           );
           const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
           const error = { code: (failure instanceof ApplicationFailure && failure.type) || ErrorCode.RunFailed, message: failure?.message ?? 'the run failed' };
-          return { runId, kind, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
+          return { ...run, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
         }
         case 'CANCELLED':
-          return { runId, kind, status: 'cancelled', progress: null, result: null };
+          return { ...run, status: 'cancelled', progress: null, result: null };
         default:
-          return { runId, kind, status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } };
+          return { ...run, status: 'failed', progress: null, result: null, error: { code: status, message: `the run was ${status.toLowerCase().replace(/_/g, ' ')}` } };
       }
     },
 
@@ -100,8 +110,12 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       await handle.signal(cancelSignal, { reason });
     },
 
-    /** Approves or rejects a run that waits for confirmation; 409 unless it is waiting. */
-    async decide(runId: string, decision: 'approve' | 'reject', details: { by?: string; comment?: string; reason?: string }): Promise<void> {
+    /**
+     * Approves or rejects, on behalf of `by` (a key's name), a run that waits for confirmation; 409
+     * unless it is waiting. Four eyes: whoever started a run may reject it but not approve it,
+     * unless self-approval is allowed.
+     */
+    async decide(runId: string, decision: 'approve' | 'reject', details: { by: string; comment?: string; reason?: string }): Promise<void> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
       const step =
@@ -115,6 +129,13 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       if (step !== AWAITING_APPROVAL) {
         throw new ApiError(409, 'NOT_AWAITING_APPROVAL', `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
       }
+      if (decision === 'approve' && !opts.allowSelfApproval && memoString(description.memo, 'startedBy') === details.by) {
+        throw new ApiError(
+          403,
+          'SELF_APPROVAL',
+          `run "${runId}" was started by "${details.by}", who may not approve it too: another key with the approve scope must (four eyes; BATCHFLOW_ALLOW_SELF_APPROVAL=true allows it)`,
+        );
+      }
       await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, details);
     },
 
@@ -123,11 +144,12 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       await client.workflow.getHandle(runId).describe();
     },
 
-    async list(filter: { kind?: string; dataset?: string; status?: string; limit: number }) {
+    async list(filter: { kind?: string; dataset?: string; status?: string; startedBy?: string; limit: number }) {
       const clauses = [
         filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
         filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
         filter.status && `BatchflowStatus = ${quote(filter.status)}`,
+        filter.startedBy && `BatchflowStartedBy = ${quote(filter.startedBy)}`,
       ].filter(Boolean);
       const runs = [];
       for await (const w of client.workflow.list({ query: clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL' })) {
@@ -135,6 +157,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
           runId: w.workflowId,
           kind: w.typedSearchAttributes.get(searchAttributes.kind),
           dataset: w.typedSearchAttributes.get(searchAttributes.dataset),
+          startedBy: w.typedSearchAttributes.get(searchAttributes.startedBy),
           status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
           startTime: w.startTime.toISOString(),
           closeTime: w.closeTime?.toISOString() ?? null,

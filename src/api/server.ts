@@ -10,7 +10,7 @@ export async function startApi(config: Config, opts: { logger?: boolean } = {}) 
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl);
   const temporal = await connectTemporal(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue }, { logger: opts.logger ?? true });
+  const app = buildApp({ client: temporal.client, pool, config }, { logger: opts.logger ?? true });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     address,

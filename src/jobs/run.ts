@@ -128,6 +128,16 @@ export const rowErrorSchema = z.object({
 });
 export type RowError = z.infer<typeof rowErrorSchema>;
 
+/** Who approved or rejected a run that waited for approval, when, and what they said. */
+export const approvalRecordSchema = z.object({
+  decision: z.enum(['approved', 'rejected']),
+  /** The name of the approving key. */
+  by: z.string().optional(),
+  at: z.string(),
+  comment: z.string().optional(),
+});
+export type ApprovalRecord = z.infer<typeof approvalRecordSchema>;
+
 export const runResultSchema = z.object({
   status: runStatusSchema.exclude(['running']),
   kind: z.string(),
@@ -142,6 +152,8 @@ export const runResultSchema = z.object({
   warnings: z.array(z.string()),
   /** Dry runs and runs that waited for approval: what matched. */
   preview: previewSchema.optional(),
+  /** Runs that waited for approval: the decision, once made. */
+  approval: approvalRecordSchema.optional(),
   steps: z.record(z.string(), stepStateSchema).optional(),
   startedAt: z.string(),
   endedAt: z.string(),

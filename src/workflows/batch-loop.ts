@@ -2,7 +2,7 @@ import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation,
 import type { Activities } from '../activities';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type Preview, type RunResult, type StepState } from '../jobs/run';
+import { zeroCounts, type ApprovalRecord, type Preview, type RunResult, type StepState } from '../jobs/run';
 import { sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
@@ -79,7 +79,7 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: { preview?: Preview; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
+  extra: { preview?: Preview; approval?: ApprovalRecord; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ runId: workflowInfo().workflowId });
@@ -92,6 +92,7 @@ export async function completeLoop<P>(
     errorCount: finished.errorCount,
     warnings: finished.warnings ?? outcome.checkpoint?.warnings ?? [],
     preview: extra.preview,
+    approval: extra.approval,
     steps: extra.steps?.(outcome.checkpoint),
   });
 }

@@ -12,7 +12,10 @@ import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
 import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
+import { recordAudit } from '../audit';
+import { actorOf } from '../auth';
 import { errorResponses, errorSchema } from '../errors';
+import { keyNameSchema } from '../keys';
 import { runListItemSchema, runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -29,13 +32,19 @@ const errorsQuery = strictObject({
 });
 const listQuery = strictObject({
   kind: z.enum(jobKindNames).optional(),
-  dataset: z.string().max(100).optional(),
+  dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a dataset name').optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
+  /** The name of the key that started the runs. */
+  startedBy: keyNameSchema.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 // A POST without a body reaches the schema as null.
 const cancelBody = strictObject({ reason: z.string().max(500).optional() }).nullish();
-const decisionBody = strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2000).optional(), reason: z.string().max(2000).optional() }).nullish();
+// Who decides comes from the key, never from the body.
+const decisionBodies = {
+  approve: strictObject({ comment: z.string().max(2000).optional() }).nullish(),
+  reject: strictObject({ reason: z.string().max(2000).optional() }).nullish(),
+};
 
 const startedResponse = z.object({ runId: z.string(), existing: z.boolean() });
 const listResponse = z.object({ runs: z.array(runListItemSchema) });
@@ -60,7 +69,9 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
-      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
+      const actor = actorOf(request);
+      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), { runId, startedBy: actor.name });
+      if (!started.existing) await recordAudit(pool, actor, 'start', { runId: started.runId, details: { kind } });
       return reply.status(started.existing ? 200 : 202).send(started);
     },
   );
@@ -85,7 +96,9 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { id } = request.params;
-      await runs.cancel(id, request.body?.reason);
+      const reason = request.body?.reason;
+      await runs.cancel(id, reason);
+      await recordAudit(pool, actorOf(request), 'cancel', { runId: id, ...(reason && { details: { reason } }) });
       return reply.status(202).send({ runId: id, cancelRequested: true as const });
     },
   );
@@ -99,13 +112,17 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
           tags: ['runs'],
           summary: decision === 'approve' ? 'Let a run that awaits approval go ahead' : 'End a run that awaits approval, changing nothing',
           params: runIdParams,
-          body: decisionBody,
+          description: 'The decision is made by the key; a run may not be approved by the key name that started it, unless BATCHFLOW_ALLOW_SELF_APPROVAL=true.',
+          body: decisionBodies[decision],
           response: { 202: z.object({ runId: z.string(), decision: z.enum(['approve', 'reject']) }), 409: errorSchema, 503: errorSchema, ...errorResponses },
         },
       },
       async (request, reply) => {
         const { id } = request.params;
-        await runs.decide(id, decision, request.body ?? {});
+        const actor = actorOf(request);
+        const note = request.body ?? {};
+        await runs.decide(id, decision, { ...note, by: actor.name });
+        await recordAudit(pool, actor, decision, { runId: id, ...(Object.keys(note).length > 0 && { details: note }) });
         return reply.status(202).send({ runId: id, decision });
       },
     );
