@@ -49,7 +49,7 @@ export class ApiClient {
     }
     const text = await response.text();
     const parsed = (response.headers.get('content-type') ?? '').includes('json') && text ? (JSON.parse(text) as T) : (text as T);
-    if (response.status >= 400) throw refusal(method, path, response, typeof parsed === 'object' && parsed ? (parsed) : { message: text });
+    if (response.status >= 400) throw refusal(method, path, response, typeof parsed === 'object' && parsed ? parsed : { message: text });
     return { status: response.status, body: parsed };
   }
 }
