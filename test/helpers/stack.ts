@@ -61,9 +61,9 @@ export async function openStack(config: Config = testConfig()) {
     adminKey,
     /** A request with `key` (null: without any). */
     injectAs: (key: string | null, opts: InjectOptions) => inject(withKey(opts, key)),
-    /** A new key in the test database; its name is made unique unless `exactName`. */
-    async createKey(name: string, scopes: KeyScope[], opts: { exactName?: boolean } = {}) {
-      return (await createKey(pool, { name: 'test' }, { name: opts.exactName ? name : uniqueId(name), scopes })).key;
+    /** A new key in the test database (name it with uniqueId unless the name matters). */
+    async createKey(name: string, scopes: KeyScope[]) {
+      return (await createKey(pool, { name: 'test' }, { name, scopes })).key;
     },
     async close() {
       await app.close();
