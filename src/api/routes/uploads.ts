@@ -67,7 +67,10 @@ export function uploadRoutes(app: App, deps: { pool: Pool; store: ObjectStore; m
             next(null, chunk);
           },
         });
+        // The store reads the meter and gets its errors (over the limit, a dropped client). The
+        // request is not destroyed with them: the caller is still to get the 413.
         body.once('error', (err) => meter.destroy(err));
+        meter.once('error', () => body.unpipe(meter));
         const stored = await store.put(key, body.pipe(meter));
         const sha256 = hash.digest('hex');
         await recordAudit(pool, actorOf(request), 'upload', { details: { source: stored.uri, bytes, sha256, ...(request.query.filename && { filename: request.query.filename }) } });
