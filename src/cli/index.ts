@@ -140,6 +140,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     console.error(err instanceof CliError ? err.message : err instanceof Error ? err.message : String(err));
-    process.exitCode = err instanceof CliError ? err.exitCode : ExitCode.Failed;
+    // parseArgs refuses unknown options and missing values: that is bad usage too.
+    const badArgs = String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    process.exitCode = err instanceof CliError ? err.exitCode : badArgs ? ExitCode.Usage : ExitCode.Failed;
   },
 );
