@@ -67,8 +67,11 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     if (err instanceof WorkflowNotFoundError) return reply.status(404).send({ error: 'NOT_FOUND', message: 'run not found' });
     const status = (err as FastifyError).statusCode;
+    if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.status(415).send({ error: 'UNSUPPORTED_MEDIA_TYPE', message: `content-type "${request.headers['content-type'] ?? ''}" is not accepted here: send application/json` });
+    }
     if (status !== undefined && status >= 400 && status < 500) {
-      // Fastify's own request errors: malformed JSON, unsupported media type, body too large.
+      // Fastify's own request errors: malformed JSON, body too large.
       return reply.status(status).send({ error: (err as FastifyError).code ?? 'BAD_REQUEST', message: err.message });
     }
     request.log.error({ err }, 'request failed');
