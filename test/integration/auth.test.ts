@@ -90,6 +90,12 @@ describe('API keys and scopes', () => {
     assert.deepEqual(rows[0]!.secret_hash, createHash('sha256').update(secret).digest());
 
     assert.equal((await stack().injectAs(key, { method: 'GET', url: '/runs?limit=1' })).statusCode, 200);
+    let lastUsedAt: string | null = null;
+    for (let i = 0; i < 50 && !lastUsedAt; i++) {
+      lastUsedAt = json<{ keys: KeyInfo[] }>(await stack().app.inject({ method: 'GET', url: '/keys' })).keys.find((k) => k.id === id)!.lastUsedAt;
+      if (!lastUsedAt) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(lastUsedAt, 'the list says when a key was last used');
     const revoked = await stack().app.inject({ method: 'DELETE', url: `/keys/${id}` });
     assert.equal(revoked.statusCode, 200);
     assert.ok(json<KeyInfo>(revoked).revokedAt);
@@ -158,6 +164,15 @@ describe('API keys and scopes', () => {
       url = page.next;
     }
     assert.deepEqual(seen, [...runIds].reverse());
+
+    // A cancel is audited with its reason.
+    const waiting = uniqueId('audited-cancel');
+    assert.equal((await stack().app.inject({ method: 'POST', url: '/runs', payload: { kind: 'cleanup', runId: waiting, params: { requiresConfirmation: true } } })).statusCode, 202);
+    await waitForRun(stack(), waiting, (r) => r.progress?.step === 'awaiting_approval');
+    assert.equal((await stack().app.inject({ method: 'POST', url: `/runs/${waiting}/cancel`, payload: { reason: 'wrong day' } })).statusCode, 202);
+    assert.equal((await waitForRun(stack(), waiting)).status, 'cancelled');
+    const cancelled = json<{ entries: AuditEntry[] }>(await stack().app.inject({ method: 'GET', url: `/audit?runId=${waiting}&action=cancel` })).entries;
+    assert.deepEqual(cancelled.map((e) => [e.actor, e.details]), [['test-admin', { reason: 'wrong day' }]]);
     for (const [query, field] of [['action=drop', 'action'], ['actor=%27%20OR%201%3D1', 'actor'], ['before=abc', 'before'], ['runid=x', 'runid']]) {
       const res = await stack().app.inject({ method: 'GET', url: `/audit?${query}` });
       assert.equal(res.statusCode, 400, res.body);
@@ -247,6 +262,8 @@ describe('four eyes', () => {
     assert.equal(done.result!.approval!.by, childRun.startedBy);
     assert.equal(done.result!.approval!.comment, 'changed my mind');
     assert.deepEqual(await statusCounts(stack.pool, p), { active: 3 });
+    const audit = json<{ entries: AuditEntry[] }>(await stack.app.inject({ method: 'GET', url: `/audit?runId=${child}` })).entries;
+    assert.deepEqual(audit.map((e) => [e.action, e.actor, e.details]), [['reject', carolName, { reason: 'changed my mind' }]]);
   });
 });
 
@@ -279,6 +296,13 @@ describe('rate limit', () => {
     assert.equal(json<{ error: string }>(limited).error, 'RATE_LIMITED');
     assert.match(json<{ message: string }>(limited).message, /more than 3 requests a minute with this key; retry in/);
     assert.equal((await stack.injectAs(other, { method: 'GET', url: '/runs?limit=1' })).statusCode, 200);
+  });
+
+  it('public routes count per client address', async () => {
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await stack.injectAs(null, { method: 'GET', url: '/openapi.json', remoteAddress: '10.9.8.7' })).statusCode);
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    assert.equal((await stack.injectAs(null, { method: 'GET', url: '/openapi.json', remoteAddress: '10.9.8.6' })).statusCode, 200);
   });
 });
 
