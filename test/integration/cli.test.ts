@@ -113,6 +113,20 @@ describe('CLI against a listening API', () => {
     assert.equal(viaOtherHost.code, 64, 'the local key is not sent to another host');
   });
 
+  it('rate-limited: exit 69, saying when to retry', async () => {
+    const limited = await openStack(testConfig({ BATCHFLOW_RATE_LIMIT: '1' }));
+    try {
+      await limited.app.listen({ port: 0, host: '127.0.0.1' });
+      const url = `http://127.0.0.1:${(limited.app.server.address() as { port: number }).port}`;
+      assert.equal((await cli(['runs'], { BATCHFLOW_API_URL: url })).code, 0);
+      const refused = await cli(['runs'], { BATCHFLOW_API_URL: url });
+      assert.equal(refused.code, 69);
+      assert.match(refused.stderr, /429 RATE_LIMITED\n.*\n {2}retry after \d+ s/);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('approve and reject decide as the key; the old --by is gone', async () => {
     const p = uniqueId('cli-approve');
     await seedUsers(stack.pool, p, 2, { status: 'active' });
