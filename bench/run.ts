@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
     const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
       cwd: repoRoot,
-      env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, TASK_QUEUE: taskQueue, BATCHFLOW_WORKFLOW_BUNDLE: bundlePath, BATCHFLOW_LOCAL_SOURCE_DIRS: tmp },
+      env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, TASK_QUEUE: taskQueue, BATCHFLOW_WORKFLOW_BUNDLE: bundlePath, BATCHFLOW_LOCAL_SOURCE_DIRS: tmp, BATCHFLOW_SCHEDULES: 'off' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     stops.unshift(async () => {

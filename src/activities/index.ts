@@ -1,9 +1,13 @@
+import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
+import type { ObjectStore } from '../storage';
+import { createAggregateActivities } from './aggregate';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
 import { createImportActivities } from './import';
 import type { ImportReaders } from './import-readers';
+import { createReportActivities } from './report';
 import { createRunActivities } from './runs';
 
 export interface ActivityDeps {
@@ -13,6 +17,11 @@ export interface ActivityDeps {
   sliceMs: number;
   /** Import and bulk-update batches loading at once, each on its own connection. */
   parallelBatches: number;
+  /** Where reports are written. */
+  store: ObjectStore;
+  /** Temporal, for reports on the runs of this task queue. */
+  client: Client;
+  taskQueue: string;
 }
 
 /** Every activity the worker registers, built from its dependencies. */
@@ -23,6 +32,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createBulkUpdateActivities(deps),
     ...createCleanupActivities(deps),
     ...createCustomActivities(deps),
+    ...createAggregateActivities(deps),
+    ...createReportActivities(deps),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

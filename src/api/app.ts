@@ -15,6 +15,8 @@ import { auditRoutes } from './routes/audit';
 import { keyRoutes } from './routes/keys';
 import { runRoutes } from './routes/runs';
 import { uploadRoutes } from './routes/uploads';
+import { scheduleRoutes } from './routes/schedules';
+import { createScheduleService } from './schedules';
 
 export interface ApiDeps {
   client: Client;
@@ -53,7 +55,9 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
   app.after(() => {
     // The docs and the spec describe the API, which is no secret; a browser can open them without a key.
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
-    runRoutes(app, { runs: createRunService(deps.client, config.temporal.taskQueue, pool, { allowSelfApproval: config.api.allowSelfApproval }), pool });
+    const runs = createRunService(deps.client, config.temporal.taskQueue, pool, { allowSelfApproval: config.api.allowSelfApproval });
+    runRoutes(app, { runs, pool });
+    scheduleRoutes(app, { schedules: createScheduleService(deps.client, config.temporal.taskQueue, runs) });
     keyRoutes(app, { pool });
     auditRoutes(app, { pool });
     uploadRoutes(app, { pool, store: createObjectStore(config, s3), maxBytes: config.api.uploadMaxBytes });

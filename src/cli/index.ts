@@ -16,13 +16,15 @@ Usage:
   batchflow api                          the HTTP API on PORT
 ${IMPORT_USAGE}
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline or custom; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate or report; FILE is JSON or YAML (- for stdin)
   batchflow approve RUN_ID [--comment TEXT]
   batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
-  batchflow runs [--kind K] [--dataset D] [--status S] [--started-by KEY_NAME]
+  batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID] [--started-by KEY_NAME]
+  batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
+        | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]
 ${KEYS_USAGE}
 
 The commands that talk to the API use BATCHFLOW_API_URL (default http://localhost:$PORT) and the
@@ -109,10 +111,14 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n');
       return ExitCode.Success;
     }
+    case 'schedules': {
+      const { schedulesCommand } = await import('./schedules');
+      return schedulesCommand(rest, USAGE);
+    }
     case 'runs': {
-      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' }, 'started-by': { type: 'string' } } });
-      const { 'started-by': startedBy, ...filters } = values;
-      const query = new URLSearchParams(Object.entries({ ...filters, startedBy }).filter((e): e is [string, string] => typeof e[1] === 'string'));
+      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' }, schedule: { type: 'string' }, 'started-by': { type: 'string' } } });
+      const { schedule, 'started-by': startedBy, ...filters } = values;
+      const query = new URLSearchParams(Object.entries({ ...filters, scheduleId: schedule, startedBy }).filter((e): e is [string, string] => typeof e[1] === 'string'));
       const { body } = await api().request<{ runs: object[] }>('GET', `/runs?${query.toString()}`);
       console.table(body.runs);
       return ExitCode.Success;

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ScheduleView } from '../api/schedules';
 import { startApi } from '../api/server';
 import { loadConfig, requireDatabaseUrl } from '../config';
 import { createPool } from '../db/pool';
@@ -60,15 +61,17 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     const apiUrl = `http://localhost:${new URL(api.address).port}`;
     const pool = createPool(requireDatabaseUrl(config), 1);
     const { created } = await ensureLocalAdminKey(pool, config.localKeyFile).finally(() => pool.end());
+    const client = new ApiClient(apiUrl, readLocalKey(config.localKeyFile));
 
     log(`object store: ${config.s3 ? `s3://${config.s3.bucket}` : config.objectStoreDir}`);
     log(`API:          ${apiUrl}   (GET ${apiUrl}/health)`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
     log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
+    await logSchedules(client);
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import examples/users.csv --dataset users --mode upsert`);
 
-    if (opts.sample) await runSample(new ApiClient(apiUrl, readLocalKey(config.localKeyFile)));
+    if (opts.sample) await runSample(client);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -77,6 +80,16 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log('stopping…');
   } finally {
     await stopAll();
+  }
+}
+
+/** The schedules the worker synced, as Temporal now has them: one line each. */
+async function logSchedules(api: ApiClient): Promise<void> {
+  const { body } = await api.request<{ schedules: ScheduleView[] }>('GET', '/schedules');
+  if (body.schedules.length === 0) log('schedules:    none (BATCHFLOW_SCHEDULES is off or declares none)');
+  for (const [i, s] of body.schedules.entries()) {
+    const when = s.paused ? `PAUSED: ${s.note}` : `next ${s.nextRunTimes[0] ?? '-'}`;
+    log(`${i === 0 ? 'schedules:' : '          '}    ${s.id} (${s.kind}, ${s.spec.declared} ${s.spec.timeZone}, ${when})`);
   }
 }
 

@@ -1,10 +1,12 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import type { z } from 'zod';
+import { aggregateParamsSchema } from './aggregate';
 import { bulkUpdateParamsSchema } from './bulk-update';
 import { cleanupParamsSchema } from './cleanup';
 import { customParamsSchema } from './custom';
 import { importParamsSchema } from './import';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
+import { reportParamsSchema } from './report';
 
 /** Search attributes on every run (registered with the Temporal server by the stack scripts). */
 export const searchAttributes = {
@@ -14,7 +16,15 @@ export const searchAttributes = {
   /** The name of the API key that started the run (a pipeline's steps: the pipeline's). */
   startedBy: defineSearchAttributeKey('BatchflowStartedBy', SearchAttributeType.KEYWORD),
 };
-export const searchAttributeTypes = Object.fromEntries(Object.values(searchAttributes).map((k) => [k.name, 'Keyword' as const]));
+/** On each schedule Batchflow manages: the digest of its declaration, compared by every sync. */
+export const scheduleDigestAttribute = defineSearchAttributeKey('BatchflowScheduleDigest', SearchAttributeType.KEYWORD);
+export const searchAttributeTypes = Object.fromEntries([...Object.values(searchAttributes), scheduleDigestAttribute].map((k) => [k.name, 'Keyword' as const]));
+
+/** Set by Temporal on every run a schedule starts: which schedule, and the time it was due (its nominal time). */
+export const scheduledBy = {
+  id: defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD),
+  startTime: defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME),
+};
 
 export interface JobKind<S extends z.ZodType = z.ZodType> {
   /** Validates the API body's params, the CLI's flags and the workflow input alike. */
@@ -69,7 +79,22 @@ const pipelineJob = job({
 });
 
 /** Every job kind a caller can start, by the name used in `POST /runs` and `batchflow run`. */
-export const jobKinds = { ...stepJobKinds, pipeline: pipelineJob };
+export const jobKinds = {
+  ...stepJobKinds,
+  pipeline: pipelineJob,
+  aggregate: job({
+    schema: aggregateParamsSchema,
+    workflowType: 'aggregateWorkflow',
+    description: 'Compute the declared daily roll-ups (daily_stats) for a date or a range of dates, one upsert per date.',
+    datasetOf: () => undefined,
+  }),
+  report: job({
+    schema: reportParamsSchema,
+    workflowType: 'reportWorkflow',
+    description: "The weekly report: runs by kind and status, rows, top error codes, slowest runs and the week's daily_stats, as CSV and HTML.",
+    datasetOf: () => undefined,
+  }),
+};
 export type JobKindName = keyof typeof jobKinds;
 export const jobKindNames = Object.keys(jobKinds) as [JobKindName, ...JobKindName[]];
 

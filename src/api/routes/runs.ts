@@ -10,13 +10,13 @@ import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
 import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
-import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
+import { rowErrorSchema, runIdSchema, runListItemSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
 import { recordAudit } from '../audit';
 import { actorOf } from '../auth';
 import { errorResponses, errorSchema } from '../errors';
 import { keyNameSchema } from '../keys';
-import { runListItemSchema, runViewSchema, type RunService } from '../runs';
+import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
 const startBody = z.discriminatedUnion(
@@ -34,6 +34,8 @@ const listQuery = strictObject({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a dataset name').optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
+  /** Runs a schedule started. */
+  scheduleId: z.string().max(200).optional(),
   /** The name of the key that started the runs. */
   startedBy: keyNameSchema.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
