@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { strictObject } from './strict';
 import { addDays, checkDateRange, dateIn, isoDateSchema, type DateRange } from './dates';
 
