@@ -36,23 +36,16 @@ export function suggestKey(key: string, known: readonly string[]): string | unde
   return best?.key;
 }
 
-/** `unknown key` with, for a near miss, the key that was probably meant. */
-export function unknownKeyMessage(key: string, known: readonly string[]): string {
-  const meant = suggestKey(key, known);
-  return meant ? `unknown key; did you mean "${meant}"?` : `unknown key (known: ${known.join(', ')})`;
-}
-
 /**
- * The message of a zod `unrecognized_keys` issue: each key with its suggestion. The API names the
- * first key as the field (`params.dryrun`), so the message reads after it.
+ * The message of a zod `unrecognized_keys` issue, as zod words it (`Unrecognized key: "dryrun"`),
+ * with the key that was meant for a near miss, else the keys there are. It names the key itself:
+ * not every reader shows the issue's path (the API does, as `params.dryrun`).
  */
 function unrecognizedKeysMessage(keys: readonly string[], known: readonly string[]): string {
-  if (keys.length === 1) return unknownKeyMessage(keys[0]!, known);
-  const each = keys.map((k) => {
-    const meant = suggestKey(k, known);
-    return meant ? `"${k}" (did you mean "${meant}"?)` : `"${k}"`;
-  });
-  return `unknown keys ${each.join(', ')} (known: ${known.join(', ')})`;
+  const meant = keys.map((k) => suggestKey(k, known));
+  if (keys.length === 1) return `Unrecognized key: "${keys[0]}"${meant[0] ? `; did you mean "${meant[0]}"?` : ` (known: ${known.join(', ')})`}`;
+  const each = keys.map((k, i) => (meant[i] ? `"${k}" (did you mean "${meant[i]}"?)` : `"${k}"`));
+  return `Unrecognized keys: ${each.join(', ')} (known: ${known.join(', ')})`;
 }
 
 /**

@@ -54,7 +54,7 @@ describe('bad input', () => {
     // Unknown and misspelt keys, in every kind and nested.
     ['runId misspelt', post({ kind: 'cleanup', runid: 'x', params: {} }), 400, 'runid', /did you mean "runId"\?/],
     ['import: Mode', post({ kind: 'import', params: { source: '/x.csv', dataset: 'users', Mode: 'insert' } }), 400, 'params.Mode', /did you mean "mode"\?/],
-    ['import: stop_on_error as a key', post({ kind: 'import', params: { source: '/x.csv', dataset: 'users', stopOnError: true } }), 400, 'params.stopOnError', /unknown key/],
+    ['import: stop_on_error as a key', post({ kind: 'import', params: { source: '/x.csv', dataset: 'users', stopOnError: true } }), 400, 'params.stopOnError', /Unrecognized key: "stopOnError" \(known: /],
     ['bulk-update: dryrun', post(users({ dryrun: true })), 400, 'params.dryrun', /did you mean "dryRun"\?/],
     ['bulk-update: requireConfirmation', post(users({ requireConfirmation: true })), 400, 'params.requireConfirmation', /did you mean "requiresConfirmation"\?/],
     ['bulk-update: maxrecords', post(users({ maxrecords: 1 })), 400, 'params.maxrecords', /did you mean "maxRecords"\?/],
@@ -73,7 +73,7 @@ describe('bad input', () => {
     ['pipeline: a step cleanup rule key', post(step('cleanup', rule({ wher: mine }).params)), 400, 'params.steps.0.params.rules.0.wher', /did you mean "where"\?/],
     ['pipeline: a step precondition', post(step('bulk-update', users({ preconditions: { maxMatchs: 1 } }).params)), 400, 'params.steps.0.params.preconditions.maxMatchs', /did you mean "maxMatches"\?/],
     ['cancel body', { method: 'POST', url: '/runs/x/cancel', payload: { reasn: 'x' } }, 400, 'reasn', /did you mean "reason"\?/],
-    ['approve body: by', { method: 'POST', url: '/runs/x/approve', payload: { by: 'mallory' } }, 400, 'by', /unknown key/],
+    ['approve body: by', { method: 'POST', url: '/runs/x/approve', payload: { by: 'mallory' } }, 400, 'by', /Unrecognized key: "by" \(known: comment\)/],
     ['reject body: comment', { method: 'POST', url: '/runs/x/reject', payload: { reson: 'x' } }, 400, 'reson', /did you mean "reason"\?/],
     ['list query key', get('/runs?kindd=import'), 400, 'kindd', /did you mean "kind"\?/],
     ['errors query key', get('/runs/x/errors?limt=5'), 400, 'limt', /did you mean "limit"\?/],

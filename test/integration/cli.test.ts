@@ -67,7 +67,7 @@ describe('CLI against a listening API', () => {
     const params = await writeFixture('typo.yaml', YAML.stringify({ dataset: 'users', where: ownUsers(p), set: { status: 'inactive' }, dryrun: true, preconditions: { maxmatches: 10 } }));
     const res = await cli(['run', 'bulk-update', '--params', params]);
     assert.equal(res.code, 64);
-    assert.match(res.stderr, /^POST \/runs: 400 INVALID_REQUEST\n {2}params\.preconditions\.maxmatches: unknown key; did you mean "maxMatches"\?\n {2}params\.dryrun: unknown key; did you mean "dryRun"\?/m);
+    assert.match(res.stderr, /^POST \/runs: 400 INVALID_REQUEST\n {2}params\.preconditions\.maxmatches: Unrecognized key: "maxmatches"; did you mean "maxMatches"\?\n {2}params\.dryrun: Unrecognized key: "dryrun"; did you mean "dryRun"\?/m);
     assert.deepEqual(await statusCounts(stack.pool, p), { active: 4 });
   });
 

@@ -39,8 +39,8 @@ describe('strict params', () => {
       assert.ok(!parsed.success, 'refused');
       const issue = parsed.error.issues.find((i) => issuePath(i).join('.') === field);
       assert.ok(issue, `an issue at ${field}: ${JSON.stringify(parsed.error.issues)}`);
-      if (suggestion) assert.match(issue.message, new RegExp(`did you mean "${suggestion}"\\?`));
-      else assert.match(issue.message, /^unknown key \(known: /);
+      if (suggestion) assert.match(issue.message, new RegExp(`^Unrecognized key: "${field.split('.').pop()}"; did you mean "${suggestion}"\\?$`));
+      else assert.match(issue.message, new RegExp(`^Unrecognized key: "${field.split('.').pop()}" \\(known: `));
     });
   }
 
