@@ -91,7 +91,7 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
   const params = importParamsSchema.parse({ source: csv, dataset: 'users', mode: 'upsert', batchSize: ctx.batchSize });
   log(`ours: import workflow, batch size ${params.batchSize}`);
   t0 = performance.now();
-  const { runId } = await ctx.runs.start('import', params, `bench-import-${process.pid}`);
+  const { runId } = await ctx.runs.start('import', params, { runId: `bench-import-${process.pid}`, startedBy: 'bench' });
   const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const ourRows = await countUsers();

@@ -28,6 +28,10 @@ const envSchema = z.object({
   BATCHFLOW_API_METRICS_PORT: port.default(9464),
   BATCHFLOW_WORKER_METRICS_PORT: port.default(9465),
   BATCHFLOW_TEMPORAL_METRICS_PORT: port.default(9466),
+  BATCHFLOW_API_KEY: optionalString,
+  BATCHFLOW_ALLOW_SELF_APPROVAL: bool.default(false),
+  BATCHFLOW_RATE_LIMIT: z.coerce.number().int().min(0).default(600),
+  BATCHFLOW_UPLOAD_MAX_BYTES: z.coerce.number().int().min(1).default(1024 ** 3),
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_BUCKET: optionalString,
@@ -49,8 +53,21 @@ function toConfig(env: z.infer<typeof envSchema>) {
   return {
     temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TASK_QUEUE },
     databaseUrl: env.DATABASE_URL,
-    api: { port: env.PORT, host: env.HOST, url: env.BATCHFLOW_API_URL ?? `http://localhost:${env.PORT}` },
+    api: {
+      port: env.PORT,
+      host: env.HOST,
+      url: env.BATCHFLOW_API_URL ?? `http://localhost:${env.PORT}`,
+      /** The key the CLI sends; unset, it reads localKeyFile when the API is local. */
+      key: env.BATCHFLOW_API_KEY,
+      /** Four eyes: unless this is set, a key may not approve a run started by a key of the same name. */
+      allowSelfApproval: env.BATCHFLOW_ALLOW_SELF_APPROVAL,
+      /** Requests per minute per key (per client address without a key); 0 turns the limit off. */
+      rateLimitPerMinute: env.BATCHFLOW_RATE_LIMIT,
+      uploadMaxBytes: env.BATCHFLOW_UPLOAD_MAX_BYTES,
+    },
     dataDir,
+    /** The admin key `npm start` creates on first start, for the CLI on the same machine. */
+    localKeyFile: path.join(dataDir, 'admin-api-key'),
     /** '*' allows any local path; otherwise local import sources must lie under one of these. */
     localSourceDirs: localSourceDirs.map((d) => (d === '*' ? d : path.resolve(d))),
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),

@@ -5,16 +5,21 @@ import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import type { Config } from '../config';
 import type { Pool } from '../db/pool';
 import { countRequests } from '../metrics/api';
-import type { ObjectAccess } from '../storage';
+import { createObjectAccess, createObjectStore } from '../storage';
+import { registerAuth } from './auth';
 import { errorResponses, registerErrorHandler } from './errors';
 import { logRequests } from './request-log';
+import { auditRoutes } from './routes/audit';
 import { datasetRoutes } from './routes/datasets';
 import { downloadRoutes } from './routes/downloads';
+import { keyRoutes } from './routes/keys';
 import { runRoutes } from './routes/runs';
 import { scheduleRoutes } from './routes/schedules';
 import { statsRoutes } from './routes/stats';
+import { uploadRoutes } from './routes/uploads';
 import { createRunService } from './runs';
 import { createScheduleService } from './schedules';
 import { DOCS_PREFIX, requireScopes, type Scope } from './scopes';
@@ -22,9 +27,7 @@ import { DOCS_PREFIX, requireScopes, type Scope } from './scopes';
 export interface ApiDeps {
   client: Client;
   pool: Pool;
-  taskQueue: string;
-  /** Where run outputs (export files) are, for downloads. */
-  objects: ObjectAccess;
+  config: Pick<Config, 'api' | 'temporal' | 's3' | 'objectStoreDir'>;
   /** Where request counts and durations go (served on the API's metrics port); none in tests that do not need them. */
   metrics?: Registry;
 }
@@ -63,10 +66,12 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
   const app = Fastify({ bodyLimit: 10 * 1024 * 1024, logController: new LogController({ disableRequestLogging: true }), ...options }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  const { config, pool } = deps;
   registerErrorHandler(app);
   requireScopes(app);
   logRequests(app);
   if (deps.metrics) countRequests(app, deps.metrics);
+  registerAuth(app, { pool, rateLimitPerMinute: config.api.rateLimitPerMinute });
   void app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -74,13 +79,18 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
         title: 'Batchflow API',
         version: '0.1.0',
         description:
-          'Durable batch data jobs (imports, bulk updates, cleanups, exports, roll-ups, pipelines) on Temporal and PostgreSQL: start runs, follow their progress, page through their row errors, approve or cancel them, download their files; manage schedules; discover the datasets they use; read stats. Every error answer has the one `Error` shape.',
+          'Durable batch data jobs (imports, bulk updates, cleanups, exports, roll-ups, pipelines) on Temporal and PostgreSQL: start runs, follow their progress, page through their row errors, approve or cancel them, download their files; manage schedules; discover the datasets they use; read stats. Every call but /health and the docs needs an API key. Every error answer has the one `Error` shape.',
       },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key, bf_<id>_<secret> (batchflow keys create)' } } },
+      security: [{ apiKey: [] }],
       tags: [
         { name: 'runs', description: 'Start, list, follow, approve and stop runs; download their files' },
         { name: 'schedules', description: 'Declared schedules: list, pause, trigger, backfill' },
         { name: 'datasets', description: 'What runs can import into and change' },
         { name: 'stats', description: 'Figures over the runs of a time window' },
+        { name: 'uploads', description: 'Files to import' },
+        { name: 'keys', description: 'API keys (admin)' },
+        { name: 'audit', description: 'Who did what (admin)' },
         { name: 'health', description: 'Whether the API and its dependencies answer' },
         { name: 'docs', description: 'This document' },
       ],
@@ -89,8 +99,12 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     transformObject: referencedComponents,
   });
   void app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+  // One S3 client for uploads and downloads alike.
+  const objects = createObjectAccess(config);
+  app.addHook('onClose', () => objects.s3?.client.destroy());
 
   app.after(() => {
+    // The docs and the spec describe the API, which is no secret; a browser can open them without a key.
     app.get(
       '/openapi.json',
       {
@@ -98,6 +112,7 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
         schema: {
           tags: ['docs'],
           summary: 'This API as an OpenAPI 3.1 document (interactive at /docs)',
+          security: [],
           response: {
             200: z
               .record(z.string(), z.unknown())
@@ -108,12 +123,15 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
       },
       () => app.swagger() as unknown as Record<string, unknown>,
     );
-    const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
-    runRoutes(app, { runs, pool: deps.pool });
-    scheduleRoutes(app, { schedules: createScheduleService(deps.client, deps.taskQueue, runs) });
-    downloadRoutes(app, { runs, objects: deps.objects });
-    datasetRoutes(app, { pool: deps.pool });
-    statsRoutes(app, { pool: deps.pool, client: deps.client });
+    const runs = createRunService(deps.client, config.temporal.taskQueue, pool, { allowSelfApproval: config.api.allowSelfApproval });
+    runRoutes(app, { runs, pool });
+    scheduleRoutes(app, { schedules: createScheduleService(deps.client, config.temporal.taskQueue, runs) });
+    keyRoutes(app, { pool });
+    auditRoutes(app, { pool });
+    uploadRoutes(app, { pool, store: createObjectStore(config, objects.s3?.client), maxBytes: config.api.uploadMaxBytes });
+    downloadRoutes(app, { runs, objects });
+    datasetRoutes(app, { pool });
+    statsRoutes(app, { pool, client: deps.client });
 
     app.get(
       '/health',
@@ -122,13 +140,14 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
         schema: {
           tags: ['health'],
           summary: 'Whether Temporal and Postgres answer',
+          security: [],
           response: { 200: healthResponse.describe('Both answer'), 503: healthResponse.describe('One of them does not: the body says which'), ...errorResponses },
         },
       },
       async (_request, reply) => {
         const [temporal, database] = await Promise.all([
           deps.client.connection.workflowService.getSystemInfo({}).then(() => 'ok' as const, () => 'unavailable' as const),
-          deps.pool.query('SELECT 1').then(() => 'ok' as const, () => 'unavailable' as const),
+          pool.query('SELECT 1').then(() => 'ok' as const, () => 'unavailable' as const),
         ]);
         const ok = temporal === 'ok' && database === 'ok';
         return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', temporal, database });

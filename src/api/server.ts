@@ -4,7 +4,6 @@ import { createPool } from '../db/pool';
 import { createLogger, type Logger } from '../log';
 import { createApiRegistry } from '../metrics/api';
 import { serveMetrics } from '../metrics/server';
-import { createObjectAccess } from '../storage';
 import { connectTemporal } from '../temporal';
 import { buildApp } from './app';
 
@@ -19,8 +18,7 @@ export async function startApi(config: Config, opts: { logger?: Logger } = {}) {
   const temporal = await connectTemporal(config);
   const metrics = createApiRegistry();
   const logger = opts.logger ?? createLogger(config.log, { component: 'api' });
-  const objects = createObjectAccess(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, objects, metrics }, { loggerInstance: logger });
+  const app = buildApp({ client: temporal.client, pool, config, metrics }, { loggerInstance: logger });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   const { host, apiPort } = config.metrics;
   const metricsServer = apiPort > 0 ? await serveMetrics(metrics, host, apiPort, 'BATCHFLOW_API_METRICS_PORT') : undefined;
@@ -32,7 +30,6 @@ export async function startApi(config: Config, opts: { logger?: Logger } = {}) {
       await app.close();
       await temporal.close();
       await pool.end();
-      objects.s3?.client.destroy();
     },
   };
 }

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScheduleView } from '../api/schedules';
 import { startApi } from '../api/server';
-import { loadConfig } from '../config';
+import { loadConfig, requireDatabaseUrl } from '../config';
+import { createPool } from '../db/pool';
 import { searchAttributeTypes } from '../jobs';
 import { createLogger } from '../log';
 import { freePort } from '../stack/ports';
@@ -12,6 +13,7 @@ import { startTemporal } from '../stack/temporal';
 import { createWorker, installWorkerRuntime, serveWorkerMetrics } from '../worker';
 import { follow } from './follow';
 import { ApiClient } from './http';
+import { ensureLocalAdminKey, readLocalKey } from './local-key';
 
 const sampleFile = fileURLToPath(new URL('../../examples/users.csv', import.meta.url));
 
@@ -74,6 +76,9 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     const api = await startApi(config, { logger: logger.child({ component: 'api' }) });
     stops.push(() => api.close());
     const apiUrl = `http://localhost:${new URL(api.address).port}`;
+    const pool = createPool(requireDatabaseUrl(config), 1);
+    const { created } = await ensureLocalAdminKey(pool, config.localKeyFile).finally(() => pool.end());
+    const client = new ApiClient(apiUrl, readLocalKey(config.localKeyFile));
     const { host, temporalPort } = config.metrics;
 
     log(`object store: ${config.s3 ? `s3://${config.s3.bucket}` : config.objectStoreDir}`);
@@ -81,10 +86,11 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log(`metrics:      API ${api.metricsUrl ?? 'off'}   worker ${workerMetrics?.url ?? 'off'}   Temporal SDK ${temporalPort > 0 ? `http://${host}:${temporalPort}/metrics` : 'off'}`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
-    await logSchedules(new ApiClient(apiUrl), log);
+    log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
+    await logSchedules(client, log);
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import examples/users.csv --dataset users --mode upsert`);
 
-    if (opts.sample) await runSample(new ApiClient(apiUrl), log);
+    if (opts.sample) await runSample(client, log);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { datasetNames, getDataset } from '../datasets';
 import { addIssues, checkFilter, checkSet, filterSchema, setSchema } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
+import { strictObject } from './strict';
 
 /** Id lists longer than this are stored in Postgres by the API, not carried in workflow history. */
 export const INLINE_IDS_MAX = 1_000;
@@ -21,14 +22,12 @@ export const bulkUpdateParamsSchema = errorPolicySchema
     set: setSchema,
     batchSize: z.number().int().min(1).max(50_000).default(1_000),
     /** Checked after counting the matches, before anything changes. */
-    preconditions: z
-      .strictObject({
-        /** At least this many rows must match (1: "at least one row matches"). */
-        minMatches: z.number().int().min(0).optional(),
-        /** At most this many rows may match. */
-        maxMatches: z.number().int().min(0).optional(),
-      })
-      .optional(),
+    preconditions: strictObject({
+      /** At least this many rows must match (1: "at least one row matches"). */
+      minMatches: z.number().int().min(0).optional(),
+      /** At most this many rows may match. */
+      maxMatches: z.number().int().min(0).optional(),
+    }).optional(),
   })
   .superRefine((params, ctx) => {
     const dataset = getDataset(params.dataset);

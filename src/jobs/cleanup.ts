@@ -2,19 +2,18 @@ import { z } from 'zod';
 import { datasetNames, getDataset } from '../datasets';
 import { addIssues, checkFilter, filterSchema, type Filter } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
+import { strictObject } from './strict';
 
 const ruleNameSchema = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower_snake_case');
 
 /** One kind of row to delete: a dataset, which of its rows, and how many per batch. */
-export const cleanupRuleSchema = z
-  .strictObject({
-    name: ruleNameSchema,
-    dataset: z.enum(datasetNames),
-    where: filterSchema,
-    /** Rows deleted per transaction: small batches keep locks short. */
-    batchSize: z.number().int().min(1).max(10_000).default(1_000),
-  })
-  .superRefine((rule, ctx) => addIssues(ctx, checkFilter(getDataset(rule.dataset), rule.where), ['where']));
+export const cleanupRuleSchema = strictObject({
+  name: ruleNameSchema,
+  dataset: z.enum(datasetNames),
+  where: filterSchema,
+  /** Rows deleted per transaction: small batches keep locks short. */
+  batchSize: z.number().int().min(1).max(10_000).default(1_000),
+}).superRefine((rule, ctx) => addIssues(ctx, checkFilter(getDataset(rule.dataset), rule.where), ['where']));
 export type CleanupRule = z.infer<typeof cleanupRuleSchema>;
 
 const expired: Filter = { field: 'expires_at', op: 'lt', value: 'now' };

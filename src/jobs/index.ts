@@ -14,7 +14,7 @@ export const searchAttributes = {
   kind: defineSearchAttributeKey('BatchflowKind', SearchAttributeType.KEYWORD),
   dataset: defineSearchAttributeKey('BatchflowDataset', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('BatchflowStatus', SearchAttributeType.KEYWORD),
-  /** Who started the run; GET /runs?startedBy= filters on it. The API sets it once runs record their caller. */
+  /** The name of the API key that started the run (a pipeline's steps: the pipeline's); GET /runs?startedBy= filters on it. */
   startedBy: defineSearchAttributeKey('BatchflowStartedBy', SearchAttributeType.KEYWORD),
 };
 /** On each schedule Batchflow manages: the digest of its declaration, compared by every sync. */
@@ -111,11 +111,12 @@ export type JobKindName = keyof typeof jobKinds;
 export const jobKindNames = Object.keys(jobKinds) as [JobKindName, ...JobKindName[]];
 
 /** The search attributes a run starts with, so the Web UI and GET /runs can find it. */
-export function runSearchAttributes(kind: JobKindName, params: unknown): SearchAttributePair[] {
+export function runSearchAttributes(kind: JobKindName, params: unknown, startedBy: string | undefined): SearchAttributePair[] {
   const dataset = (jobKinds[kind] as JobKind).datasetOf(params);
   return [
     { key: searchAttributes.kind, value: kind },
     { key: searchAttributes.status, value: 'running' },
     ...(dataset ? [{ key: searchAttributes.dataset, value: dataset }] : []),
+    ...(startedBy ? [{ key: searchAttributes.startedBy, value: startedBy }] : []),
   ];
 }

@@ -1,7 +1,7 @@
 import type { KeysetPosition, RunPlan } from '../activities/rows';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
+import { zeroCounts, type ApprovalRecord, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
 import { awaitApproval } from './approval';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
 import { completeRun, trackRun, type CarriedState } from './run-tracker';
@@ -12,6 +12,8 @@ export interface PreviewedRunInput<Params> {
   /** Settled before the first change; carried across continue-as-new so the run never re-plans. */
   plan?: RunPlan;
   approved?: boolean;
+  /** Who approved it, carried with `approved` for the result. */
+  approval?: ApprovalRecord;
   carried?: CarriedState<KeysetPosition>;
 }
 
@@ -64,15 +66,17 @@ export async function runPreviewed(opts: {
   }
   const { preview } = plan;
   tracker.setTotal(preview.matched);
-  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string } }) =>
+  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string }; approval?: ApprovalRecord }) =>
     completeRun(tracker, { counts: { ...zeroCounts(), total: preview.matched }, ...end, errorSample: [], errorCount: 0, warnings: [], preview, steps: opts.steps?.(plan, undefined, true) });
 
   const refused = refusal(params, preview);
   if (refused) return unchanged({ error: refused });
   if (params.dryRun) return unchanged({});
+  let approval = input.approval;
   if (!(input.approved ?? !params.requiresConfirmation)) {
     const decision = await awaitApproval(tracker, preview, params.confirmationTimeout);
-    if (!decision.approved) return unchanged({ cancelled: { code: decision.code, message: decision.message } });
+    if (!decision.approved) return unchanged({ cancelled: { code: decision.code, message: decision.message }, approval: decision.record });
+    approval = decision.record;
   }
 
   tracker.setStep(opts.working);
@@ -81,8 +85,8 @@ export async function runPreviewed(opts: {
     tracker,
     stepsOf: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, false)),
     slice: (cursor) => opts.slice(approvedPlan, cursor),
-    continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan: approvedPlan, approved: true, carried }),
+    continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan: approvedPlan, approved: true, approval, carried }),
   });
-  return completeLoop(tracker, outcome, { preview, steps: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, true)) });
+  return completeLoop(tracker, outcome, { preview, approval, steps: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, true)) });
 }
 

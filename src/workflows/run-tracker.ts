@@ -15,7 +15,7 @@ import {
 import type { Activities } from '../activities';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { withRates, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { withRates, type ApprovalRecord, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -173,6 +173,7 @@ export async function completeRun(
     warnings: string[];
     outputs?: RunOutput[];
     preview?: Preview;
+    approval?: ApprovalRecord;
     steps?: Record<string, StepState>;
   },
 ): Promise<RunResult> {
@@ -191,6 +192,7 @@ export async function completeRun(
     outputs: end.outputs ?? [],
     warnings: end.warnings,
     ...(end.preview && { preview: end.preview }),
+    ...(end.approval && { approval: end.approval }),
     ...(end.steps && { steps: end.steps }),
     startedAt: tracker.startedAt,
     endedAt: endedAt.toISOString(),

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { InjectOptions } from 'fastify';
 import { buildApp } from '../../src/api/app';
+import { createKey, type KeyScope } from '../../src/api/keys';
 import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import { createPool, type Pool } from '../../src/db/pool';
@@ -26,26 +28,51 @@ const tmpRoot = process.env.BATCHFLOW_TEST_TMP ?? os.tmpdir();
 
 export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
+/**
+ * Tests approve runs they started themselves and poll many times a second: self-approval is allowed
+ * and the rate limit is off unless a test sets them (the auth tests do).
+ */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '5', ...overrides });
+  return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '5', BATCHFLOW_ALLOW_SELF_APPROVAL: 'true', BATCHFLOW_RATE_LIMIT: '0', ...overrides });
+}
+
+/** A request with the given key, or none (null); a request that sets its own authorization header keeps it. */
+function withKey(opts: InjectOptions | string, key: string | null): InjectOptions {
+  const request = typeof opts === 'string' ? { url: opts } : opts;
+  const headers: NonNullable<InjectOptions['headers']> = { ...request.headers };
+  if (key !== null && !('authorization' in headers)) headers.authorization = `Bearer ${key}`;
+  return { ...request, headers };
 }
 
 /**
- * What a test file needs: a pool, a Temporal client and the API app, all closed by close(). Every
- * answer the app gives is held to its OpenAPI document: close() fails with any that broke it.
+ * What a test file needs: a pool, a Temporal client and the API app, all closed by close().
+ * `app.inject` sends an admin key (BATCHFLOW_API_KEY, which scripts/test.ts creates in the test
+ * database); `injectAs` sends another key, or none. Every answer the app gives is held to its
+ * OpenAPI document: close() fails with any that broke it.
  */
 export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
   const objects = createObjectAccess(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, objects });
+  const app = buildApp({ client: temporal.client, pool, config });
   const contract = checkResponses(app);
+  const adminKey = config.api.key;
+  if (!adminKey) throw new Error('BATCHFLOW_API_KEY is not set: run the tests with npm test (scripts/test.ts creates the key)');
+  const inject = app.inject.bind(app);
+  app.inject = ((opts: InjectOptions | string) => inject(withKey(opts, adminKey))) as typeof app.inject;
   return {
     config,
     pool,
     client: temporal.client,
     app,
     objects,
+    adminKey,
+    /** A request with `key` (null: without any). */
+    injectAs: (key: string | null, opts: InjectOptions) => inject(withKey(opts, key)),
+    /** A new key in the test database (name it with uniqueId unless the name matters). */
+    async createKey(name: string, scopes: KeyScope[]) {
+      return (await createKey(pool, { name: 'test' }, { name, scopes })).key;
+    },
     async close() {
       await app.close();
       await temporal.close();

@@ -43,6 +43,7 @@ function jsonLines(child: ReturnType<typeof spawnBatchflow>): { lines: Record<st
 
 describe('a worker process and an API process: metrics and logs', () => {
   let stack: Stack;
+  const withKey = () => ({ authorization: `Bearer ${stack.adminKey}` });
   let worker: ReturnType<typeof spawnBatchflow>;
   let api: ReturnType<typeof spawnBatchflow>;
   let workerLog: ReturnType<typeof jsonLines>;
@@ -83,12 +84,12 @@ describe('a worker process and an API process: metrics and logs', () => {
     const runId = uniqueId('metrics-run');
     const started = await fetch(`${urls.api}/runs`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...withKey() },
       body: JSON.stringify({ kind: 'import', runId, params: { source: await writeFixture('metrics.csv', csv), dataset: 'users', batchSize: 250 } }),
     });
     assert.equal(started.status, 202, await started.text());
     const run = await eventually(async () => {
-      const view = (await (await fetch(`${urls.api}/runs/${runId}`)).json()) as RunView;
+      const view = (await (await fetch(`${urls.api}/runs/${runId}`, { headers: withKey() })).json()) as RunView;
       assert.notEqual(view.status, 'running');
       return view;
     }, 'the run ends');
@@ -131,7 +132,7 @@ describe('a worker process and an API process: metrics and logs', () => {
     for (const name of dashboardMetrics()) assert.ok(served.has(name), `${name} is served`);
     for (const text of [afterWorker, afterApi]) assert.match(text, /^process_cpu_user_seconds_total \d/m);
     // URLs no route matches share one label.
-    await fetch(`${urls.api}/no/such/route`);
+    await fetch(`${urls.api}/no/such/route`, { headers: withKey() });
     assert.equal(sample(await scrape(urls.apiMetrics), 'batchflow_api_requests_total', { method: 'GET', route: 'unmatched', status: '404' }), 1);
   });
 

@@ -41,3 +41,22 @@ describe('config: schedules file', () => {
     assert.equal(loadConfig({ BATCHFLOW_SCHEDULES: 'off' }).schedulesFile, undefined);
   });
 });
+
+describe('config: API keys, approval, rate limit, uploads', () => {
+  it('defaults: four eyes, 600 requests a minute, 1 GiB uploads, the local key in the data directory', () => {
+    const c = loadConfig({ BATCHFLOW_DATA_DIR: '/srv/bf' });
+    assert.deepEqual([c.api.key, c.api.allowSelfApproval, c.api.rateLimitPerMinute, c.api.uploadMaxBytes], [undefined, false, 600, 1024 ** 3]);
+    assert.equal(c.localKeyFile, '/srv/bf/admin-api-key');
+  });
+
+  it('reads each one, and names a bad one', () => {
+    const c = loadConfig({ BATCHFLOW_API_KEY: 'bf_x', BATCHFLOW_ALLOW_SELF_APPROVAL: 'true', BATCHFLOW_RATE_LIMIT: '0', BATCHFLOW_UPLOAD_MAX_BYTES: '1000' });
+    assert.deepEqual([c.api.key, c.api.allowSelfApproval, c.api.rateLimitPerMinute, c.api.uploadMaxBytes], ['bf_x', true, 0, 1000]);
+    assert.throws(() => loadConfig({ BATCHFLOW_ALLOW_SELF_APPROVAL: 'yes', BATCHFLOW_RATE_LIMIT: '-1', BATCHFLOW_UPLOAD_MAX_BYTES: 'big' }), (err: Error) => {
+      assert.match(err.message, /BATCHFLOW_ALLOW_SELF_APPROVAL: /);
+      assert.match(err.message, /BATCHFLOW_RATE_LIMIT: /);
+      assert.match(err.message, /BATCHFLOW_UPLOAD_MAX_BYTES: /);
+      return true;
+    });
+  });
+});

@@ -7,7 +7,6 @@ import YAML from 'yaml';
 import { buildApp } from '../../src/api/app';
 import { loadConfig } from '../../src/config';
 import type { Pool } from '../../src/db/pool';
-import type { ObjectAccess } from '../../src/storage';
 import { searchAttributeTypes } from '../../src/jobs';
 import { createApiRegistry } from '../../src/metrics/api';
 import { workerRegistry } from '../../src/metrics/worker';
@@ -51,7 +50,7 @@ describe('the production stack (docker-compose.yml and deploy/)', () => {
 
   it("the dashboard reads Batchflow's metrics by their registered names", () => {
     const apiRegistry = createApiRegistry();
-    buildApp({ client: {} as Client, pool: {} as Pool, objects: {} as ObjectAccess, taskQueue: 'deploy-test', metrics: apiRegistry });
+    buildApp({ client: {} as Client, pool: {} as Pool, config: loadConfig({}), metrics: apiRegistry });
     const registered = new Set([...workerRegistry.getMetricsAsArray(), ...apiRegistry.getMetricsAsArray()].map((m) => m.name));
     const batchflow = dashboardMetrics().filter((n) => n.startsWith('batchflow_'));
     assert.ok(batchflow.length >= 7);

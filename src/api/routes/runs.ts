@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
+import { strictObject } from '../../jobs/strict';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
@@ -11,8 +12,9 @@ import type { PipelineStep } from '../../jobs/pipeline';
 import { rowErrorSchema, runIdSchema, runListItemSchema } from '../../jobs/run';
 import { runFilterSchema } from '../../visibility';
 import type { App } from '../app';
+import { recordAudit } from '../audit';
+import { actorOf } from '../auth';
 import { ApiError, errorResponse, errorResponses } from '../errors';
-import { callerHasScope } from '../scopes';
 import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -20,7 +22,7 @@ const startBody = z
   .discriminatedUnion(
     'kind',
     jobKindNames.map((kind) =>
-      z.strictObject({
+      strictObject({
         kind: z.literal(kind).describe(jobKinds[kind].description),
         params: jobKinds[kind].schema,
         runId: runIdSchema.optional().describe('Your id for the run: starting the same id again returns that run instead of a second one'),
@@ -31,13 +33,13 @@ const startBody = z
     examples: [{ kind: 'import', runId: 'users-2026-11-23', params: { source: '/srv/imports/users.csv', dataset: 'users', mode: 'upsert' } }],
   });
 type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
-export const runIdParams = z.strictObject({ id: runIdSchema.describe('The run id (its Temporal workflow id)') });
-const errorsQuery = z.strictObject({
+export const runIdParams = strictObject({ id: runIdSchema.describe('The run id (its Temporal workflow id)') });
+const errorsQuery = strictObject({
   after: z.coerce.number().int().min(0).optional().describe('The id of the last error seen: the page starts after it'),
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Errors per page (JSON)'),
   format: z.enum(['json', 'csv', 'ndjson']).default('json').describe('json: a page; csv or ndjson: the whole report as a download'),
 });
-const listQuery = z.strictObject({
+const listQuery = strictObject({
   ...runFilterSchema.shape,
   limit: z.coerce.number().int().min(1).max(1000).default(50).describe('Runs per page'),
   pageToken: z
@@ -48,18 +50,18 @@ const listQuery = z.strictObject({
     .describe('The nextPageToken of the previous page, with the same filters'),
 });
 // A POST without a body reaches the schema as null.
-const cancelBody = z
-  .strictObject({ reason: z.string().max(500).optional().describe('Why, for the record') })
+const cancelBody = strictObject({ reason: z.string().max(500).optional().describe('Why, for the record') })
   .nullish()
   .meta({ examples: [{ reason: 'wrong file' }] });
-const decisionBody = z
-  .strictObject({
-    by: z.string().max(200).optional().describe('Who decides'),
-    comment: z.string().max(2000).optional().describe('Approve: a note for the record'),
-    reason: z.string().max(2000).optional().describe('Reject: why'),
-  })
-  .nullish()
-  .meta({ examples: [{ by: 'dana', comment: 'checked the preview: 312 pending users' }] });
+// Who decides comes from the key, never from the body.
+const decisionBodies = {
+  approve: strictObject({ comment: z.string().max(2000).optional().describe('A note for the record') })
+    .nullish()
+    .meta({ examples: [{ comment: 'checked the preview: 312 pending users' }] }),
+  reject: strictObject({ reason: z.string().max(2000).optional().describe('Why') })
+    .nullish()
+    .meta({ examples: [{ reason: 'wrong prefix' }] }),
+};
 
 const startedResponse = z.object({ runId: z.string(), existing: z.boolean().describe('true when a run with this runId and the same params already existed') });
 const listResponse = z
@@ -116,10 +118,12 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
+      const actor = actorOf(request);
       const adminOnly = (jobKinds[kind] as JobKind).adminOnly?.(params);
-      if (adminOnly && !callerHasScope(request, 'admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
-      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
+      if (adminOnly && !request.caller?.scopes.includes('admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
+      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), { runId, startedBy: actor.name });
       request.log.info({ runId: started.runId, kind, existing: started.existing }, started.existing ? 'run exists' : 'run started');
+      if (!started.existing) await recordAudit(pool, actor, 'start', { runId: started.runId, details: { kind } });
       return reply.status(started.existing ? 200 : 202).send(started);
     },
   );
@@ -173,7 +177,9 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { id } = request.params;
-      await runs.cancel(id, request.body?.reason);
+      const reason = request.body?.reason;
+      await runs.cancel(id, reason);
+      await recordAudit(pool, actorOf(request), 'cancel', { runId: id, ...(reason && { details: { reason } }) });
       return reply.status(202).send({ runId: id, cancelRequested: true as const });
     },
   );
@@ -187,7 +193,8 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
           tags: ['runs'],
           summary: decision === 'approve' ? 'Let a run that awaits approval go ahead' : 'End a run that awaits approval, changing nothing',
           params: runIdParams,
-          body: decisionBody,
+          description: 'The decision is made by the key; a run may not be approved by the key name that started it, unless BATCHFLOW_ALLOW_SELF_APPROVAL=true.',
+          body: decisionBodies[decision],
           response: {
             202: z
               .object({ runId: z.string(), decision: z.enum(['approve', 'reject']) })
@@ -201,7 +208,10 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
       },
       async (request, reply) => {
         const { id } = request.params;
-        await runs.decide(id, decision, request.body ?? {});
+        const actor = actorOf(request);
+        const note = request.body ?? {};
+        await runs.decide(id, decision, { ...note, by: actor.name });
+        await recordAudit(pool, actor, decision, { runId: id, ...(Object.keys(note).length > 0 && { details: note }) });
         return reply.status(202).send({ runId: id, decision });
       },
     );

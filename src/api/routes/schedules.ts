@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strictObject } from '../../jobs/strict';
 import { checkDateRange, isoDateSchema } from '../../jobs/dates';
 import { scheduleIdSchema } from '../../schedules/declarations';
 import type { App } from '../app';
@@ -8,14 +9,12 @@ import { scheduleExample, scheduleViewSchema, type ScheduleService } from '../sc
 /** Dates a backfill may span: a year of a daily schedule is 366 runs, each queued in Temporal. */
 const MAX_BACKFILL_DAYS = 366;
 
-const idParams = z.strictObject({ id: scheduleIdSchema.describe('The schedule id, as declared (daily-stats)') });
+const idParams = strictObject({ id: scheduleIdSchema.describe('The schedule id, as declared (daily-stats)') });
 // A POST without a body reaches the schema as null.
-const noteBody = z
-  .strictObject({ note: z.string().max(500).optional().describe('Why, shown with the schedule') })
+const noteBody = strictObject({ note: z.string().max(500).optional().describe('Why, shown with the schedule') })
   .nullish()
   .meta({ examples: [{ note: 'paused during the migration' }] });
-const backfillBody = z
-  .strictObject({ from: isoDateSchema, to: isoDateSchema })
+const backfillBody = strictObject({ from: isoDateSchema, to: isoDateSchema })
   .superRefine((range, ctx) => checkDateRange(ctx, range, MAX_BACKFILL_DAYS))
   .meta({ examples: [{ from: '2026-11-01', to: '2026-11-07' }] });
 
@@ -78,7 +77,7 @@ export function scheduleRoutes(app: App, deps: { schedules: ScheduleService }): 
     '/schedules/:id/trigger',
     {
       config: { scope: 'run' },
-      schema: { tags, summary: 'Start a run of the schedule now', params: idParams, body: z.strictObject({}).nullish().meta({ examples: [{}] }), response: { 202: triggerResponse, ...errorResponses } },
+      schema: { tags, summary: 'Start a run of the schedule now', params: idParams, body: strictObject({}).nullish().meta({ examples: [{}] }), response: { 202: triggerResponse, ...errorResponses } },
     },
     async (request, reply) => reply.status(202).send(await schedules.trigger(request.params.id)),
   );
