@@ -118,6 +118,7 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
               .record(z.string(), z.unknown())
               .describe('The OpenAPI 3.1 document')
               .meta({ examples: [{ openapi: '3.1.0', info: { title: 'Batchflow API', version: '0.1.0' }, paths: { '/runs': {} } }] }),
+            ...errorResponses,
           },
         },
       },

@@ -40,7 +40,9 @@ export const errorResponses = {
   401: errorResponse('No API key, or one that is not valid'),
   403: errorResponse("The API key's scopes do not allow this route"),
   404: errorResponse('No such run, dataset or route'),
-  429: errorResponse('Too many requests: wait and try again'),
+  413: errorResponse('The request body is larger than the API takes'),
+  415: errorResponse('A request body of a type the route does not take (JSON, but for uploads)'),
+  429: errorResponse('Too many requests: wait and try again (Retry-After)'),
   500: errorResponse('A fault on the server: the answer says nothing more, the server log does'),
 };
 

@@ -81,6 +81,6 @@ describe('datasets', () => {
 
     const unknown = await runCli(apiUrl, ['datasets', 'nope']);
     assert.equal(unknown.code, 64);
-    assert.match(unknown.stderr, /404 dataset "nope" not found/);
+    assert.match(unknown.stderr, /404 NOT_FOUND\s+dataset "nope" not found/);
   });
 });

@@ -50,7 +50,7 @@ export function uploadRoutes(app: App, deps: { pool: Pool; store: ObjectStore; m
           summary: 'Upload a file to import: the body is the file',
           description: 'Streams the request body into the object store and answers its store:// source, byte count and SHA-256. Larger than BATCHFLOW_UPLOAD_MAX_BYTES: 413.',
           querystring: uploadQuery,
-          response: { 201: uploadResponse, 413: errorResponse('Larger than BATCHFLOW_UPLOAD_MAX_BYTES'), ...errorResponses },
+          response: { 201: uploadResponse, ...errorResponses, 413: errorResponse('Larger than BATCHFLOW_UPLOAD_MAX_BYTES') },
         },
       },
       async (request, reply) => {
