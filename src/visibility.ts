@@ -15,7 +15,7 @@ export const runFilterSchema = z.object({
   kind: z.enum(jobKindNames).optional().describe('Only runs of this job kind'),
   dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a dataset name').optional().describe('Only runs of this dataset'),
   status: listedStatusSchema.optional().describe('Only runs in this status (running and awaiting_approval: runs still going)'),
-  startedBy: z.string().max(64).optional().describe('Only runs started with the API key of this name (the BatchflowStartedBy search attribute)'),
+  startedBy: z.string().optional().describe('Only runs started with the API key of this name (the BatchflowStartedBy search attribute)'),
   scheduleId: z.string().max(200).optional().describe('Only runs this schedule started'),
   from: z.iso.datetime({ offset: true }).optional().describe('Only runs started at or after this time (ISO 8601)'),
   to: z.iso.datetime({ offset: true }).optional().describe('Only runs started before this time (ISO 8601)'),

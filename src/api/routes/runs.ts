@@ -15,6 +15,7 @@ import type { App } from '../app';
 import { recordAudit } from '../audit';
 import { actorOf } from '../auth';
 import { ApiError, errorResponse, errorResponses } from '../errors';
+import { keyNameSchema } from '../keys';
 import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -41,6 +42,7 @@ const errorsQuery = strictObject({
 });
 const listQuery = strictObject({
   ...runFilterSchema.shape,
+  startedBy: keyNameSchema.optional().describe('Only runs started with the API key of this name'),
   limit: z.coerce.number().int().min(1).max(1000).default(50).describe('Runs per page'),
   pageToken: z
     .string()
