@@ -20,7 +20,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
+    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches, upstream: config.upstream }),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',

@@ -1,5 +1,6 @@
 import type { Pool } from '../db/pool';
 import { createBulkUpdateActivities } from './bulk-update';
+import { createCacheRefreshActivities, type UpstreamAccess } from './cache-refresh';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
 import { createImportActivities } from './import';
@@ -13,6 +14,8 @@ export interface ActivityDeps {
   sliceMs: number;
   /** Import and bulk-update batches loading at once, each on its own connection. */
   parallelBatches: number;
+  /** The upstream origins cache refreshes may call, and the secrets their headers may name. */
+  upstream: UpstreamAccess;
 }
 
 /** Every activity the worker registers, built from its dependencies. */
@@ -23,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBulkUpdateActivities(deps),
     ...createCleanupActivities(deps),
     ...createCustomActivities(deps),
+    ...createCacheRefreshActivities(deps),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,6 +1,7 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import type { z } from 'zod';
 import { bulkUpdateParamsSchema } from './bulk-update';
+import { cacheRefreshParamsSchema } from './cache-refresh';
 import { cleanupParamsSchema } from './cleanup';
 import { customParamsSchema } from './custom';
 import { importParamsSchema } from './import';
@@ -67,7 +68,16 @@ const pipelineJob = job({
 });
 
 /** Every job kind a caller can start, by the name used in `POST /runs` and `batchflow run`. */
-export const jobKinds = { ...stepJobKinds, pipeline: pipelineJob };
+export const jobKinds = {
+  ...stepJobKinds,
+  pipeline: pipelineJob,
+  'cache-refresh': job({
+    schema: cacheRefreshParamsSchema,
+    workflowType: 'cacheRefreshWorkflow',
+    description: 'Refresh the stale rows of a cache dataset from an upstream HTTP API, with bounded concurrency, a rate limit, retries and a circuit breaker.',
+    datasetOf: (p) => p.dataset,
+  }),
+};
 export type JobKindName = keyof typeof jobKinds;
 export const jobKindNames = Object.keys(jobKinds) as [JobKindName, ...JobKindName[]];
 

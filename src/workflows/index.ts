@@ -1,5 +1,6 @@
 // The worker's workflow bundle: every workflow type Batchflow runs.
 export { bulkUpdateWorkflow } from './bulk-update';
+export { cacheRefreshWorkflow } from './cache-refresh';
 export { cleanupWorkflow } from './cleanup';
 export { customStepWorkflow } from './custom';
 export { importWorkflow } from './import';
