@@ -36,9 +36,8 @@ export async function runCheckpointedLoop<P>(opts: {
     } catch (err) {
       // A slice cancelled before it started: nothing ran, the checkpoint stands.
       if (isCancellation(err)) break;
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-        return { checkpoint, error: { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message } };
-      }
+      const error = activityError(err);
+      if (error) return { checkpoint, error };
       throw err;
     }
     tracker.update(checkpoint);
@@ -49,6 +48,12 @@ export async function runCheckpointedLoop<P>(opts: {
     tracker.requestCancel();
   }
   return { checkpoint, error: checkpoint?.stop };
+}
+
+/** The code and message of an activity that failed for good (a permanent failure), or undefined for anything else. */
+export function activityError(err: unknown): { code: string; message: string } | undefined {
+  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
+  return { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message };
 }
 
 /**

@@ -67,9 +67,9 @@ export async function startFakeUpstream(initial: Partial<UpstreamKnobs> = {}) {
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse, arrival: Arrival): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://upstream');
-    const single = /^\/products\/([^/]+)$/.exec(url.pathname);
+    const single = req.method === 'GET' ? /^\/products\/([^/]+)$/.exec(url.pathname) : null;
     let ids: string[];
-    if (req.method === 'GET' && single && single[1] !== 'batch') ids = [decodeURIComponent(single[1]!)];
+    if (single) ids = [decodeURIComponent(single[1]!)];
     else if (req.method === 'POST' && url.pathname === '/products/batch') {
       let body = '';
       for await (const chunk of req) body += String(chunk);

@@ -98,4 +98,192 @@ describe('cache refresh', () => {
     assert.ok(!history.includes(marker), 'no row value in history');
     assert.ok(!history.includes(TOKEN), 'no header value in history');
   });
+  it('deletes rows the upstream no longer has, with onNotFound: delete', async () => {
+    upstream.reset();
+    const p = uniqueId('gone');
+    const ids = await seedProductCache(pool(), p, 12);
+    for (const id of ids.slice(0, 3)) upstream.knobs.missing.add(id);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), onNotFound: 'delete' }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
+    assert.deepEqual([run.result!.counts.refreshed, run.result!.counts.notFound], [9, 3]);
+    assert.deepEqual((await rowsOf(p)).map((r) => r.product_id), ids.slice(3));
+  });
+
+  it('never starts more than ratePerSecond requests in any one-second window, counted at the upstream', async () => {
+    upstream.reset({ latencyMs: 20 });
+    const p = uniqueId('rate');
+    await seedProductCache(pool(), p, 36);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), ratePerSecond: 10, concurrency: 8 }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
+    assert.equal(run.result!.counts.refreshed, 36);
+    assert.equal(upstream.arrivals.length, 36);
+    const most = upstream.maxPerWindow(1_000);
+    assert.ok(most <= 10, `at most 10 requests in any second at the upstream, saw ${most}`);
+  });
+
+  it('never has more than concurrency requests in flight, counted at the upstream', async () => {
+    upstream.reset({ latencyMs: 40 });
+    const p = uniqueId('conc');
+    await seedProductCache(pool(), p, 60);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), concurrency: 3 }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
+    assert.equal(run.result!.counts.refreshed, 60);
+    assert.ok(upstream.maxInFlight <= 3, `at most 3 in flight, saw ${upstream.maxInFlight}`);
+    assert.ok(upstream.maxInFlight >= 2, `requests did overlap (${upstream.maxInFlight})`);
+  });
+
+  it('honours Retry-After on 429, and fails a row whose Retry-After is longer than maxRetryAfterSeconds', async () => {
+    upstream.reset();
+    const p = uniqueId('retry');
+    const ids = await seedProductCache(pool(), p, 10);
+    const throttled = ids.slice(2, 4);
+    for (const id of throttled) upstream.knobs.throttle.set(id, { retryAfter: '1', times: 1 });
+    upstream.knobs.throttle.set(ids[7]!, { retryAfter: '3600', times: 1 });
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), concurrency: 4 }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'partial', JSON.stringify(run.result?.error ?? run.error));
+    assert.deepEqual([run.result!.counts.refreshed, run.result!.counts.failed], [9, 1]);
+    for (const id of throttled) {
+      const [first, second] = upstream.arrivals.filter((a) => a.ids.includes(id));
+      assert.equal(first?.status, 429);
+      assert.equal(second?.status, 200, `${id} asked again after its Retry-After`);
+      assert.ok(second.at - first.at >= 1_000, `${id} waited ${Math.round(second.at - first.at)} ms of its 1 s Retry-After`);
+    }
+    assert.equal(upstream.requestsFor(ids[7]!), 1);
+    assert.match(run.result!.errorSample[0]!.message, new RegExp(`product_id ${ids[7]}: HTTP 429 .*retry after 3600 s: longer than maxRetryAfterSeconds \\(60\\)`));
+  });
+
+  it('opens the circuit breaker under a sustained failure: the run stops UPSTREAM_UNHEALTHY and keeps what it committed', async () => {
+    // The first 40 requests succeed, every later one fails.
+    upstream.reset({ fails: (seq) => seq > 40 });
+    const p = uniqueId('breaker');
+    await seedProductCache(pool(), p, 400);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), concurrency: 4, batchSize: 10, circuitBreaker: { errorRate: 0.5, minRequests: 20 } }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'failed');
+    assert.equal(run.error?.code, 'UPSTREAM_UNHEALTHY');
+    const refreshedBefore = Number(/(\d+) rows refreshed before it opened/.exec(run.error.message)?.[1]);
+    assert.match(run.error.message, /\d+% of the last \d+ requests failed \(circuitBreaker: errorRate 0.5, minRequests 20, windowSeconds 30\)/);
+    assert.match(run.error.message, /last errors: HTTP 500 Internal Server Error/);
+    const rows = await rowsOf(p);
+    const refreshed = rows.filter((r) => r.last_status === 'ok' && r.refreshed).length;
+    assert.equal(refreshed, 40, 'the answers that came back before it opened were committed');
+    assert.equal(refreshedBefore, 40);
+    assert.equal(run.result!.counts.refreshed, 40);
+    assert.ok(run.result!.counts.processed < 400, 'it stopped before the end');
+    assert.ok(upstream.arrivals.length < 120, `it stopped asking (${upstream.arrivals.length} requests)`);
+    assert.equal(rows.filter((r) => !r.refreshed).length, 360, 'the rest stay stale for the next run');
+  });
+
+  it('does not open the circuit breaker for a short burst of 500s: the failed requests are retried', async () => {
+    upstream.reset({ fails: (seq) => seq > 40 && seq <= 52 });
+    const p = uniqueId('burst');
+    await seedProductCache(pool(), p, 200);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), concurrency: 4, circuitBreaker: { errorRate: 0.5, minRequests: 20 } }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
+    assert.equal(run.result!.counts.refreshed, 200);
+    assert.equal(upstream.arrivals.filter((a) => a.status === 500).length, 12);
+    assert.equal(upstream.arrivals.length, 212);
+  });
+
+  it('turns bad answers into row errors naming the id, the field and the reason; 4xx are not retried, timeouts are', async () => {
+    upstream.reset();
+    const p = uniqueId('bad');
+    const ids = await seedProductCache(pool(), p, 20);
+    const [malformed, badPrice, twoBad, forbidden, hangs] = ids;
+    upstream.knobs.malformed.add(malformed!);
+    upstream.knobs.records.set(badPrice!, { ...upstreamRecord(badPrice!), pricing: { amount: 'abc', currency: 'EUR' } });
+    upstream.knobs.records.set(twoBad!, { id: twoBad, pricing: { amount: 3, currency: 'EURO' } });
+    upstream.knobs.status.set(forbidden!, 403);
+    upstream.knobs.hang.add(hangs!);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), timeoutMs: 500, maxAttempts: 2 }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'partial', JSON.stringify(run.result?.error ?? run.error));
+    assert.deepEqual([run.result!.counts.refreshed, run.result!.counts.failed], [15, 5]);
+    const res = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${runId}/errors` });
+    const errors = res.json<{ errors: { field: string | null; code: string; message: string; raw: unknown }[] }>().errors;
+    const about = (id: string) => errors.filter((e) => e.message.startsWith(`product_id ${id}:`)).map((e) => ({ field: e.field, code: e.code, message: e.message.slice(`product_id ${id}: `.length) }));
+    assert.deepEqual(about(badPrice!), [{ field: 'price', code: 'VALIDATION_FAILED', message: 'price must be a number' }]);
+    assert.deepEqual(about(twoBad!), [
+      { field: 'name', code: 'VALIDATION_FAILED', message: 'name required' },
+      { field: 'currency', code: 'VALIDATION_FAILED', message: 'currency must be a three-letter currency code such as EUR' },
+    ]);
+    assert.equal(about(malformed!)[0]?.code, 'INVALID_RESPONSE');
+    assert.match(about(malformed!)[0]!.message, /^the response is not valid JSON/);
+    assert.deepEqual(about(forbidden!), [{ field: null, code: 'UPSTREAM_ERROR', message: 'HTTP 403 Forbidden' }]);
+    assert.deepEqual(about(hangs!), [{ field: null, code: 'UPSTREAM_ERROR', message: 'timed out after 500 ms (2 attempts)' }]);
+    assert.deepEqual(errors.find((e) => e.field === 'price')?.raw, { product_id: badPrice });
+    assert.equal(upstream.requestsFor(forbidden!), 1, 'a 403 is not asked again');
+    assert.equal(upstream.requestsFor(hangs!), 2, 'a timeout is retried up to maxAttempts');
+    const rows = await rowsOf(p);
+    const failed = rows.filter((r) => r.last_status === 'error');
+    assert.deepEqual(failed.map((r) => r.product_id).sort(), [malformed, badPrice, twoBad, forbidden, hangs].sort());
+    assert.ok(failed.every((r) => !r.refreshed && r.name?.startsWith('Old name')), 'a failed row keeps its values and stays stale');
+  });
+
+  it('asks a batch endpoint for many rows at once; ids left out of its answer are not found', async () => {
+    upstream.reset();
+    const p = uniqueId('batch');
+    const ids = await seedProductCache(pool(), p, 250);
+    for (const id of ids.slice(100, 104)) upstream.knobs.missing.add(id);
+    const runId = await startRun(fixture.stack, 'cache-refresh', {
+      dataset: 'product_cache',
+      where: ownStaleProducts(p),
+      upstream: { batch: { url: `${upstream.url}/products/batch`, size: 100, itemsPath: 'items' }, mapping: upstreamMapping },
+    });
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
+    assert.deepEqual([run.result!.counts.refreshed, run.result!.counts.notFound], [246, 4]);
+    assert.deepEqual(upstream.arrivals.map((a) => a.ids.length), [100, 100, 50]);
+  });
+
+  it('a dry run counts the stale rows and shows a sample, asking the upstream nothing', async () => {
+    upstream.reset();
+    const p = uniqueId('dry');
+    await seedProductCache(pool(), p, 8);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), dryRun: true, sampleSize: 2 }));
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success');
+    assert.equal(run.result!.preview?.matched, 8);
+    assert.equal(run.result!.preview?.sample.length, 2);
+    assert.equal(upstream.arrivals.length, 0);
+  });
+
+  it('refuses an upstream outside BATCHFLOW_UPSTREAM_ORIGINS, and a header whose variable the worker lacks, before any request', async () => {
+    upstream.reset();
+    const p = uniqueId('deny');
+    await seedProductCache(pool(), p, 3);
+    const elsewhere = upstream.url.replace('127.0.0.1', 'localhost');
+    const denied = await waitForRun(fixture.stack, await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), upstream: { url: `${elsewhere}/products/{product_id}` } })));
+    assert.equal(denied.status, 'failed');
+    assert.equal(denied.error?.code, 'UPSTREAM_NOT_ALLOWED');
+    assert.match(denied.error.message, /http:\/\/localhost:\d+ is not an upstream origin this worker may call/);
+    const noSecret = await waitForRun(
+      fixture.stack,
+      await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), upstream: { url: `${upstream.url}/products/{product_id}`, headers: { 'x-api-key': 'BATCHFLOW_SECRET_NOT_SET' } } })),
+    );
+    assert.equal(noSecret.status, 'failed');
+    assert.equal(noSecret.error?.code, 'INVALID_PARAMS');
+    assert.equal(noSecret.error.message, 'params.upstream.headers.x-api-key: the worker has no environment variable BATCHFLOW_SECRET_NOT_SET');
+    assert.equal(upstream.arrivals.length, 0);
+  });
+
+  it('refuses bad params with the field named: unknown keys, two row selections, header values in params', async () => {
+    const post = (p: object) => fixture.stack.app.inject({ method: 'POST', url: '/runs', payload: { kind: 'cache-refresh', params: p } });
+    const field = async (p: object) => {
+      const res = await post(p);
+      assert.equal(res.statusCode, 400, res.body);
+      return res.json<{ field: string; message: string }>();
+    };
+    assert.equal((await field(params({ staleAfer: '1 hour' }))).field, 'params.staleAfer');
+    assert.match((await field(params({ staleAfter: '1 hour', force: true }))).message, /give one of staleAfter, where or force/);
+    const header = await field(params({ upstream: { url: `${upstream.url}/products/{product_id}`, headers: { authorization: 'Bearer abc' } } }));
+    assert.equal(header.field, 'params.upstream.headers.authorization');
+    const template = await field(params({ upstream: { url: `${upstream.url}/products/{sku}` } }));
+    assert.match(template.message, /\{sku\} is not a column of product_cache/);
+  });
 });
