@@ -8,11 +8,10 @@ import { approvalSchema, errorPolicySchema } from './run';
 export const DEFAULT_STALE_AFTER = '1 hour';
 
 const responsePath = z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a field name or a dotted path such as pricing.amount');
-// RFC 9110 token characters; headers fetch manages itself are refused.
-const headerName = z
-  .string()
-  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name')
-  .refine((h) => !['host', 'content-length', 'connection', 'transfer-encoding'].includes(h.toLowerCase()), 'is set by Batchflow itself');
+// RFC 9110 token characters.
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+/** Headers fetch sets itself. */
+const RESERVED_HEADERS = ['host', 'content-length', 'content-type', 'connection', 'transfer-encoding'];
 const secretName = z.string().regex(/^BATCHFLOW_SECRET_[A-Z0-9_]+$/, 'must name an environment variable of the worker, BATCHFLOW_SECRET_<NAME>; header values never travel in params');
 
 /** The upstream service: how to ask it for rows, with which headers, and how its answer maps to columns. */
@@ -37,7 +36,7 @@ const upstreamSchema = z.strictObject({
     })
     .optional(),
   /** Header name → the worker's environment variable (BATCHFLOW_SECRET_<NAME>) that holds its value. */
-  headers: z.record(headerName, secretName).default({}),
+  headers: z.record(z.string(), secretName).default({}),
   /** Response field (a dotted path for nested fields) → column; other columns are read from the field of their own name or alias. */
   mapping: z.record(responsePath, z.string()).optional(),
 });
@@ -106,6 +105,10 @@ function checkUpstream(dataset: CacheDataset, upstream: UpstreamParams): { path:
     if (upstream.itemPath !== undefined) issue(['itemPath'], 'applies to url; a batch endpoint uses batch.itemsPath');
     const problem = checkTemplate(upstream.batch.url) ?? (templateColumns(upstream.batch.url).length > 0 ? 'takes no placeholders: the ids go in the query or the body' : undefined);
     if (problem) issue(['batch', 'url'], problem);
+  }
+  for (const header of Object.keys(upstream.headers)) {
+    if (!HEADER_NAME.test(header)) issue(['headers', header], 'must be an HTTP header name');
+    else if (RESERVED_HEADERS.includes(header.toLowerCase())) issue(['headers', header], 'is set by Batchflow itself');
   }
   const mapped = new Map<string, string>();
   for (const [field, column] of Object.entries(upstream.mapping ?? {})) {
