@@ -57,7 +57,13 @@ export function createUpstreamClient(opts: { policy: UpstreamPolicy; headers: Re
   const baseHeaders = { accept: 'application/json', 'user-agent': 'batchflow-cache-refresh', ...opts.headers };
 
   async function once(url: string, method: 'GET' | 'POST', body: string | undefined): Promise<Attempt> {
-    const signal = AbortSignal.any([AbortSignal.timeout(policy.timeoutMs), onTheWire.signal]);
+    // One controller per try, released when it ends: AbortSignal.timeout() would keep each try's
+    // signal for timeoutMs, and AbortSignal.any() ties them all to the long-lived onTheWire.
+    const tryController = new AbortController();
+    const { signal } = tryController;
+    const timer = setTimeout(() => tryController.abort(), policy.timeoutMs);
+    const cut = () => tryController.abort();
+    onTheWire.signal.addEventListener('abort', cut, { once: true });
     try {
       const headers = body === undefined ? baseHeaders : { ...baseHeaders, 'content-type': 'application/json' };
       // Redirects are not followed: the next hop would escape the origins the worker allows.
@@ -84,6 +90,9 @@ export function createUpstreamClient(opts: { policy: UpstreamPolicy; headers: Re
       if (err instanceof ResponseTooLarge) return fail({ code: ErrorCode.InvalidResponse, message: err.message, retry: false, unhealthy: false });
       if (signal.aborted) return fail({ code: ErrorCode.UpstreamError, message: `timed out after ${policy.timeoutMs} ms`, retry: true, unhealthy: true });
       return fail({ code: ErrorCode.UpstreamError, message: `network error: ${networkCause(err)}`, retry: true, unhealthy: true });
+    } finally {
+      clearTimeout(timer);
+      onTheWire.signal.removeEventListener('abort', cut);
     }
   }
 
