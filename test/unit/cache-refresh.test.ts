@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import YAML from 'yaml';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { refreshWindow, type WindowBatch, type WindowSpec } from '../../src/activities/refresh-window';
+import { resultSummary } from '../../src/cli/progress';
 import { productCache, recordReader } from '../../src/datasets';
 import { cacheRefreshParamsSchema, staleRows } from '../../src/jobs/cache-refresh';
 import { CircuitBreaker } from '../../src/upstream/breaker';
@@ -54,6 +57,33 @@ describe('cache-refresh params', () => {
     assert.deepEqual(issues({ upstream: { ...upstream, mapping: { title: 'name', label: 'name' } } }), [['upstream.mapping.label', '"name" is already fed by title']]);
     const batch = parse({ upstream: { batch: { url: 'https://api.example.com/products:batchGet' } } }).data!.upstream.batch;
     assert.deepEqual(batch, { url: 'https://api.example.com/products:batchGet', method: 'POST', idsParam: 'ids', size: 100 });
+  });
+});
+
+describe('cache-refresh params, as users write them', () => {
+  it('the example in examples/ is valid', () => {
+    const example = YAML.parse(fs.readFileSync(new URL('../../examples/refresh-product-cache.yaml', import.meta.url), 'utf8')) as unknown;
+    const parsed = cacheRefreshParamsSchema.safeParse(example);
+    assert.equal(parsed.success, true, JSON.stringify(parsed.error?.issues));
+  });
+
+  it('the CLI summary shows what was refreshed and why a run stopped', () => {
+    const summary = resultSummary('r1', {
+      status: 'failed',
+      kind: 'cache-refresh',
+      counts: { processed: 12, succeeded: 10, failed: 1, skipped: 1, refreshed: 7, unchanged: 1, notFound: 2 },
+      error: { code: 'UPSTREAM_UNHEALTHY', message: 'the upstream looks unhealthy' },
+      errorSample: [],
+      errorCount: 0,
+      errorReport: '/runs/r1/errors',
+      outputs: [],
+      warnings: [],
+      startedAt: '',
+      endedAt: '',
+      durationMs: 1_000,
+    });
+    assert.equal(summary.split('\n')[1], '  processed 12, succeeded 10 (refreshed 7, unchanged 1, not found 2), rejected 1, skipped 1');
+    assert.equal(summary.split('\n')[2], '  stopped: the upstream looks unhealthy (UPSTREAM_UNHEALTHY)');
   });
 });
 
