@@ -118,7 +118,7 @@ describe('the window of requests', () => {
   }
 
   /** A fake upstream behind a real semaphore: a row answers after `delay(id)` ms; stopped, queued rows are withdrawn. */
-  function fakeSpec(opts: { rows: number; batchSize: number; concurrency: number; delay: (id: number) => number; deadline?: number }) {
+  function fakeSpec(opts: { rows: number; batchSize: number; concurrency: number; delay: (id: number) => number; hold?: (id: number) => Promise<void>; deadline?: number }) {
     const sem = new Semaphore(opts.concurrency);
     const stopping = new AbortController();
     const cutting = new AbortController();
@@ -149,6 +149,7 @@ describe('the window of requests', () => {
         }
         asked.push(row!.id);
         try {
+          await opts.hold?.(row!.id);
           await sleep(opts.delay(row!.id), undefined, { signal: cutting.signal });
         } catch {
           return 'withdrawn';
@@ -175,14 +176,14 @@ describe('the window of requests', () => {
   };
 
   it('commits every row once, in id order, in batches, while a slow answer does not hold back the requests after it', async () => {
-    const { spec, asked, answered } = fakeSpec({ rows: 60, batchSize: 10, concurrency: 4, delay: (id) => (id === 3 ? 150 : 1) });
     let askedBeyondBeforeSlowAnswered = 0;
-    const settle = spec.settle.bind(spec);
-    spec.settle = async (rows) => {
-      const settled = await settle(rows);
-      if (rows[0]!.id === 3) askedBeyondBeforeSlowAnswered = asked.filter((id) => id > 10).length;
-      return settled;
+    // Row 3 holds its place until rows of a later batch have been asked (or 10 s have passed, and the test fails).
+    const hold = async (id: number) => {
+      if (id !== 3) return;
+      for (let i = 0; i < 2_000 && !asked.some((a) => a > 10); i++) await sleep(5);
+      askedBeyondBeforeSlowAnswered = asked.filter((a) => a > 10).length;
     };
+    const { spec, asked, answered } = fakeSpec({ rows: 60, batchSize: 10, concurrency: 4, delay: () => 1, hold });
     const batches = await drain(refreshWindow(spec, { step: 0, lastId: 0 }));
     const committed = batches.flatMap((b) => b.rows.map((r) => r.row.id));
     assert.deepEqual(committed, Array.from({ length: 60 }, (_, i) => i + 1));
