@@ -225,6 +225,25 @@ describe('cache refresh', () => {
     assert.ok(failed.every((r) => !r.refreshed && r.name?.startsWith('Old name')), 'a failed row keeps its values and stays stale');
   });
 
+  it('a cancel stops the run at a batch boundary: what it committed is what it counted, and it asks nothing more', async () => {
+    upstream.reset({ latencyMs: 50 });
+    const p = uniqueId('cancel');
+    await seedProductCache(pool(), p, 400);
+    const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), concurrency: 2, batchSize: 10 }));
+    await waitForRun(fixture.stack, runId, (r) => (r.progress?.counts.processed ?? 0) >= 20);
+    const cancel = await fixture.stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel`, payload: {} });
+    assert.equal(cancel.statusCode, 202, cancel.body);
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'cancelled');
+    const c = run.result!.counts;
+    assert.ok(c.processed >= 20 && c.processed < 400, `stopped part-way (${c.processed})`);
+    const refreshed = (await rowsOf(p)).filter((r) => r.refreshed).length;
+    assert.equal(refreshed, c.refreshed, 'the rows refreshed are exactly the rows counted');
+    const asked = upstream.arrivals.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(upstream.arrivals.length, asked, 'no request after the run ended');
+  });
+
   it('asks a batch endpoint for many rows at once; ids left out of its answer are not found', async () => {
     upstream.reset();
     const p = uniqueId('batch');
