@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
  * one-second window and requests in flight at once.
  *
  *   GET  /products/:id                  one record:  {"id", "title", "pricing": {"amount", "currency"}}
+ *                                       (or {"<wrap>": record} when the wrap knob is set)
  *   POST /products/batch {"ids": [...]}  {"items": [records]} (ids it does not have are left out)
+ *   GET  /products?ids=a,b,c            the same
  */
 
 export interface UpstreamKnobs {
@@ -28,6 +30,8 @@ export interface UpstreamKnobs {
   fails: (seq: number) => boolean;
   /** Ids answered 429 with this Retry-After for their first `times` requests. */
   throttle: Map<string, { retryAfter: string; times: number }>;
+  /** Wraps each single record in an object under this field ({"data": record}). */
+  wrap?: string;
 }
 
 export interface Arrival {
@@ -55,6 +59,7 @@ const defaultKnobs = (): UpstreamKnobs => ({
   status: new Map(),
   fails: () => false,
   throttle: new Map(),
+  wrap: undefined,
 });
 
 export async function startFakeUpstream(initial: Partial<UpstreamKnobs> = {}) {
@@ -74,7 +79,8 @@ export async function startFakeUpstream(initial: Partial<UpstreamKnobs> = {}) {
       let body = '';
       for await (const chunk of req) body += String(chunk);
       ids = ((JSON.parse(body) as { ids: unknown[] }).ids ?? []).map(String);
-    } else return send(res, arrival, 400, { error: 'unknown route' });
+    } else if (req.method === 'GET' && url.pathname === '/products' && url.searchParams.has('ids')) ids = url.searchParams.get('ids')!.split(',');
+    else return send(res, arrival, 400, { error: 'unknown route' });
     arrival.ids = ids;
     const seen = ids.map((id) => {
       const n = (perId.get(id) ?? 0) + 1;
@@ -91,7 +97,8 @@ export async function startFakeUpstream(initial: Partial<UpstreamKnobs> = {}) {
     if (knobs.status.has(id)) return send(res, arrival, knobs.status.get(id)!, { error: 'no' });
     if (knobs.missing.has(id)) return send(res, arrival, 404, { error: 'not found' });
     if (knobs.malformed.has(id)) return send(res, arrival, 200, '{"id": "' + id + '", "title": ');
-    return send(res, arrival, 200, knobs.records.get(id) ?? upstreamRecord(id));
+    const record = knobs.records.get(id) ?? upstreamRecord(id);
+    return send(res, arrival, 200, knobs.wrap ? { [knobs.wrap]: record } : record);
   };
 
   const server = http.createServer((req, res) => {

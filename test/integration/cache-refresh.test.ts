@@ -194,16 +194,17 @@ describe('cache refresh', () => {
     upstream.reset();
     const p = uniqueId('bad');
     const ids = await seedProductCache(pool(), p, 20);
-    const [malformed, badPrice, twoBad, forbidden, hangs] = ids;
+    const [malformed, badPrice, twoBad, forbidden, hangs, moved] = ids;
     upstream.knobs.malformed.add(malformed!);
     upstream.knobs.records.set(badPrice!, { ...upstreamRecord(badPrice!), pricing: { amount: 'abc', currency: 'EUR' } });
     upstream.knobs.records.set(twoBad!, { id: twoBad, pricing: { amount: 3, currency: 'EURO' } });
     upstream.knobs.status.set(forbidden!, 403);
     upstream.knobs.hang.add(hangs!);
+    upstream.knobs.status.set(moved!, 301);
     const runId = await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), timeoutMs: 500, maxAttempts: 2 }));
     const run = await waitForRun(fixture.stack, runId);
     assert.equal(run.status, 'partial', JSON.stringify(run.result?.error ?? run.error));
-    assert.deepEqual([run.result!.counts.refreshed, run.result!.counts.failed], [15, 5]);
+    assert.deepEqual([run.result!.counts.refreshed, run.result!.counts.failed], [14, 6]);
     const res = await fixture.stack.app.inject({ method: 'GET', url: `/runs/${runId}/errors` });
     const errors = res.json<{ errors: { field: string | null; code: string; message: string; raw: unknown }[] }>().errors;
     const about = (id: string) => errors.filter((e) => e.message.startsWith(`product_id ${id}:`)).map((e) => ({ field: e.field, code: e.code, message: e.message.slice(`product_id ${id}: `.length) }));
@@ -216,12 +217,13 @@ describe('cache refresh', () => {
     assert.match(about(malformed!)[0]!.message, /^the response is not valid JSON/);
     assert.deepEqual(about(forbidden!), [{ field: null, code: 'UPSTREAM_ERROR', message: 'HTTP 403 Forbidden' }]);
     assert.deepEqual(about(hangs!), [{ field: null, code: 'UPSTREAM_ERROR', message: 'timed out after 500 ms (2 attempts)' }]);
+    assert.deepEqual(about(moved!), [{ field: null, code: 'UPSTREAM_ERROR', message: 'HTTP 301 Moved Permanently (redirects are not followed: use the final URL)' }]);
     assert.deepEqual(errors.find((e) => e.field === 'price')?.raw, { product_id: badPrice });
     assert.equal(upstream.requestsFor(forbidden!), 1, 'a 403 is not asked again');
     assert.equal(upstream.requestsFor(hangs!), 2, 'a timeout is retried up to maxAttempts');
     const rows = await rowsOf(p);
     const failed = rows.filter((r) => r.last_status === 'error');
-    assert.deepEqual(failed.map((r) => r.product_id).sort(), [malformed, badPrice, twoBad, forbidden, hangs].sort());
+    assert.deepEqual(failed.map((r) => r.product_id).sort(), [malformed, badPrice, twoBad, forbidden, hangs, moved].sort());
     assert.ok(failed.every((r) => !r.refreshed && r.name?.startsWith('Old name')), 'a failed row keeps its values and stays stale');
   });
 
@@ -258,6 +260,30 @@ describe('cache refresh', () => {
     assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
     assert.deepEqual([run.result!.counts.refreshed, run.result!.counts.notFound], [246, 4]);
     assert.deepEqual(upstream.arrivals.map((a) => a.ids.length), [100, 100, 50]);
+  });
+
+  it('asks a batch endpoint by GET with the ids in the query, and finds records by idField', async () => {
+    upstream.reset();
+    const p = uniqueId('batchget');
+    const ids = await seedProductCache(pool(), p, 30);
+    const runId = await startRun(fixture.stack, 'cache-refresh', {
+      dataset: 'product_cache',
+      where: ownStaleProducts(p),
+      upstream: { batch: { url: `${upstream.url}/products`, method: 'GET', idsParam: 'ids', size: 25, itemsPath: 'items', idField: 'id' }, mapping: upstreamMapping },
+    });
+    const run = await waitForRun(fixture.stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
+    assert.equal(run.result!.counts.refreshed, 30);
+    assert.deepEqual(upstream.arrivals.map((a) => a.ids), [ids.slice(0, 25), ids.slice(25)]);
+  });
+
+  it('reads a record wrapped in the answer at itemPath', async () => {
+    upstream.reset({ wrap: 'data' });
+    const p = uniqueId('wrapped');
+    const [id] = await seedProductCache(pool(), p, 1);
+    const run = await waitForRun(fixture.stack, await startRun(fixture.stack, 'cache-refresh', params({ where: ownStaleProducts(p), upstream: { url: `${upstream.url}/products/{product_id}`, itemPath: 'data', mapping: upstreamMapping } })));
+    assert.equal(run.status, 'success', JSON.stringify(run.result?.error ?? run.error));
+    assert.equal((await rowsOf(p))[0]!.name, upstreamRecord(id!).title);
   });
 
   it('a dry run counts the stale rows and shows a sample, asking the upstream nothing', async () => {

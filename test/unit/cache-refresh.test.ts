@@ -157,6 +157,7 @@ describe('the window of requests', () => {
           sem.release();
         }
         answered.push(row!.id);
+        client.breaker.record(Date.now());
         return [`fresh ${row!.id}`];
       },
       toBatch: (rows) => ({ rows, errors: [], rejectedRows: 0 }),
@@ -191,6 +192,8 @@ describe('the window of requests', () => {
     assert.deepEqual(batches.map((b) => b.end.lastId), batches.map((b) => b.rows.at(-1)!.row.id));
     assert.ok(batches.every((b) => b.rows.length <= 10 && !b.handBack));
     assert.ok(askedBeyondBeforeSlowAnswered > 0, 'rows of later batches were asked while row 3 was slow');
+    const counted = batches.at(-1)!.end.breaker!.seconds.reduce((n, [, requests]) => n + requests, 0);
+    assert.equal(counted, 60, "the breaker's counts travel with the position, for the next slice");
     assert.equal(answered.length, 60);
   });
 
