@@ -36,6 +36,10 @@ describe('cache refresh', () => {
     const stale = await seedProductCache(pool(), p, 150);
     const pending = await seedProductCache(pool(), p, 20, { age: null, from: 151 });
     const fresh = await seedProductCache(pool(), p, 50, { age: '10 minutes', from: 171 });
+    // Registered by its key alone, as an application would: pending, stale until its first refresh.
+    const keyOnly = `${p}-key-only`;
+    await pool().query('INSERT INTO product_cache (product_id) VALUES ($1)', [keyOnly]);
+    pending.push(keyOnly);
     const gone = stale.slice(10, 15);
     for (const id of gone) upstream.knobs.missing.add(id);
     // Three stale rows already hold what the upstream says: confirmed, not changed.
@@ -52,7 +56,7 @@ describe('cache refresh', () => {
     const c = run.result!.counts;
     assert.deepEqual(
       { total: c.total, processed: c.processed, succeeded: c.succeeded, refreshed: c.refreshed, unchanged: c.unchanged, notFound: c.notFound, failed: c.failed, skipped: c.skipped },
-      { total: 170, processed: 170, succeeded: 170, refreshed: 162, unchanged: 3, notFound: 5, failed: 0, skipped: 0 },
+      { total: 171, processed: 171, succeeded: 171, refreshed: 163, unchanged: 3, notFound: 5, failed: 0, skipped: 0 },
     );
 
     const after = await rowsOf(p);
@@ -74,7 +78,7 @@ describe('cache refresh', () => {
       assert.deepEqual({ name: row.name, price: row.price, currency: row.currency, status: row.last_status }, { name: r.title, price: r.pricing.amount, currency: 'EUR', status: 'ok' });
       if (same.includes(id)) assert.deepEqual(row.updated_at, before.get(id)!.updated_at, 'an unchanged row keeps its updated_at');
     }
-    assert.equal(after.length, 220);
+    assert.equal(after.length, 221);
     assert.ok(pending.every((id) => upstream.requestsFor(id) === 1));
     assert.deepEqual(new Set(upstream.arrivals.map((a) => a.authorization)), new Set([TOKEN]), 'the header came from the named environment variable');
   });

@@ -94,6 +94,7 @@ describe('reading an upstream record', () => {
     assert.deepEqual(reader.read({ id: 'p1', title: ' Lamp ', pricing: { amount: '12.50', currency: 'eur' }, extra: true }), { values: { name: 'Lamp', price: 12.5, currency: 'EUR' } });
     assert.equal(reader.keyOf({ id: 'p1' }), 'p1', 'the key by its alias');
     assert.equal(recordReader(productCache).keyOf({ productId: 'p2' }), 'p2');
+    assert.equal(recordReader(productCache, { sku_code: 'product_id' }).keyOf({ id: 'no', sku_code: 'p3' }), 'p3', 'the field mapped to the key first');
   });
 
   it('says what is wrong with each field; null is missing', () => {
@@ -206,6 +207,14 @@ describe('the window of requests', () => {
     assert.deepEqual(committed, asked, 'every answer paid for is committed; nothing asked is lost');
     assert.equal(committed[0], 101, 'it resumes after the position it was given');
     assert.ok(committed.length < 900);
+  });
+
+  it('commits at least every second while answers come back, however large batchSize is', async () => {
+    // 30 answers one at a time, each taking at least 100 ms: 3 s or more.
+    const { spec } = fakeSpec({ rows: 30, batchSize: 1_000, concurrency: 1, delay: () => 100 });
+    const batches = await drain(refreshWindow(spec, { step: 0, lastId: 0 }));
+    assert.ok(batches.length >= 3, `${batches.length} batches`);
+    assert.equal(batches.flatMap((b) => b.rows).length, 30);
   });
 
   it('closing it (the runner stopped) ends a pending next() at once', async () => {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CircuitBreaker } from '../../src/upstream/breaker';
+import { createUpstreamClient } from '../../src/upstream/client';
 import { Pacer, RATE_MARGIN, Semaphore } from '../../src/upstream/limits';
 import { BACKOFF_MAX_MS, backoffMs, retryAfterMs, statusMeaning } from '../../src/upstream/retry';
 import { checkTemplate, expandTemplate, originAllowed, parseOriginRule, templateColumns, templateOrigin } from '../../src/upstream/urls';
+import { startFakeUpstream } from '../helpers/fake-upstream';
 
 describe('rate limit (a token bucket of one token)', () => {
   /** Start times of `n` requests that each start as soon as the pacer lets them. */
@@ -184,5 +186,38 @@ describe('URL templates and origins', () => {
     assert.ok(!originAllowed(rules, 'https://api.example.com.evil.test/x'));
     assert.equal(parseOriginRule('api.example.com'), undefined);
     assert.equal(parseOriginRule('https://api.example.com/path'), undefined);
+  });
+});
+
+describe('upstream client', () => {
+  it('answers each kind of response as it deserves, and counts for the breaker only what says the upstream is unwell', async () => {
+    const upstream = await startFakeUpstream({
+      malformed: new Set(['bad-json']),
+      status: new Map([['forbidden', 403]]),
+      missing: new Set(['gone']),
+      throttle: new Map([['slow-down', { retryAfter: '0', times: 1 }]]),
+    });
+    try {
+      const client = createUpstreamClient({
+        policy: { concurrency: 2, timeoutMs: 5_000, maxAttempts: 2, maxRetryAfterSeconds: 60, circuitBreaker: { errorRate: 1, minRequests: 1_000, windowSeconds: 60 } },
+        headers: { authorization: 'Bearer t' },
+      });
+      const ask = (id: string) => client.request(`${upstream.url}/products/${id}`);
+      assert.deepEqual(await ask('p-1'), { outcome: 'ok', body: { id: 'p-1', title: 'Product p-1', pricing: { amount: 13, currency: 'EUR' } } });
+      assert.deepEqual(await ask('gone'), { outcome: 'not_found' });
+      assert.deepEqual(await ask('forbidden'), { outcome: 'failed', code: 'UPSTREAM_ERROR', message: 'HTTP 403 Forbidden' });
+      assert.equal((await ask('bad-json')).outcome, 'failed');
+      assert.equal((await ask('slow-down')).outcome, 'ok', 'a 429 is asked again');
+      upstream.knobs.fails = () => true;
+      assert.deepEqual(await ask('p-2'), { outcome: 'failed', code: 'UPSTREAM_ERROR', message: 'HTTP 500 Internal Server Error (2 attempts)' });
+      // 8 requests: the 429 and its retry, two 500s; failures are the answer that is not JSON and the 500s.
+      assert.equal(upstream.arrivals.length, 8);
+      assert.deepEqual(client.breaker.state(Date.now()), { requests: 8, failures: 3, rate: 3 / 8 });
+      assert.match(client.breaker.lastErrors[0]!, /^the response is not valid JSON/);
+      assert.deepEqual(client.breaker.lastErrors.slice(1), ['HTTP 500 Internal Server Error', 'HTTP 500 Internal Server Error']);
+      assert.deepEqual(new Set(upstream.arrivals.map((a) => a.authorization)), new Set(['Bearer t']));
+    } finally {
+      await upstream.close();
+    }
   });
 });
