@@ -137,6 +137,7 @@ async function main(): Promise<void> {
         TASK_QUEUE: taskQueue,
         BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
         BATCHFLOW_LOCAL_SOURCE_DIRS: tmp,
+        BATCHFLOW_SCHEDULES: 'off',
         // The cache workload's fake upstream listens on a free local port.
         BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
       },

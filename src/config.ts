@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseOriginRule } from './upstream/urls';
 
@@ -19,6 +20,7 @@ const envSchema = z.object({
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
+  BATCHFLOW_SCHEDULES: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
@@ -46,6 +48,9 @@ export const SECRET_PREFIX = 'BATCHFLOW_SECRET_';
 
 export type Config = ReturnType<typeof toConfig>;
 
+/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report, product cache refresh). */
+export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.yaml', import.meta.url));
+
 function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, string>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
   const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS
@@ -61,6 +66,8 @@ function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, s
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,
+    /** The schedules file a worker syncs at start; undefined with BATCHFLOW_SCHEDULES=off (the worker leaves schedules alone). */
+    schedulesFile: env.BATCHFLOW_SCHEDULES === 'off' ? undefined : path.resolve(env.BATCHFLOW_SCHEDULES ?? shippedSchedulesFile),
     s3: env.S3_BUCKET
       ? {
           bucket: env.S3_BUCKET,

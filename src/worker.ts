@@ -5,6 +5,9 @@ import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
+import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
+import { createObjectStore } from './storage';
+import { connectTemporal } from './temporal';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -12,6 +15,15 @@ const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.
 export async function createWorker(config: Config, opts: { log?: (msg: string) => void } = {}) {
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
+  const temporal = await connectTemporal(config);
+  let schedules: SyncOutcome | undefined;
+  try {
+    // A bad schedules file stops the worker here, naming the schedule and the field.
+    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, log: opts.log });
+  } catch (err) {
+    await temporal.close();
+    throw err;
+  }
   const pool = createPool(databaseUrl);
   const readers = createImportReaders(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -20,7 +32,16 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches, upstream: config.upstream }),
+    activities: createActivities({
+      pool,
+      readers,
+      sliceMs: config.sliceMs,
+      parallelBatches: config.parallelBatches,
+      store: createObjectStore(config),
+      client: temporal.client,
+      taskQueue: config.temporal.taskQueue,
+      upstream: config.upstream,
+    }),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
@@ -30,12 +51,15 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   });
   return {
     worker,
+    /** What the start-up sync did, when the worker syncs schedules. */
+    schedules,
     /** Runs until shutdown() (or a signal), then releases the connection, the pool and the reader threads. */
     run: async () => {
       try {
         await worker.run();
       } finally {
         await connection.close();
+        await temporal.close();
         await pool.end();
         await readers.close();
       }

@@ -1,10 +1,14 @@
+import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
+import type { ObjectStore } from '../storage';
+import { createAggregateActivities } from './aggregate';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCacheRefreshActivities, type UpstreamAccess } from './cache-refresh';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
 import { createImportActivities } from './import';
 import type { ImportReaders } from './import-readers';
+import { createReportActivities } from './report';
 import { createRunActivities } from './runs';
 
 export interface ActivityDeps {
@@ -14,6 +18,11 @@ export interface ActivityDeps {
   sliceMs: number;
   /** Import and bulk-update batches loading at once, each on its own connection. */
   parallelBatches: number;
+  /** Where reports are written. */
+  store: ObjectStore;
+  /** Temporal, for reports on the runs of this task queue. */
+  client: Client;
+  taskQueue: string;
   /** The upstream origins cache refreshes may call, and the secrets their headers may name. */
   upstream: UpstreamAccess;
 }
@@ -26,6 +35,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createBulkUpdateActivities(deps),
     ...createCleanupActivities(deps),
     ...createCustomActivities(deps),
+    ...createAggregateActivities(deps),
+    ...createReportActivities(deps),
     ...createCacheRefreshActivities(deps),
   };
 }

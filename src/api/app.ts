@@ -9,6 +9,8 @@ import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
 import { runRoutes } from './routes/runs';
+import { scheduleRoutes } from './routes/schedules';
+import { createScheduleService } from './schedules';
 
 export interface ApiDeps {
   client: Client;
@@ -40,7 +42,9 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
 
   app.after(() => {
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
-    runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue, deps.pool), pool: deps.pool });
+    const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
+    runRoutes(app, { runs, pool: deps.pool });
+    scheduleRoutes(app, { schedules: createScheduleService(deps.client, deps.taskQueue, runs) });
 
     app.get(
       '/health',

@@ -16,13 +16,15 @@ Usage:
   batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
         [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline, custom or cache-refresh; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate, report or cache-refresh; FILE is JSON or YAML (- for stdin)
   batchflow approve RUN_ID [--comment TEXT]
   batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
-  batchflow runs [--kind K] [--dataset D] [--status S]
+  batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID]
+  batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
+        | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]
 
 FILE is a local path, s3://bucket/key or store://key. The commands that talk to the API use
 BATCHFLOW_API_URL (default http://localhost:$PORT). Exit codes: 0 success, 1 failed, 2 partial
@@ -150,9 +152,14 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n');
       return ExitCode.Success;
     }
+    case 'schedules': {
+      const { schedulesCommand } = await import('./schedules');
+      return schedulesCommand(rest, USAGE);
+    }
     case 'runs': {
-      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' } } });
-      const query = new URLSearchParams(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
+      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' }, schedule: { type: 'string' } } });
+      const { schedule, ...filters } = values;
+      const query = new URLSearchParams(Object.entries({ ...filters, scheduleId: schedule }).filter((e): e is [string, string] => typeof e[1] === 'string'));
       const { body } = await api().request<{ runs: object[] }>('GET', `/runs?${query.toString()}`);
       console.table(body.runs);
       return ExitCode.Success;

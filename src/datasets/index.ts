@@ -1,13 +1,15 @@
 import type { CacheDataset } from './cache';
 import type { Dataset } from './dataset';
+import { posts } from './posts';
 import { productCache } from './product-cache';
 import { products } from './products';
 import { passwordResetTokens, sessions, verificationTokens } from './tokens';
+import { userActivity } from './user-activity';
 import { users } from './users';
 
 export { col, defineDataset, type Dataset, type ColumnSpec, type SqlType } from './dataset';
 export { cacheStatuses, defineCacheDataset, recordReader, valueAt, type CacheDataset, type CacheStatus } from './cache';
-export { passwordResetTokens, productCache, products, sessions, users, verificationTokens };
+export { passwordResetTokens, posts, productCache, products, sessions, userActivity, users, verificationTokens };
 
 /** Datasets that mirror an upstream service, kept fresh by cache-refresh runs. */
 const caches = {
@@ -23,6 +25,8 @@ export const datasets = {
   sessions,
   password_reset_tokens: passwordResetTokens,
   verification_tokens: verificationTokens,
+  posts,
+  user_activity: userActivity,
   ...caches,
 } as const satisfies Record<string, Dataset>;
 export type DatasetName = keyof typeof datasets;

@@ -1,11 +1,13 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import type { z } from 'zod';
+import { aggregateParamsSchema } from './aggregate';
 import { bulkUpdateParamsSchema } from './bulk-update';
 import { cacheRefreshParamsSchema } from './cache-refresh';
 import { cleanupParamsSchema } from './cleanup';
 import { customParamsSchema } from './custom';
 import { importParamsSchema } from './import';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
+import { reportParamsSchema } from './report';
 
 /** Search attributes on every run (registered with the Temporal server by the stack scripts). */
 export const searchAttributes = {
@@ -13,7 +15,15 @@ export const searchAttributes = {
   dataset: defineSearchAttributeKey('BatchflowDataset', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('BatchflowStatus', SearchAttributeType.KEYWORD),
 };
-export const searchAttributeTypes = Object.fromEntries(Object.values(searchAttributes).map((k) => [k.name, 'Keyword' as const]));
+/** On each schedule Batchflow manages: the digest of its declaration, compared by every sync. */
+export const scheduleDigestAttribute = defineSearchAttributeKey('BatchflowScheduleDigest', SearchAttributeType.KEYWORD);
+export const searchAttributeTypes = Object.fromEntries([...Object.values(searchAttributes), scheduleDigestAttribute].map((k) => [k.name, 'Keyword' as const]));
+
+/** Set by Temporal on every run a schedule starts: which schedule, and the time it was due (its nominal time). */
+export const scheduledBy = {
+  id: defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD),
+  startTime: defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME),
+};
 
 export interface JobKind<S extends z.ZodType = z.ZodType> {
   /** Validates the API body's params, the CLI's flags and the workflow input alike. */
@@ -71,6 +81,18 @@ const pipelineJob = job({
 export const jobKinds = {
   ...stepJobKinds,
   pipeline: pipelineJob,
+  aggregate: job({
+    schema: aggregateParamsSchema,
+    workflowType: 'aggregateWorkflow',
+    description: 'Compute the declared daily roll-ups (daily_stats) for a date or a range of dates, one upsert per date.',
+    datasetOf: () => undefined,
+  }),
+  report: job({
+    schema: reportParamsSchema,
+    workflowType: 'reportWorkflow',
+    description: "The weekly report: runs by kind and status, rows, top error codes, slowest runs and the week's daily_stats, as CSV and HTML.",
+    datasetOf: () => undefined,
+  }),
   'cache-refresh': job({
     schema: cacheRefreshParamsSchema,
     workflowType: 'cacheRefreshWorkflow',

@@ -1,6 +1,7 @@
-import { ActivityCancellationType, ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { ErrorCode } from '../errors';
+import { scheduledBy } from '../jobs';
 
 /**
  * Slices heartbeat after every batch: a worker that dies is noticed within heartbeatTimeout and
@@ -28,4 +29,13 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
     });
   }
   return parsed.data;
+}
+
+/**
+ * The time a run stands for: when a schedule started it, the time it was due (a backfill's runs are
+ * due in the past, so a backfill of last March computes last March); otherwise when it started.
+ * Never the clock of a later replay or retry.
+ */
+export function nominalTime(): Date {
+  return workflowInfo().typedSearchAttributes.get(scheduledBy.startTime) ?? workflowInfo().startTime;
 }

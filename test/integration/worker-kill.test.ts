@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { dayCount } from '../../src/jobs/dates';
 import { startFakeUpstream, upstreamMapping } from '../helpers/fake-upstream';
+import { expectedStats, insertSeed, removeSeed, statsRows, type RollupSeed } from '../helpers/rollups';
 import { countUsers, openStack, ownStaleProducts, ownUsers, seedProductCache, seedUsers, spawnWorker, startRun, statusCounts, testConfig, uniqueId, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 let stack: Stack;
@@ -102,5 +104,42 @@ it('a worker killed mid cache-refresh (SIGKILL) and restarted: rows of committed
     );
   } finally {
     await upstream.close();
+  }
+});
+
+it('a worker killed mid aggregate range (SIGKILL) and restarted: every date is computed and counted exactly once', async () => {
+  const p = uniqueId('killagg');
+  // Users created and deleted across 1960-1965 (no other test has rows then), a few per week.
+  const seed: RollupSeed = {
+    users: Array.from({ length: 600 }, (_, i) => {
+      const at = new Date(Date.parse('1960-01-01T00:00:00Z') + i * 3.3 * 86_400_000).toISOString();
+      return i % 4 === 0 ? { at, deleted: new Date(Date.parse(at) + (i % 9) * 86_400_000 + 3_600_000).toISOString() } : { at };
+    }),
+    posts: [],
+    activity: [],
+  };
+  const from = '1960-01-01';
+  const to = '1965-06-30';
+  const days = dayCount(from, to);
+  const users = await insertSeed(stack.pool, p, seed);
+  try {
+    await withKillableWorker(async (killAndRestart) => {
+      const runId = await startRun(stack, 'aggregate', { from, to });
+      await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) >= 100);
+      await killAndRestart();
+      const { rows: done } = await stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM daily_stats WHERE run_id = $1', [runId]);
+      assert.ok(done[0]!.n < days, `killed before the end (${done[0]!.n} of ${days} dates)`);
+
+      const run = await waitForRun(stack, runId, undefined, 240_000);
+      assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
+      const c = run.result!.counts;
+      assert.deepEqual([c.processed, c.succeeded, c.failed], [days, days, 0], 'each date counted once');
+      const rows = await statsRows(stack.pool, from, to);
+      assert.equal(rows.length, days);
+      assert.ok(rows.every((r) => r.run_id === runId));
+      assert.deepEqual(rows.map(({ run_id: _, ...figures }) => figures), expectedStats(seed, from, to));
+    });
+  } finally {
+    await removeSeed(stack.pool, p, users);
   }
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig, requireDatabaseUrl } from '../../src/config';
+import { loadConfig, requireDatabaseUrl, shippedSchedulesFile } from '../../src/config';
 
 describe('config', () => {
   it('has working defaults', () => {
@@ -37,5 +38,13 @@ describe('config', () => {
     assert.ok(!JSON.stringify(c).includes('s3cr3t'), 'printing the config shows no secret');
     assert.deepEqual(loadConfig({}).upstream.origins, []);
     assert.throws(() => loadConfig({ BATCHFLOW_UPSTREAM_ORIGINS: 'api.example.com' }), /BATCHFLOW_UPSTREAM_ORIGINS: "api.example.com" is not an origin such as https:\/\/api.example.com/);
+  });
+});
+
+describe('config: schedules file', () => {
+  it('is the shipped file by default, another path when given, and none with off', () => {
+    assert.equal(loadConfig({}).schedulesFile, shippedSchedulesFile);
+    assert.equal(loadConfig({ BATCHFLOW_SCHEDULES: 'ops/schedules.yaml' }).schedulesFile, path.resolve('ops/schedules.yaml'));
+    assert.equal(loadConfig({ BATCHFLOW_SCHEDULES: 'off' }).schedulesFile, undefined);
   });
 });

@@ -9,10 +9,10 @@ import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
 import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
-import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
+import { rowErrorSchema, runIdSchema, runListItemSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
 import { errorResponses, errorSchema } from '../errors';
-import { runListItemSchema, runViewSchema, type RunService } from '../runs';
+import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
 const startBody = z.discriminatedUnion(
@@ -30,6 +30,8 @@ const listQuery = z.strictObject({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().max(100).optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
+  /** Runs a schedule started. */
+  scheduleId: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 // A POST without a body reaches the schema as null.
