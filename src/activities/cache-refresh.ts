@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { getCacheDataset, recordReader, valueAt, type CacheDataset } from '../datasets';
-import { cacheQueries } from '../db/cache';
+import { cacheQueries, type CacheKey } from '../db/cache';
 import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
@@ -26,12 +26,10 @@ export interface CacheRefreshSliceInput {
   cursor?: Checkpoint<RefreshPosition>;
 }
 
-type Key = string | number;
-
 /** A stale row as the run reads it: its id, its key, and its values (for the URL template). */
 interface StaleRow {
   id: number;
-  key: Key;
+  key: CacheKey;
   values: Record<string, unknown>;
 }
 
@@ -66,7 +64,7 @@ function asker(dataset: CacheDataset, params: CacheRefreshParams, client: Upstre
   const { upstream } = params;
   const reader = recordReader(dataset, upstream.mapping);
   const keyColumn = dataset.cache.key;
-  const failed = (row: StaleRow, problems: { field: string | null; code: string; message: string }[]): Settled => ({
+  const failed = (row: StaleRow, problems: { field: string | null; code: ErrorCode; message: string }[]): Settled => ({
     kind: 'failed',
     errors: problems.map((p) => ({
       row: row.id,
@@ -132,9 +130,9 @@ function asker(dataset: CacheDataset, params: CacheRefreshParams, client: Upstre
 
 /** Writes a batch's answers in its transaction: fresh values, 404s flagged or deleted, failures flagged. */
 async function storeBatch(db: PoolClient, dataset: CacheDataset, params: CacheRefreshParams, batch: RefreshBatch): Promise<Applied> {
-  const fresh: { key: Key; values: Record<string, unknown> }[] = [];
-  const gone: Key[] = [];
-  const failed: Key[] = [];
+  const fresh: { key: CacheKey; values: Record<string, unknown> }[] = [];
+  const gone: CacheKey[] = [];
+  const failed: CacheKey[] = [];
   let skipped = 0;
   for (const { row, settled } of batch.rows) {
     if (!settled) skipped += 1;
@@ -156,7 +154,7 @@ async function storeBatch(db: PoolClient, dataset: CacheDataset, params: CacheRe
 }
 
 /** The stop of a run whose breaker opened: the failure rate, the last errors, what was done before. */
-function unhealthy(client: UpstreamClient, params: CacheRefreshParams, fresh: number, skipped: number): { code: string; message: string } {
+function unhealthy(client: UpstreamClient, params: CacheRefreshParams, fresh: number, skipped: number): { code: ErrorCode; message: string } {
   const { requests, rate } = client.breaker.state(Date.now());
   const { errorRate, minRequests, windowSeconds } = params.circuitBreaker;
   return {
@@ -209,7 +207,7 @@ export function createCacheRefreshActivities(deps: { pool: Pool; sliceMs: number
                 const page = await rowQueries.page(pool, selection, after, params.batchSize);
                 const rows = page.filter((r) => Number(r[dataset.idColumn]) <= upTo);
                 return {
-                  rows: rows.map((values) => ({ id: Number(values[dataset.idColumn]), key: values[dataset.cache.key] as Key, values })),
+                  rows: rows.map((values) => ({ id: Number(values[dataset.idColumn]), key: values[dataset.cache.key] as CacheKey, values })),
                   last: rows.length < params.batchSize,
                 };
               },

@@ -11,10 +11,12 @@ import type { UpstreamClient } from '../upstream/client';
  * holds back its batch's commit, not the requests after it), while the committed position stays
  * a prefix of the rows in id order, and a resumed run starts right after it.
  *
- * It keeps its own time: at the slice's deadline (or a cancel) it starts nothing more, lets the
- * requests on the wire finish, and hands back with what came back in order (`handBack`), so no
- * answer already paid for is thrown away. When the circuit breaker opens it does the same, and its
- * last batch carries the rows it will not fetch as skipped, and the reason the run stops.
+ * It keeps its own time: at the slice's deadline it starts no new request, lets those on the wire
+ * and those retrying finish (a Retry-After included, so a row's tries and the upstream's pause do
+ * not start over in the next slice), and hands back with what came back in order (`handBack`), so
+ * no answer already paid for is thrown away. A cancel does the same without waiting for retries.
+ * When the circuit breaker opens, nothing more is tried, and the last batch carries the rows it
+ * will not fetch as skipped, and the reason the run stops.
  */
 
 /** Where a refresh stands: the last row id settled, and the breaker's counts so the next slice continues its window. */
@@ -41,13 +43,13 @@ export interface WindowSpec<R extends WindowRow, S> {
   settle(rows: R[]): Promise<S[] | 'withdrawn'>;
   /** The batch of settled rows: their errors and counts, and the stop when the breaker opened. */
   toBatch(rows: WindowBatch<R, S>['rows'], unhealthy: boolean): Omit<WindowBatch<R, S>, 'end' | 'handBack'>;
-  client: Pick<UpstreamClient, 'stop' | 'abort' | 'stopped' | 'breaker'>;
+  client: Pick<UpstreamClient, 'drain' | 'stop' | 'abort' | 'stopped' | 'breaker'>;
   batchSize: number;
   /** Rows asked about and not yet committed, at most. */
   maxRows: number;
   /** When the slice hands back (epoch ms). */
   deadline: number;
-  /** The activity's cancellation: handled like the deadline. */
+  /** The activity's cancellation: handled like the deadline, without waiting for retries. */
   cancelled: AbortSignal;
 }
 
@@ -140,7 +142,8 @@ async function* windowBatches<R extends WindowRow, S>(spec: WindowSpec<R, S>, fr
     for (;;) {
       if (closed.aborted) return;
       if (failure) throw failure;
-      if (!client.stopped && (Date.now() >= spec.deadline || spec.cancelled.aborted)) client.stop();
+      if (spec.cancelled.aborted) client.stop();
+      else if (!client.stopped && Date.now() >= spec.deadline) client.drain();
       while (!client.stopped && windowRows < spec.maxRows && (buffered.length > 0 || !exhausted)) {
         if (buffered.length === 0) {
           const page = await spec.readRows(readAfter);
@@ -164,7 +167,7 @@ async function* windowBatches<R extends WindowRow, S>(spec: WindowSpec<R, S>, fr
         if (window.length > 0) yield cut(window.length);
         return;
       } else if (client.stopped) {
-        // The slice is over: what came back in order commits; what was withdrawn is asked again next slice.
+        // The slice is over (or cancelled): what came back in order commits; what was withdrawn is asked again next slice.
         if (pending === 0) {
           yield cut(settledFront, { handBack: true });
           return;

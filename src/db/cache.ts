@@ -2,8 +2,8 @@ import type { CacheDataset, CacheStatus } from '../datasets';
 import { ident, type PoolClient } from './pool';
 import { CAST } from './rows';
 
-/** A row's key, as the database returned it. */
-type Key = string | number;
+/** A cache row's key, as the database returned it. */
+export type CacheKey = string | number;
 
 const keyArray = (dataset: CacheDataset) => `${CAST[dataset.columns[dataset.cache.key]!.sql]}[]`;
 
@@ -13,7 +13,7 @@ export const cacheQueries = {
    * Stores fresh values and marks the rows ok, refreshed now. A row's updated_at moves only when
    * its values (or its status) changed. Returns how many rows were stored and how many changed.
    */
-  async store(db: PoolClient, dataset: CacheDataset, rows: readonly { key: Key; values: Record<string, unknown> }[]): Promise<{ stored: number; changed: number }> {
+  async store(db: PoolClient, dataset: CacheDataset, rows: readonly { key: CacheKey; values: Record<string, unknown> }[]): Promise<{ stored: number; changed: number }> {
     if (rows.length === 0) return { stored: 0, changed: 0 };
     const { key, fields, refreshedAt, status } = dataset.cache;
     const columns = [key, ...fields];
@@ -36,14 +36,14 @@ export const cacheQueries = {
    * Sets the rows' status. not_found also counts as settled (refreshed now, so not stale again
    * until staleAfter); error leaves last_updated as it was, so the row is tried again next run.
    */
-  async flag(db: PoolClient, dataset: CacheDataset, keys: readonly Key[], status: Extract<CacheStatus, 'not_found' | 'error'>): Promise<void> {
+  async flag(db: PoolClient, dataset: CacheDataset, keys: readonly CacheKey[], status: Extract<CacheStatus, 'not_found' | 'error'>): Promise<void> {
     if (keys.length === 0) return;
     const { key, refreshedAt, status: statusColumn } = dataset.cache;
     const settled = status === 'not_found' ? `, ${ident(refreshedAt)} = now()` : '';
     await db.query(`UPDATE ${ident(dataset.table)} SET ${ident(statusColumn)} = $2${settled} WHERE ${ident(key)} = ANY($1::${keyArray(dataset)})`, [keys, status]);
   },
 
-  async remove(db: PoolClient, dataset: CacheDataset, keys: readonly Key[]): Promise<void> {
+  async remove(db: PoolClient, dataset: CacheDataset, keys: readonly CacheKey[]): Promise<void> {
     if (keys.length === 0) return;
     await db.query(`DELETE FROM ${ident(dataset.table)} WHERE ${ident(dataset.cache.key)} = ANY($1::${keyArray(dataset)})`, [keys]);
   },

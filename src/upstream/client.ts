@@ -49,11 +49,17 @@ export function createUpstreamClient(opts: { policy: UpstreamPolicy; headers: Re
   const semaphore = new Semaphore(policy.concurrency);
   const pacer = new Pacer(policy.ratePerSecond, performance.now());
   const breaker = new CircuitBreaker(policy.circuitBreaker, opts.breaker);
-  // Aborted: no new tries (waiting ones are withdrawn). Aborted too: tries on the wire are cut.
-  const sending = new AbortController();
+  // drain(): no request starts its first try. stop(): no try at all, waiting ones are withdrawn.
+  // abort(): the tries on the wire are cut too.
+  const noFirstTries = new AbortController();
+  const noTries = new AbortController();
   const onTheWire = new AbortController();
   // Every waiting request listens to them: a window holds hundreds.
-  setMaxListeners(Number.POSITIVE_INFINITY, sending.signal, onTheWire.signal);
+  setMaxListeners(Number.POSITIVE_INFINITY, noFirstTries.signal, noTries.signal, onTheWire.signal);
+  const stop = () => {
+    noFirstTries.abort();
+    noTries.abort();
+  };
   const baseHeaders = { accept: 'application/json', 'user-agent': 'batchflow-cache-refresh', ...opts.headers };
 
   async function once(url: string, method: 'GET' | 'POST', body: string | undefined): Promise<Attempt> {
@@ -109,14 +115,14 @@ export function createUpstreamClient(opts: { policy: UpstreamPolicy; headers: Re
           // The upstream asked the run, not just this row, to wait.
           pacer.pauseUntil(performance.now() + last.retryAfterMs);
         }
-        const waited = await sleep(last.retryAfterMs ?? backoffMs(attempts), true, { signal: sending.signal }).catch(() => false);
+        const waited = await sleep(last.retryAfterMs ?? backoffMs(attempts), true, { signal: noTries.signal }).catch(() => false);
         if (!waited) return { outcome: 'withdrawn' };
       }
-      const attempt = await tryOnce(url, init);
+      const attempt = await tryOnce(url, init, attempts === 0 ? noFirstTries.signal : noTries.signal);
       if (attempt.outcome === 'withdrawn') return attempt;
       attempts += 1;
       const failure = attempt.outcome === 'error' ? attempt.failure : undefined;
-      if (breaker.record(Date.now(), failure?.unhealthy ? failure.message : undefined)) sending.abort();
+      if (breaker.record(Date.now(), failure?.unhealthy ? failure.message : undefined)) stop();
       if (!failure) return attempt as Exclude<Attempt, { outcome: 'error' }>;
       last = failure;
       if (!failure.retry) return { outcome: 'failed', code: failure.code, message: failure.message };
@@ -124,15 +130,15 @@ export function createUpstreamClient(opts: { policy: UpstreamPolicy; headers: Re
     return { outcome: 'failed', code: last!.code, message: attempts > 1 ? `${last!.message} (${attempts} attempts)` : last!.message };
   }
 
-  async function tryOnce(url: string, init: { method: 'GET' | 'POST'; body?: string }): Promise<Attempt> {
+  async function tryOnce(url: string, init: { method: 'GET' | 'POST'; body?: string }, until: AbortSignal): Promise<Attempt> {
     try {
-      await semaphore.acquire(sending.signal);
+      await semaphore.acquire(until);
     } catch {
       return { outcome: 'withdrawn' };
     }
     try {
       // The place is taken before the turn, so a request starts the moment its turn comes.
-      await pacer.take(sending.signal);
+      await pacer.take(until);
       return await once(url, init.method, init.body);
     } catch {
       return { outcome: 'withdrawn' };
@@ -144,15 +150,18 @@ export function createUpstreamClient(opts: { policy: UpstreamPolicy; headers: Re
   return {
     request,
     breaker,
-    /** Starts nothing more: waiting requests are withdrawn, those on the wire finish. */
-    stop: () => sending.abort(),
+    /** Starts no new request: requests not yet tried are withdrawn; those on the wire, and those retrying, finish. */
+    drain: () => noFirstTries.abort(),
+    /** Tries nothing more: waiting requests, retries included, are withdrawn; those on the wire finish. */
+    stop,
     /** Stops, and cuts the requests on the wire too. */
     abort: () => {
-      sending.abort();
+      stop();
       onTheWire.abort();
     },
+    /** Drained or stopped. */
     get stopped() {
-      return sending.signal.aborted;
+      return noFirstTries.signal.aborted;
     },
   };
 }

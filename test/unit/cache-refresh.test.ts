@@ -127,6 +127,7 @@ describe('the window of requests', () => {
     const answered: number[] = [];
     const client = {
       breaker: new CircuitBreaker({ errorRate: 0.5, minRequests: 1_000, windowSeconds: 30 }),
+      drain: () => stopping.abort(),
       stop: () => stopping.abort(),
       abort: () => {
         stopping.abort();
@@ -231,7 +232,7 @@ describe('the window of requests', () => {
     const { spec, answered } = fakeSpec({ rows: 100, batchSize: 100, concurrency: 2, delay: (id) => (id < 5 ? 1 : id === 5 ? 50 : 200) });
     const breaker = new CircuitBreaker({ errorRate: 0.5, minRequests: 1, windowSeconds: 30 });
     const { client } = spec;
-    spec.client = { breaker, stop: client.stop, abort: client.abort, get stopped() { return client.stopped; } };
+    spec.client = { breaker, drain: client.drain, stop: client.stop, abort: client.abort, get stopped() { return client.stopped; } };
     const settle = spec.settle.bind(spec);
     spec.settle = async (rows) => {
       const settled = await settle(rows);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { CircuitBreaker } from '../../src/upstream/breaker';
 import { createUpstreamClient } from '../../src/upstream/client';
@@ -216,6 +217,32 @@ describe('upstream client', () => {
       assert.match(client.breaker.lastErrors[0]!, /^the response is not valid JSON/);
       assert.deepEqual(client.breaker.lastErrors.slice(1), ['HTTP 500 Internal Server Error', 'HTTP 500 Internal Server Error']);
       assert.deepEqual(new Set(upstream.arrivals.map((a) => a.authorization)), new Set(['Bearer t']));
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('drained (the slice is over), it starts no new request but lets a retry finish; stopped, it withdraws the retry', async () => {
+    const upstream = await startFakeUpstream({ throttle: new Map([['a', { retryAfter: '1', times: 1 }], ['b', { retryAfter: '1', times: 1 }]]) });
+    const policy = { concurrency: 2, timeoutMs: 5_000, maxAttempts: 3, maxRetryAfterSeconds: 60, circuitBreaker: { errorRate: 1, minRequests: 1_000, windowSeconds: 60 } };
+    const firstAnswer = async (id: string) => {
+      while (!upstream.arrivals.some((x) => x.ids.includes(id) && x.status !== 0)) await sleep(5);
+    };
+    try {
+      const drained = createUpstreamClient({ policy, headers: {} });
+      const a = drained.request(`${upstream.url}/products/a`);
+      await firstAnswer('a');
+      drained.drain();
+      assert.deepEqual(await drained.request(`${upstream.url}/products/c`), { outcome: 'withdrawn' }, 'no new request');
+      assert.equal((await a).outcome, 'ok', 'the retry after its Retry-After went ahead');
+      assert.equal(upstream.requestsFor('a'), 2);
+
+      const stopped = createUpstreamClient({ policy, headers: {} });
+      const b = stopped.request(`${upstream.url}/products/b`);
+      await firstAnswer('b');
+      stopped.stop();
+      assert.deepEqual(await b, { outcome: 'withdrawn' });
+      assert.equal(upstream.requestsFor('b'), 1);
     } finally {
       await upstream.close();
     }
