@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Batchflow against the plain-Postgres reference on the same data, same run.
- * It starts its own Temporal dev server and Postgres on free ports. Its last line is one JSON
- * object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb }.
+ * It starts its own Temporal dev server, Postgres and MinIO on free ports. Its last line is one
+ * JSON object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb }.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,10 +17,12 @@ import { createPool } from '../src/db/pool';
 import { importParamsSchema } from '../src/jobs/import';
 import type { RunResult } from '../src/jobs/run';
 import { searchAttributeTypes } from '../src/jobs';
+import { ensureBucket, startMinio } from '../src/stack/minio';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
 import { benchBulkUpdate } from './bulk-update';
+import { benchExport } from './export';
 import { benchCacheRefresh } from './cache-refresh';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
@@ -103,6 +105,7 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
 const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResult>, targetRatio: number][] = [
   ['import-1m', benchImport, 1.5],
   ['bulk-update-1m', benchBulkUpdate, 2],
+  ['export-1m', benchExport, 1.5],
   // Against a plain client of the same fake upstream; the issue's own target is ideal ÷ ours >= 0.8.
   ['cache-refresh-10k', benchCacheRefresh, 1.25],
 ];
@@ -113,13 +116,18 @@ async function main(): Promise<void> {
   fs.chmodSync(tmp, 0o755);
   const stops: (() => Promise<void>)[] = [];
   try {
-    log(`starting Temporal and Postgres in ${tmp}`);
-    const [temporal, postgres] = await Promise.all([
+    log(`starting Temporal, Postgres and MinIO in ${tmp}`);
+    const [temporal, postgres, minio] = await Promise.all([
       startTemporal({ uiPort: false, searchAttributes: searchAttributeTypes, logFile: path.join(tmp, 'temporal.log'), log }),
       startPostgres({ dataDir: path.join(tmp, 'pg'), ephemeral: true, log }),
+      startMinio({ dataDir: path.join(tmp, 'minio'), logFile: path.join(tmp, 'minio.log'), log }),
     ]);
-    stops.push(() => temporal.stop(), () => postgres.stop());
+    stops.push(() => temporal.stop(), () => postgres.stop(), () => minio.stop());
     await migrate(postgres.url);
+    const bucket = 'batchflow-bench';
+    await ensureBucket(minio, bucket);
+    // The worker's object store: exports go to MinIO.
+    const s3Env = { S3_ENDPOINT: minio.endpoint, S3_REGION: minio.region, S3_ACCESS_KEY_ID: minio.accessKey, S3_SECRET_ACCESS_KEY: minio.secretKey, S3_BUCKET: bucket, S3_FORCE_PATH_STYLE: 'true' };
 
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(repoRoot, 'src/workflows/index.ts'), logger: undefined });
     const bundlePath = path.join(tmp, 'workflows.js');
@@ -132,6 +140,7 @@ async function main(): Promise<void> {
       cwd: repoRoot,
       env: {
         ...process.env,
+        ...s3Env,
         TEMPORAL_ADDRESS: temporal.address,
         DATABASE_URL: postgres.url,
         TASK_QUEUE: taskQueue,

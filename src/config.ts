@@ -71,6 +71,8 @@ function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, s
     s3: env.S3_BUCKET
       ? {
           bucket: env.S3_BUCKET,
+          /** The buckets an s3:// location may name (export destinations): the configured one. */
+          allowedBuckets: [env.S3_BUCKET],
           endpoint: env.S3_ENDPOINT,
           region: env.S3_REGION,
           credentials:

@@ -1,18 +1,21 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { createActivities, type Activities } from './activities';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
-import { createObjectStore } from './storage';
+import { createObjectAccess, createObjectStore } from './storage';
 import { connectTemporal } from './temporal';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
-/** Builds a worker for the configured task queue; the caller runs and shuts it down. */
-export async function createWorker(config: Config, opts: { log?: (msg: string) => void } = {}) {
+/**
+ * Builds a worker for the configured task queue; the caller runs and shuts it down. Tests may wrap
+ * the real activities (to hold a slice back, or to fail one).
+ */
+export async function createWorker(config: Config, opts: { log?: (msg: string) => void; wrapActivities?: (activities: Activities) => Partial<Activities> } = {}) {
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
   const temporal = await connectTemporal(config);
@@ -26,22 +29,27 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   }
   const pool = createPool(databaseUrl);
   const readers = createImportReaders(config);
+  const objects = createObjectAccess(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({
-      pool,
-      readers,
-      sliceMs: config.sliceMs,
-      parallelBatches: config.parallelBatches,
-      store: createObjectStore(config),
-      client: temporal.client,
-      taskQueue: config.temporal.taskQueue,
-      upstream: config.upstream,
-    }),
+    activities: withWrapped(
+      createActivities({
+        pool,
+        readers,
+        sliceMs: config.sliceMs,
+        parallelBatches: config.parallelBatches,
+        store: createObjectStore(config, objects.s3?.client),
+        objects,
+        client: temporal.client,
+        taskQueue: config.temporal.taskQueue,
+        upstream: config.upstream,
+      }),
+      opts.wrapActivities,
+    ),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
@@ -62,10 +70,13 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         await temporal.close();
         await pool.end();
         await readers.close();
+        objects.s3?.client.destroy();
       }
     },
   };
 }
+
+const withWrapped = (activities: Activities, wrap?: (activities: Activities) => Partial<Activities>) => (wrap ? { ...activities, ...wrap(activities) } : activities);
 
 /** `batchflow worker`: a worker process against external services. */
 export async function runWorker(): Promise<void> {

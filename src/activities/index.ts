@@ -1,11 +1,12 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
-import type { ObjectStore } from '../storage';
+import type { ObjectAccess, ObjectStore } from '../storage';
 import { createAggregateActivities } from './aggregate';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCacheRefreshActivities, type UpstreamAccess } from './cache-refresh';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
+import { createExportActivities } from './export';
 import { createImportActivities } from './import';
 import type { ImportReaders } from './import-readers';
 import { createReportActivities } from './report';
@@ -23,6 +24,8 @@ export interface ActivityDeps {
   /** Temporal, for reports on the runs of this task queue. */
   client: Client;
   taskQueue: string;
+  /** The object store and S3, where exports go. */
+  objects: ObjectAccess;
   /** The upstream origins cache refreshes may call, and the secrets their headers may name. */
   upstream: UpstreamAccess;
 }
@@ -37,6 +40,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCustomActivities(deps),
     ...createAggregateActivities(deps),
     ...createReportActivities(deps),
+    ...createExportActivities(deps),
     ...createCacheRefreshActivities(deps),
   };
 }

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { rollupQueries } from '../db/rollups';
 import { addDays, type DateRange } from '../jobs/dates';
+import { downloadPath, type RunOutput } from '../jobs/run';
 import { dailyStats } from '../rollups/daily-stats';
 import { reportCsv, reportHtml, type ReportFacts, type RunFact } from '../reports/weekly-report';
 import type { ObjectStore } from '../storage';
@@ -58,14 +60,20 @@ async function gatherFacts(deps: ReportDeps, reportRunId: string, window: DateRa
 export function createReportActivities(deps: ReportDeps) {
   return {
     /** Builds the report for a window and stores it as CSV and HTML; returns where they are and how many runs it covers. */
-    async buildReport({ runId, window }: { runId: string; window: DateRange }): Promise<{ outputs: string[]; runs: number }> {
+    async buildReport({ runId, window }: { runId: string; window: DateRange }): Promise<{ outputs: RunOutput[]; runs: number }> {
       const facts = await gatherFacts(deps, runId, window);
       const base = `reports/${runId}/report-${window.from}-to-${window.to}`;
-      const [csv, html] = await Promise.all([
-        deps.store.put(`${base}.csv`, Buffer.from(reportCsv(facts))),
-        deps.store.put(`${base}.html`, Buffer.from(reportHtml(facts))),
-      ]);
-      return { outputs: [csv.uri, html.uri], runs: facts.runs.length };
+      const files = [
+        { key: `${base}.csv`, contentType: 'text/csv; charset=utf-8', body: Buffer.from(reportCsv(facts)) },
+        { key: `${base}.html`, contentType: 'text/html; charset=utf-8', body: Buffer.from(reportHtml(facts)) },
+      ];
+      const outputs = await Promise.all(
+        files.map(async ({ key, contentType, body }, i): Promise<RunOutput> => {
+          const stored = await deps.store.put(key, body);
+          return { location: stored.uri, contentType, bytes: stored.size, sha256: createHash('sha256').update(body).digest('hex'), download: downloadPath(runId, i) };
+        }),
+      );
+      return { outputs, runs: facts.runs.length };
     },
   };
 }

@@ -125,7 +125,7 @@ export interface RunPlan {
 }
 
 /** Plans a run; a query the database refuses for good fails the run instead of retrying forever. */
-export async function planOrFail(plan: () => Promise<RunPlan>): Promise<RunPlan> {
+export async function planOrFail<T>(plan: () => Promise<T>): Promise<T> {
   try {
     return await plan();
   } catch (err) {

@@ -5,9 +5,11 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Pool } from '../db/pool';
+import type { ObjectAccess } from '../storage';
 import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
+import { downloadRoutes } from './routes/downloads';
 import { runRoutes } from './routes/runs';
 import { scheduleRoutes } from './routes/schedules';
 import { createScheduleService } from './schedules';
@@ -16,6 +18,8 @@ export interface ApiDeps {
   client: Client;
   pool: Pool;
   taskQueue: string;
+  /** Where run outputs (export files) are, for downloads. */
+  objects: ObjectAccess;
 }
 
 const healthResponse = z.object({
@@ -45,6 +49,7 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
     runRoutes(app, { runs, pool: deps.pool });
     scheduleRoutes(app, { schedules: createScheduleService(deps.client, deps.taskQueue, runs) });
+    downloadRoutes(app, { runs, objects: deps.objects });
 
     app.get(
       '/health',

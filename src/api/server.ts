@@ -1,6 +1,7 @@
 import { loadConfig, requireDatabaseUrl, type Config } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
+import { createObjectAccess } from '../storage';
 import { connectTemporal } from '../temporal';
 import { buildApp } from './app';
 
@@ -10,7 +11,8 @@ export async function startApi(config: Config, opts: { logger?: boolean } = {}) 
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl);
   const temporal = await connectTemporal(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue }, { logger: opts.logger ?? true });
+  const objects = createObjectAccess(config);
+  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, objects }, { logger: opts.logger ?? true });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     address,
@@ -18,6 +20,7 @@ export async function startApi(config: Config, opts: { logger?: boolean } = {}) 
       await app.close();
       await temporal.close();
       await pool.end();
+      objects.s3?.client.destroy();
     },
   };
 }

@@ -1,11 +1,11 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { loadConfig } from '../config';
 import type { RunView } from '../api/runs';
+import { exportCommand } from './export';
 import { exitCodeOf, follow } from './follow';
 import { ApiClient, CliError, ExitCode } from './http';
+import { readStructuredFile } from './input';
 
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
@@ -16,7 +16,9 @@ Usage:
   batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
         [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate, report or cache-refresh; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate, report, export or cache-refresh; FILE is JSON or YAML (- for stdin)
+  batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
+        [--destination KEY] [--no-formula-escape] [--run-id ID] [-o FILE]   waits, then downloads (-o - for stdout)
   batchflow approve RUN_ID [--comment TEXT]
   batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
@@ -52,19 +54,7 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const kind = positionals[0];
   if (!kind || !values.params) throw new CliError(`usage: batchflow run KIND --params FILE\n\n${USAGE}`, ExitCode.Usage);
-  let text: string;
-  try {
-    text = values.params === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(values.params, 'utf8');
-  } catch (err) {
-    throw new CliError(`cannot read ${values.params}: ${(err as Error).message}`, ExitCode.Usage);
-  }
-  let params: unknown;
-  try {
-    // YAML is a superset of JSON: one parser reads both.
-    params = YAML.parse(text);
-  } catch (err) {
-    throw new CliError(`${values.params} is not valid JSON or YAML: ${(err as Error).message}`, ExitCode.Usage);
-  }
+  const params = readStructuredFile(values.params);
   return startAndFollow(kind, params, values['run-id'], !values['no-wait']);
 }
 
@@ -130,6 +120,8 @@ async function main(argv: string[]): Promise<number> {
       return importCommand(rest);
     case 'run':
       return runCommand(rest);
+    case 'export':
+      return exportCommand(api(), rest);
     case 'approve':
     case 'reject':
       return decideCommand(command, rest);

@@ -5,6 +5,7 @@ import { bulkUpdateParamsSchema } from './bulk-update';
 import { cacheRefreshParamsSchema } from './cache-refresh';
 import { cleanupParamsSchema } from './cleanup';
 import { customParamsSchema } from './custom';
+import { exportParamsSchema } from './export';
 import { importParamsSchema } from './import';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
 import { reportParamsSchema } from './report';
@@ -32,6 +33,8 @@ export interface JobKind<S extends z.ZodType = z.ZodType> {
   description: string;
   /** The dataset a run touches, for its search attribute. */
   datasetOf(params: z.output<S>): string | undefined;
+  /** The param (its path under params) that makes this run need the admin scope, if one does. */
+  adminOnly?(params: z.output<S>): string | undefined;
 }
 
 const job = <S extends z.ZodType>(kind: JobKind<S>) => kind;
@@ -77,10 +80,19 @@ const pipelineJob = job({
   datasetOf: () => undefined,
 });
 
+const exportJob = job({
+  schema: exportParamsSchema,
+  workflowType: 'exportWorkflow',
+  description: 'Write the rows of a dataset (all, or those matching a filter) to a CSV, NDJSON or JSON file in the object store or S3.',
+  datasetOf: (p) => p.dataset,
+  adminOnly: (p) => (p.includeSecrets ? 'includeSecrets' : undefined),
+});
+
 /** Every job kind a caller can start, by the name used in `POST /runs` and `batchflow run`. */
 export const jobKinds = {
   ...stepJobKinds,
   pipeline: pipelineJob,
+  export: exportJob,
   aggregate: job({
     schema: aggregateParamsSchema,
     workflowType: 'aggregateWorkflow',

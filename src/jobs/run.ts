@@ -136,6 +136,23 @@ export const rowErrorSchema = z.object({
 });
 export type RowError = z.infer<typeof rowErrorSchema>;
 
+/** A file a run wrote (an export): where it is and what it holds. */
+export const runOutputSchema = z.object({
+  /** `store://key` in Batchflow's object store, or `s3://bucket/key`. */
+  location: z.string(),
+  contentType: z.string(),
+  bytes: z.number().int(),
+  /** Hex SHA-256 of the file's bytes. */
+  sha256: z.string(),
+  rows: z.number().int().optional(),
+  /** The API path that downloads it. */
+  download: z.string(),
+});
+export type RunOutput = z.infer<typeof runOutputSchema>;
+
+/** The API path that downloads a run's output (the first, unless it wrote several). */
+export const downloadPath = (runId: string, output = 0) => `/runs/${encodeURIComponent(runId)}/download${output > 0 ? `?output=${output}` : ''}`;
+
 export const runResultSchema = z.object({
   status: runStatusSchema.exclude(['running']),
   kind: z.string(),
@@ -146,7 +163,8 @@ export const runResultSchema = z.object({
   errorCount: z.number().int(),
   /** Where the full row error report is (an API path). */
   errorReport: z.string(),
-  outputs: z.array(z.string()),
+  /** Files the run wrote (an export's file). */
+  outputs: z.array(runOutputSchema),
   warnings: z.array(z.string()),
   /** Dry runs and runs that waited for approval: what matched. */
   preview: previewSchema.optional(),

@@ -1,9 +1,8 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type Preview, type RunResult, type StepState } from '../jobs/run';
-import { sliceActivityOptions } from './common';
+import { zeroCounts, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { activityError, sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
 export interface LoopOutcome<P> {
@@ -50,12 +49,6 @@ export async function runCheckpointedLoop<P>(opts: {
   return { checkpoint, error: checkpoint?.stop };
 }
 
-/** The code and message of an activity that failed for good (a permanent failure), or undefined for anything else. */
-export function activityError(err: unknown): { code: string; message: string } | undefined {
-  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
-  return { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message };
-}
-
 /**
  * Runs a slice shielded from Temporal's cancel of the workflow, then cancels it on purpose when
  * the run is cancelled (signal or Temporal's own cancel), and waits for it to stop on a batch boundary.
@@ -84,11 +77,11 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: { preview?: Preview; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
+  extra: { preview?: Preview; total?: number; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState>; outputs?: RunOutput[] } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ runId: workflowInfo().workflowId });
-  const total = extra.preview?.matched;
+  const total = extra.total ?? extra.preview?.matched;
   const counts = finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts();
   return completeRun(tracker, {
     counts: total === undefined ? counts : { ...counts, total },
@@ -98,5 +91,6 @@ export async function completeLoop<P>(
     warnings: finished.warnings ?? outcome.checkpoint?.warnings ?? [],
     preview: extra.preview,
     steps: extra.steps?.(outcome.checkpoint),
+    outputs: extra.outputs,
   });
 }

@@ -1,4 +1,4 @@
-import { ActivityCancellationType, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { ErrorCode } from '../errors';
 import { scheduledBy } from '../jobs';
@@ -38,4 +38,10 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
  */
 export function nominalTime(): Date {
   return workflowInfo().typedSearchAttributes.get(scheduledBy.startTime) ?? workflowInfo().startTime;
+}
+
+/** The code and message of an activity that failed for good (a non-retryable ApplicationFailure), or undefined for anything else. */
+export function activityError(err: unknown): { code: string; message: string } | undefined {
+  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
+  return { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message };
 }

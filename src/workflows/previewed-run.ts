@@ -3,7 +3,8 @@ import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { zeroCounts, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
 import { awaitApproval } from './approval';
-import { activityError, completeLoop, runCheckpointedLoop } from './batch-loop';
+import { completeLoop, runCheckpointedLoop } from './batch-loop';
+import { activityError } from './common';
 import { completeRun, trackRun, type CarriedState } from './run-tracker';
 
 /** The input of a run that changes or deletes existing rows; all but params is set by the run itself. */

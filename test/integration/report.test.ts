@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { addDays, dateIn } from '../../src/jobs/dates';
-import type { RunListItem } from '../../src/jobs/run';
-import { createObjectStore } from '../../src/storage';
+import type { RunListItem, RunOutput } from '../../src/jobs/run';
 import { statsRows } from '../helpers/rollups';
 import { eventually } from '../helpers/schedules';
-import { historyText, startRun, uniqueId, usersCsv, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
+import { download, historyText, startRun, uniqueId, usersCsv, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
 
 type CsvRow = { section: string; item: string; metric: string; value: string };
 
@@ -14,11 +14,13 @@ describe('report', () => {
   const fixture = useStackWithWorker();
   const stack = () => fixture.stack;
 
-  const read = async (uri: string): Promise<string> => {
-    const { stream } = await createObjectStore(stack().config).open(uri.replace(/^store:\/\//, ''));
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
+  /** A report's file as GET /runs/:id/download serves it, checked against what the result says of it. */
+  const read = async (runId: string, output: RunOutput): Promise<string> => {
+    const file = await download(stack(), runId, new URL(output.download, 'http://api').search);
+    assert.equal(file.status, 200);
+    assert.equal(createHash('sha256').update(file.body).digest('hex'), output.sha256);
+    assert.equal(file.body.length, output.bytes);
+    return file.body.toString('utf8');
   };
 
   it("writes CSV and HTML whose figures match the runs of this task queue, and keeps rows' values out", async () => {
@@ -47,11 +49,12 @@ describe('report', () => {
     const report = await waitForRun(stack(), reportId);
     assert.equal(report.status, 'success', JSON.stringify(report.error ?? report.result?.error));
     const outputs = report.result!.outputs;
-    assert.deepEqual(outputs.map((o) => o.replace(/^.*\./, '')), ['csv', 'html']);
-    assert.ok(outputs.every((o) => o.startsWith(`store://reports/${reportId}/`)), outputs.join(', '));
+    assert.deepEqual(outputs.map((o) => o.location.replace(/^.*\./, '')), ['csv', 'html']);
+    assert.deepEqual(outputs.map((o) => o.contentType), ['text/csv; charset=utf-8', 'text/html; charset=utf-8']);
+    assert.ok(outputs.every((o) => o.location.startsWith(`store://reports/${reportId}/`)), outputs.map((o) => o.location).join(', '));
     assert.equal(report.result!.counts.processed, 4, 'it covers the four runs');
 
-    const csv = await read(outputs[0]!);
+    const csv = await read(reportId, outputs[0]!);
     const rows = parse<CsvRow>(csv, { columns: true });
     const section = (name: string) => Object.fromEntries(rows.filter((r) => r.section === name).map((r) => [`${r.item} ${r.metric}`, r.value]));
     assert.deepEqual(section('runs'), { 'aggregate/success runs': '1', 'import/failed runs': '1', 'import/partial runs': '1', 'import/success runs': '1' });
@@ -74,7 +77,7 @@ describe('report', () => {
       stats.map((s) => [s.date, String(s.total_users)]),
     );
 
-    const html = await read(outputs[1]!);
+    const html = await read(reportId, outputs[1]!);
     for (const heading of ['Runs by kind and status', 'Top error codes', 'Slowest runs', 'Daily stats']) assert.ok(html.includes(heading), heading);
     for (const id of Object.values(ids)) assert.ok(html.includes(id), id);
 

@@ -25,7 +25,7 @@ describe('config', () => {
 
   it('configures S3 from the environment', () => {
     const c = loadConfig({ S3_BUCKET: 'b', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
-    assert.deepEqual(c.s3, { bucket: 'b', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, forcePathStyle: true });
+    assert.deepEqual(c.s3, { bucket: 'b', allowedBuckets: ['b'], endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, forcePathStyle: true });
   });
 
   it('reads the upstream origins cache refreshes may call, and only BATCHFLOW_SECRET_* as header values', () => {

@@ -7,11 +7,12 @@ import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
 import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
-import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
+import { jobKindNames, jobKinds, type JobKind, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
 import { rowErrorSchema, runIdSchema, runListItemSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
-import { errorResponses, errorSchema } from '../errors';
+import { ApiError, errorResponses, errorSchema } from '../errors';
+import { callerHasScope } from '../scopes';
 import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -20,7 +21,7 @@ const startBody = z.discriminatedUnion(
   jobKindNames.map((kind) => z.strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
 );
 type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
-const runIdParams = z.strictObject({ id: runIdSchema });
+export const runIdParams = z.strictObject({ id: runIdSchema });
 const errorsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -61,6 +62,8 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
+      const adminOnly = (jobKinds[kind] as JobKind).adminOnly?.(params);
+      if (adminOnly && !callerHasScope(request, 'admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
       const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
       return reply.status(started.existing ? 200 : 202).send(started);
     },
