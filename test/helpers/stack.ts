@@ -128,11 +128,11 @@ export async function cancelMidway(stack: Stack, runId: string, gate: ReturnType
   return waitForRun(stack, runId);
 }
 
-/** Registers before/after hooks that open a stack with an in-process worker for a test suite. */
-export function useStackWithWorker(): { stack: Stack } {
+/** Registers before/after hooks that open a stack with an in-process worker for a test suite (configured with `env` on top of the test's). */
+export function useStackWithWorker(env: Record<string, string> = {}): { stack: Stack } {
   const fixture = {} as { stack: Stack; worker: Awaited<ReturnType<typeof startWorker>> };
   before(async () => {
-    fixture.stack = await openStack();
+    fixture.stack = await openStack(testConfig(env));
     fixture.worker = await startWorker(fixture.stack.config);
   });
   after(async () => {
@@ -142,11 +142,11 @@ export function useStackWithWorker(): { stack: Stack } {
   return fixture;
 }
 
-/** A worker in its own process, so a test can kill it for real. */
-export function spawnWorker(config: Config): ChildProcess & { exited: Promise<number | null> } {
+/** A worker in its own process, so a test can kill it for real (with `env` on top of the test's). */
+export function spawnWorker(config: Config, env: Record<string, string> = {}): ChildProcess & { exited: Promise<number | null> } {
   const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
     cwd: repoRoot,
-    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000) },
+    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
@@ -252,3 +252,28 @@ export async function historyText(client: Client, workflowId: string): Promise<s
   } while (runId);
   return out.join('\n');
 }
+
+/**
+ * Inserts `count` product_cache rows with ids `<prefix>-1`, `<prefix>-2`, ...: last refreshed
+ * `age` ago (a Postgres interval) with old values, or never (age null: pending, no values yet).
+ * Returns their product ids in id order.
+ */
+export async function seedProductCache(pool: Pool, prefix: string, count: number, opts: { age?: string | null; from?: number } = {}): Promise<string[]> {
+  const age = opts.age === undefined ? '2 hours' : opts.age;
+  const { rows } = await pool.query<{ product_id: string }>(
+    `INSERT INTO product_cache (product_id, name, price, currency, last_updated, last_status)
+     SELECT $1 || '-' || g, CASE WHEN $3::interval IS NOT NULL THEN 'Old name ' || g END, CASE WHEN $3::interval IS NOT NULL THEN 1 END,
+            CASE WHEN $3::interval IS NOT NULL THEN 'USD' END, now() - $3::interval, CASE WHEN $3::interval IS NULL THEN 'pending' ELSE 'ok' END
+     FROM generate_series($4::int, $4::int + $2::int - 1) g ORDER BY g RETURNING product_id`,
+    [prefix, count, age, opts.from ?? 1],
+  );
+  return rows.map((r) => r.product_id);
+}
+
+/** A filter for a test's own product_cache rows that are stale (never refreshed, or over an hour ago). */
+export const ownStaleProducts = (prefix: string) => ({
+  and: [
+    { field: 'product_id', op: 'starts_with', value: `${prefix}-` },
+    { or: [{ field: 'last_updated', op: 'is_null' }, { field: 'last_updated', op: 'lt', value: 'now - 1 hour' }] },
+  ],
+});
