@@ -16,6 +16,8 @@ export interface BenchContext {
 export interface WorkloadResult {
   oursSeconds: number;
   referenceSeconds: number;
+  /** Figures a workload reports besides the shared ones (cache-refresh-10k: its ideal time and ideal ÷ ours). */
+  extra?: Record<string, number>;
 }
 
 export const log = (m: string) => console.log(`[bench] ${m}`);

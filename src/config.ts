@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseOriginRule } from './upstream/urls';
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
 const port = z.coerce.number().int().min(0).max(65535);
@@ -38,14 +39,30 @@ const envSchema = z.object({
   S3_ACCESS_KEY_ID: optionalString,
   S3_SECRET_ACCESS_KEY: optionalString,
   S3_FORCE_PATH_STYLE: bool.optional(),
+  BATCHFLOW_UPSTREAM_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v, ctx) =>
+      (v ?? '')
+        .split(',')
+        .filter((o) => o.trim())
+        .map((o) => parseOriginRule(o) ?? (ctx.addIssue({ code: 'custom', message: `"${o.trim()}" is not an origin such as https://api.example.com or http://localhost:*` }), z.NEVER)),
+    ),
 });
+
+/**
+ * Header values a cache refresh may send: environment variables named BATCHFLOW_SECRET_<NAME>.
+ * Runs name them; only this prefix is reachable, so a run cannot send the worker's own
+ * credentials (DATABASE_URL, S3 keys) anywhere.
+ */
+export const SECRET_PREFIX = 'BATCHFLOW_SECRET_';
 
 export type Config = ReturnType<typeof toConfig>;
 
-/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report). */
+/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report, product cache refresh). */
 export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.yaml', import.meta.url));
 
-function toConfig(env: z.infer<typeof envSchema>) {
+function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, string>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
   const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS
     ? env.BATCHFLOW_LOCAL_SOURCE_DIRS.split(path.delimiter).filter(Boolean)
@@ -99,6 +116,12 @@ function toConfig(env: z.infer<typeof envSchema>) {
         }
       : undefined,
     objectStoreDir: path.join(dataDir, 'objects'),
+    upstream: {
+      /** Origins cache refreshes may call; none unless configured. */
+      origins: env.BATCHFLOW_UPSTREAM_ORIGINS,
+      /** BATCHFLOW_SECRET_* by full name; a Map, so that printing the config shows no values. */
+      secrets,
+    },
   };
 }
 
@@ -111,7 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return toConfig(parsed.data);
+  const secrets = new Map(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith(SECRET_PREFIX) && !!e[1]));
+  return toConfig(parsed.data, secrets);
 }
 
 /** For processes that need Postgres: DATABASE_URL becomes required. */

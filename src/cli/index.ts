@@ -19,7 +19,7 @@ Usage:
   batchflow api                          the HTTP API on PORT
 ${IMPORT_USAGE}
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate, report or export; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate, report, export or cache-refresh; FILE is JSON or YAML (- for stdin)
   batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
         [--destination KEY] [--no-formula-escape] [--run-id ID] [-o FILE]   waits, then downloads (-o - for stdout)
   batchflow approve RUN_ID [--comment TEXT]

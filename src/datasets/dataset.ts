@@ -54,6 +54,8 @@ const INT4_MAX = 2_147_483_647;
 const fromYearOne = (s: string) => !s.startsWith('0000');
 const YEAR_ZERO = 'must be in year 1 or later';
 
+const CURRENCY = /^[A-Z]{3}$/;
+
 const required = (what: string) => ({
   error: (issue: { input: unknown }) => (issue.input === undefined ? 'required' : `must be ${what}`),
 });
@@ -76,6 +78,15 @@ export const col = {
       return emailPattern.test(t) ? t : UNDECIDED;
     });
     return { sql: 'text', schema, quick, required: true, description: opts.description, aliases: opts.aliases };
+  },
+  /** An ISO 4217 currency code, stored upper-case. */
+  currency(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
+    const base = z.string(required('a three-letter currency code')).trim().toUpperCase().regex(CURRENCY, 'must be a three-letter currency code such as EUR');
+    const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
+      const t = s.trim().toUpperCase();
+      return CURRENCY.test(t) ? t : UNDECIDED;
+    });
+    return { sql: 'text', schema: opts.required ? base : base.optional(), quick, required: !!opts.required, description: opts.description, aliases: opts.aliases };
   },
   enumOf<const V extends readonly [string, ...string[]]>(values: V, opts: { default?: V[number]; description: string; aliases?: string[] }): ColumnSpec {
     const base = z.preprocess(

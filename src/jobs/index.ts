@@ -2,6 +2,7 @@ import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair
 import type { z } from 'zod';
 import { aggregateParamsSchema } from './aggregate';
 import { bulkUpdateParamsSchema } from './bulk-update';
+import { cacheRefreshParamsSchema } from './cache-refresh';
 import { cleanupParamsSchema } from './cleanup';
 import { customParamsSchema } from './custom';
 import { exportParamsSchema } from './export';
@@ -105,6 +106,12 @@ export const jobKinds = {
     workflowType: 'reportWorkflow',
     description: "The weekly report: runs by kind and status, rows, top error codes, slowest runs and the week's daily_stats, as CSV and HTML.",
     datasetOf: () => undefined,
+  }),
+  'cache-refresh': job({
+    schema: cacheRefreshParamsSchema,
+    workflowType: 'cacheRefreshWorkflow',
+    description: 'Refresh the stale rows of a cache dataset from an upstream HTTP API, with bounded concurrency, a rate limit, retries and a circuit breaker.',
+    datasetOf: (p) => p.dataset,
   }),
 };
 export type JobKindName = keyof typeof jobKinds;

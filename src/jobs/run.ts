@@ -51,11 +51,19 @@ export const countsSchema = z.object({
   succeeded: z.number().int(),
   failed: z.number().int(),
   skipped: z.number().int(),
+  // Imports: rows new to the dataset and existing rows overwritten; bulk updates: rows changed.
   inserted: z.number().int().optional(),
   updated: z.number().int().optional(),
+  // Cache refreshes: rows whose upstream values differed, rows confirmed unchanged, rows the upstream no longer has.
+  refreshed: z.number().int().optional(),
+  unchanged: z.number().int().optional(),
+  notFound: z.number().int().optional(),
   total: z.number().int().optional(),
 });
 export type Counts = z.infer<typeof countsSchema>;
+/** The counts a kind adds beyond processed / succeeded / failed / skipped, summed batch by batch. */
+export const detailCounts = ['inserted', 'updated', 'refreshed', 'unchanged', 'notFound'] as const satisfies readonly (keyof Counts)[];
+export type DetailCount = (typeof detailCounts)[number];
 export const zeroCounts = (): Counts => ({ processed: 0, succeeded: 0, failed: 0, skipped: 0 });
 
 export const runStatusSchema = z.enum(['running', 'success', 'partial', 'failed', 'cancelled']);

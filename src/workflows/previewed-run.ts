@@ -4,6 +4,7 @@ import type { Checkpoint } from '../jobs/checkpoint';
 import { zeroCounts, type ApprovalRecord, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
 import { awaitApproval } from './approval';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
+import { activityError } from './common';
 import { completeRun, trackRun, type CarriedState } from './run-tracker';
 
 /** The input of a run that changes or deletes existing rows; all but params is set by the run itself. */
@@ -62,7 +63,14 @@ export async function runPreviewed(opts: {
   let plan = input.plan;
   if (!plan) {
     tracker.setStep('planning');
-    plan = await opts.plan(new Date(Date.now()).toISOString());
+    try {
+      plan = await opts.plan(new Date(Date.now()).toISOString());
+    } catch (err) {
+      // A plan refused for good (a filter the database rejects, an upstream the worker may not call) fails the run with its own code.
+      const error = activityError(err);
+      if (!error) throw err;
+      return completeRun(tracker, { counts: zeroCounts(), error, errorSample: [], errorCount: 0, warnings: [] });
+    }
   }
   const { preview } = plan;
   tracker.setTotal(preview.matched);

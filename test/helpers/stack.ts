@@ -142,11 +142,11 @@ export async function cancelMidway(stack: Stack, runId: string, gate: ReturnType
   return waitForRun(stack, runId);
 }
 
-/** Registers before/after hooks that open a stack with an in-process worker for a test suite. */
-export function useStackWithWorker(): { stack: Stack } {
+/** Registers before/after hooks that open a stack with an in-process worker for a test suite (configured with `env` on top of the test's). */
+export function useStackWithWorker(env: Record<string, string> = {}): { stack: Stack } {
   const fixture = {} as { stack: Stack; worker: Awaited<ReturnType<typeof startWorker>> };
   before(async () => {
-    fixture.stack = await openStack();
+    fixture.stack = await openStack(testConfig(env));
     fixture.worker = await startWorker(fixture.stack.config);
   });
   after(async () => {
@@ -182,8 +182,8 @@ export function spawnBatchflow(
   return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
 }
 
-/** A worker in its own process, so a test can kill it for real. */
-export const spawnWorker = (config: Config, opts?: Parameters<typeof spawnBatchflow>[2]) => spawnBatchflow('worker', config, opts);
+/** A worker in its own process, so a test can kill it for real (with `env` on top of the test's). */
+export const spawnWorker = (config: Config, env: Record<string, string> = {}) => spawnBatchflow('worker', config, { env });
 
 /** Runs the CLI against the API at `apiUrl` (stack.app.listen gives one); its exit code and output. */
 export function runCli(apiUrl: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -294,3 +294,28 @@ export async function historyText(client: Client, workflowId: string): Promise<s
   } while (runId);
   return out.join('\n');
 }
+
+/**
+ * Inserts `count` product_cache rows with ids `<prefix>-1`, `<prefix>-2`, ...: last refreshed
+ * `age` ago (a Postgres interval) with old values, or never (age null: pending, no values yet).
+ * Returns their product ids in id order.
+ */
+export async function seedProductCache(pool: Pool, prefix: string, count: number, opts: { age?: string | null; from?: number } = {}): Promise<string[]> {
+  const age = opts.age === undefined ? '2 hours' : opts.age;
+  const { rows } = await pool.query<{ product_id: string }>(
+    `INSERT INTO product_cache (product_id, name, price, currency, last_updated, last_status)
+     SELECT $1 || '-' || g, CASE WHEN $3::interval IS NOT NULL THEN 'Old name ' || g END, CASE WHEN $3::interval IS NOT NULL THEN 1 END,
+            CASE WHEN $3::interval IS NOT NULL THEN 'USD' END, now() - $3::interval, CASE WHEN $3::interval IS NULL THEN 'pending' ELSE 'ok' END
+     FROM generate_series($4::int, $4::int + $2::int - 1) g ORDER BY g RETURNING product_id`,
+    [prefix, count, age, opts.from ?? 1],
+  );
+  return rows.map((r) => r.product_id);
+}
+
+/** A filter for a test's own product_cache rows that are stale (never refreshed, or over an hour ago). */
+export const ownStaleProducts = (prefix: string) => ({
+  and: [
+    { field: 'product_id', op: 'starts_with', value: `${prefix}-` },
+    { or: [{ field: 'last_updated', op: 'is_null' }, { field: 'last_updated', op: 'lt', value: 'now - 1 hour' }] },
+  ],
+});

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RunView } from '../../src/api/runs';
 import { freePort } from '../../src/stack/ports';
 import { dashboardMetrics, sample } from '../helpers/prometheus';
-import { openStack, spawnBatchflow, spawnWorker, uniqueId, usersCsv, writeFixture, type Stack } from '../helpers/stack';
+import { openStack, spawnBatchflow, uniqueId, usersCsv, writeFixture, type Stack } from '../helpers/stack';
 
 const scrape = async (url: string) => {
   const res = await fetch(url);
@@ -54,7 +54,7 @@ describe('a worker process and an API process: metrics and logs', () => {
     stack = await openStack();
     const [apiPort, apiMetricsPort, workerMetricsPort, temporalMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const json = { LOG_FORMAT: 'json', LOG_LEVEL: 'info', BATCHFLOW_METRICS_HOST: '127.0.0.1' };
-    worker = spawnWorker(stack.config, { env: { ...json, BATCHFLOW_WORKER_METRICS_PORT: String(workerMetricsPort), BATCHFLOW_TEMPORAL_METRICS_PORT: String(temporalMetricsPort) }, stdout: 'pipe' });
+    worker = spawnBatchflow('worker', stack.config, { env: { ...json, BATCHFLOW_WORKER_METRICS_PORT: String(workerMetricsPort), BATCHFLOW_TEMPORAL_METRICS_PORT: String(temporalMetricsPort) }, stdout: 'pipe' });
     // Debug: successful reads log at debug level.
     api = spawnBatchflow('api', stack.config, { env: { ...json, LOG_LEVEL: 'debug', PORT: String(apiPort), HOST: '127.0.0.1', BATCHFLOW_API_METRICS_PORT: String(apiMetricsPort) }, stdout: 'pipe' });
     workerLog = jsonLines(worker);

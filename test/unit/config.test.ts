@@ -32,6 +32,18 @@ describe('config', () => {
     const c = loadConfig({ S3_BUCKET: 'b', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
     assert.deepEqual(c.s3, { bucket: 'b', allowedBuckets: ['b'], endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, forcePathStyle: true });
   });
+
+  it('reads the upstream origins cache refreshes may call, and only BATCHFLOW_SECRET_* as header values', () => {
+    const c = loadConfig({ BATCHFLOW_UPSTREAM_ORIGINS: 'https://api.example.com, http://127.0.0.1:*', BATCHFLOW_SECRET_PRODUCT_API: 'Bearer s3cr3t', DATABASE_URL: 'postgres://u:pw@db/x' });
+    assert.deepEqual(c.upstream.origins, [
+      { protocol: 'https:', hostname: 'api.example.com', port: '443' },
+      { protocol: 'http:', hostname: '127.0.0.1', port: '*' },
+    ]);
+    assert.deepEqual([...c.upstream.secrets], [['BATCHFLOW_SECRET_PRODUCT_API', 'Bearer s3cr3t']]);
+    assert.ok(!JSON.stringify(c).includes('s3cr3t'), 'printing the config shows no secret');
+    assert.deepEqual(loadConfig({}).upstream.origins, []);
+    assert.throws(() => loadConfig({ BATCHFLOW_UPSTREAM_ORIGINS: 'api.example.com' }), /BATCHFLOW_UPSTREAM_ORIGINS: "api.example.com" is not an origin such as https:\/\/api.example.com/);
+  });
 });
 
 describe('config: schedules file', () => {
