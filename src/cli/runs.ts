@@ -27,7 +27,8 @@ export async function runsCommand(api: ApiClient, args: string[]): Promise<numbe
     startedBy: values['started-by'],
     from: timeArg(values.from),
     to: timeArg(values.to),
-    limit: values['page-size'],
+    // Few, large pages: a long list stays well under the API's rate limit.
+    limit: values['page-size'] ?? '1000',
   };
   const query = new URLSearchParams(Object.entries(filter).filter((e): e is [string, string] => e[1] !== undefined));
   const runs: RunListItem[] = [];
