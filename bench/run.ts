@@ -138,6 +138,7 @@ async function main(): Promise<void> {
     // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
     const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
       cwd: repoRoot,
+      // No metrics endpoints: their default ports may be taken on a shared machine.
       env: {
         ...process.env,
         ...s3Env,
@@ -147,6 +148,8 @@ async function main(): Promise<void> {
         BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
         BATCHFLOW_LOCAL_SOURCE_DIRS: tmp,
         BATCHFLOW_SCHEDULES: 'off',
+        BATCHFLOW_WORKER_METRICS_PORT: '0',
+        BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
         // The cache workload's fake upstream listens on a free local port.
         BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
       },

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { parseOriginRule } from './upstream/urls';
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
+const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Every environment variable Batchflow reads, in one place: read and validated once at start. */
@@ -13,7 +14,7 @@ const envSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TASK_QUEUE: z.string().min(1).default('batchflow'),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   BATCHFLOW_DATA_DIR: z.string().min(1).default('.data'),
   BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
@@ -22,6 +23,12 @@ const envSchema = z.object({
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
   BATCHFLOW_SCHEDULES: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  BATCHFLOW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  BATCHFLOW_API_METRICS_PORT: port.default(9464),
+  BATCHFLOW_WORKER_METRICS_PORT: port.default(9465),
+  BATCHFLOW_TEMPORAL_METRICS_PORT: port.default(9466),
   BATCHFLOW_API_KEY: optionalString,
   BATCHFLOW_ALLOW_SELF_APPROVAL: bool.default(false),
   BATCHFLOW_RATE_LIMIT: z.coerce.number().int().min(0).default(600),
@@ -83,6 +90,15 @@ function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, s
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,
+    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
+    /** Prometheus endpoints (GET /metrics), each on a port of its own so that scraping needs no API key. */
+    metrics: {
+      host: env.BATCHFLOW_METRICS_HOST,
+      apiPort: env.BATCHFLOW_API_METRICS_PORT,
+      workerPort: env.BATCHFLOW_WORKER_METRICS_PORT,
+      /** The Temporal SDK's own exporter (worker processes): its runtime serves it, not Batchflow. */
+      temporalPort: env.BATCHFLOW_TEMPORAL_METRICS_PORT,
+    },
     /** The schedules file a worker syncs at start; undefined with BATCHFLOW_SCHEDULES=off (the worker leaves schedules alone). */
     schedulesFile: env.BATCHFLOW_SCHEDULES === 'off' ? undefined : path.resolve(env.BATCHFLOW_SCHEDULES ?? shippedSchedulesFile),
     s3: env.S3_BUCKET

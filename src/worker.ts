@@ -1,15 +1,27 @@
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type InjectedSinks } from '@temporalio/worker';
 import { createActivities, type Activities } from './activities';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
+import { createLogger, temporalLogger, type Logger } from './log';
+import { serveMetrics } from './metrics/server';
+import { workerMetrics, workerRegistry } from './metrics/worker';
 import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
 import { createObjectAccess, createObjectStore } from './storage';
 import { connectTemporal } from './temporal';
+import type { RunSinks } from './workflows/run-tracker';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+/** Where workflows report runs starting and ending: the worker's metrics. */
+const sinks: InjectedSinks<RunSinks> = {
+  runs: {
+    started: { fn: (_info, kind) => workerMetrics.runStarted(kind) },
+    finished: { fn: (_info, kind, status) => workerMetrics.runFinished(kind, status) },
+  },
+};
 
 /**
  * Builds a worker for the configured task queue; the caller runs and shuts it down. Tests may wrap
@@ -50,6 +62,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
       }),
       opts.wrapActivities,
     ),
+    sinks,
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
@@ -78,11 +91,43 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
 
 const withWrapped = (activities: Activities, wrap?: (activities: Activities) => Partial<Activities>) => (wrap ? { ...activities, ...wrap(activities) } : activities);
 
+/**
+ * The Temporal runtime of a worker process: the SDK's logs (worker, workflows, activities) through
+ * the process's logger, and its metrics on BATCHFLOW_TEMPORAL_METRICS_PORT. Once per process,
+ * before any worker connection exists.
+ */
+export function installWorkerRuntime(config: Config, logger: Logger): void {
+  const { host, temporalPort } = config.metrics;
+  Runtime.install({
+    logger: temporalLogger(logger),
+    ...(temporalPort > 0 && {
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `${host}:${temporalPort}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } },
+    }),
+  });
+}
+
+/** Batchflow's worker metrics on BATCHFLOW_WORKER_METRICS_PORT (0: none). */
+export async function serveWorkerMetrics(config: Config): Promise<{ url: string; close(): Promise<void> } | undefined> {
+  const { host, workerPort } = config.metrics;
+  return workerPort === 0 ? undefined : serveMetrics(workerRegistry, host, workerPort, 'BATCHFLOW_WORKER_METRICS_PORT');
+}
+
 /** `batchflow worker`: a worker process against external services. */
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
-  const { run } = await createWorker(config, { log: (m) => console.log(`[worker] ${m}`) });
-  console.log(`[worker] polling task queue "${config.temporal.taskQueue}" on ${config.temporal.address}`);
+  const logger = createLogger(config.log, { component: 'worker' });
+  installWorkerRuntime(config, logger);
+  const metrics = await serveWorkerMetrics(config);
+  const { run } = await createWorker(config, { log: (m) => logger.info(m) });
+  const { host, temporalPort } = config.metrics;
+  logger.info(
+    { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: metrics?.url, temporalMetrics: temporalPort > 0 ? `http://${host}:${temporalPort}/metrics` : undefined },
+    'polling task queue',
+  );
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM: running slices end at a batch boundary.
-  await run();
+  try {
+    await run();
+  } finally {
+    await metrics?.close();
+  }
 }

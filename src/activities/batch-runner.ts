@@ -4,6 +4,7 @@ import type { Checkpoint } from '../jobs/checkpoint';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
 import { ErrorCode } from '../errors';
+import { workerMetrics } from '../metrics/worker';
 
 /** One batch as a flow's producer made it: where it ends, and the rows it already rejected. */
 export interface Batch<P> {
@@ -20,6 +21,8 @@ export interface Batch<P> {
   bytesTotal?: number;
   /** The named part of the input this batch belongs to (a cleanup rule): counted per step too. */
   step?: string;
+  /** The dataset the batch writes or reads: its rows are counted per dataset too (stats, metrics). */
+  dataset?: string;
   /** Touches rows the batch before it touches: it must not load until that one has committed. */
   waitForPrevious?: boolean;
   /**
@@ -113,10 +116,13 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   };
   if (committed.done || committed.stop) return committed;
   if (!stored) await runState.ensureCheckpoint(spec.pool, spec.runId, committed);
+  workerMetrics.sliceStarted(ctx.info.workflowType, ctx.info.attempt);
+  if (ctx.info.attempt > 1) ctx.log.warn('slice retried: resuming after the last committed batch', { batch: committed.seq, processed: committed.counts.processed });
 
   /** Loads a batch, then commits it on top of the checkpoint `previous` resolves to. */
   const load = async (batch: B, previous: Promise<Checkpoint<P>>): Promise<Checkpoint<P>> => {
     if (batch.waitForPrevious && (await previous).stop) return previous;
+    const loadStart = performance.now();
     const checkpoint = await inTransaction(spec.pool, async (client) => {
       const applied = await spec.apply(client, batch);
       const base = await previous;
@@ -129,12 +135,16 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       const byStep = batch.step
         ? { ...base.byStep, [batch.step]: addCounts(base.byStep?.[batch.step] ?? zeroCounts(), applied, batch.rejectedRows) }
         : base.byStep;
+      const byDataset = batch.dataset
+        ? { ...base.byDataset, [batch.dataset]: addCounts(base.byDataset?.[batch.dataset] ?? zeroCounts(), applied, batch.rejectedRows) }
+        : base.byDataset;
       const stop = batch.fatal ?? stopReason(spec.policy, counts, batch.rejectedRows + applied.rejectedRows);
       const updated: Checkpoint<P> = {
         seq: base.seq + 1,
         position: batch.end,
         counts,
         ...(byStep && { byStep }),
+        ...(byDataset && { byDataset }),
         done: false,
         warnings: batch.warnings ?? base.warnings,
         bytesRead: batch.bytesRead,
@@ -144,10 +154,16 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       await runState.insertErrors(client, spec.runId, [...batch.errors, ...applied.errors]);
       await runState.writeCheckpoint(client, spec.runId, updated.seq, updated);
       return updated;
-    }).catch(async (err: unknown) => {
-      if (err instanceof NotCommitted) return previous;
-      throw err;
-    });
+    }).then(
+      async (updated) => {
+        workerMetrics.batchCommitted(ctx.info.workflowType, batch.dataset, (await previous).counts, updated.counts, (performance.now() - loadStart) / 1000);
+        return updated;
+      },
+      async (err: unknown) => {
+        if (err instanceof NotCommitted) return previous;
+        throw err;
+      },
+    );
     if (checkpoint.seq > committed.seq) {
       committed = checkpoint;
       ctx.heartbeat(checkpoint);
@@ -196,5 +212,6 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
     committed = { ...committed, done: true };
     await runState.writeCheckpoint(spec.pool, spec.runId, committed.seq, committed);
   }
+  ctx.log.info('slice handed back', { batch: committed.seq, processed: committed.counts.processed, failed: committed.counts.failed, done: committed.done, ...(committed.stop && { stop: committed.stop.code }) });
   return committed;
 }

@@ -220,6 +220,7 @@ export function createCacheRefreshActivities(deps: { pool: Pool; sliceMs: number
                 return {
                   rows,
                   errors,
+                  dataset: dataset.name,
                   rejectedRows: rows.filter((r) => r.settled?.kind === 'failed').length,
                   ...(opensBreaker && { fatal: unhealthy(client, params, fresh, skipped) }),
                 };

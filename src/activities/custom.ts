@@ -41,7 +41,7 @@ async function* checkedPages(pool: Pool, selection: RowSelection, batchSize: num
       }
     }
     after = Number(rows.at(-1)![dataset.idColumn]);
-    yield { end: { step: 0, lastId: after }, errors, rejectedRows: rejected, valid: rows.length - rejected };
+    yield { end: { step: 0, lastId: after }, errors, rejectedRows: rejected, valid: rows.length - rejected, dataset: dataset.name };
   }
 }
 

@@ -167,7 +167,7 @@ async function* uploadedParts(o: { pool: Pool; target: MultipartTarget; params: 
   const handOver = async (p: NonNullable<typeof pending>): Promise<ExportPart> => {
     parts.push(await p.upload);
     const end: ExportPosition = { lastId: p.body.lastId, rows: p.body.rows, bytes: p.bytes, uploadId, parts: [...parts], sha256: p.sha256, finished: p.body.finished };
-    const part: ExportPart = { end, rows: p.body.rows - rows, errors: [], rejectedRows: 0 };
+    const part: ExportPart = { end, rows: p.body.rows - rows, errors: [], rejectedRows: 0, dataset: o.params.dataset };
     rows = p.body.rows;
     return part;
   };

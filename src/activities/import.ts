@@ -112,6 +112,7 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     done.warnings = warnings;
     done.bytesTotal = opened.size;
     done.bytesRead = done.end.byte;
+    done.dataset = dataset.name;
     batch = newBatch(done.end);
     keysInPrevious = keysInBatch;
     keysInBatch = new Map();

@@ -15,6 +15,19 @@ export interface Actor {
   userAgent?: string;
 }
 
+/** An audit entry as the API shows it, for the docs. */
+export const auditExample = {
+  id: 812,
+  at: '2026-11-22T09:41:07.000Z',
+  actor: 'dana',
+  keyId: '3f9a1c2b7d4e5f60',
+  action: 'approve',
+  runId: 'deactivate-pending-2026-11-22',
+  details: { comment: 'checked the preview' },
+  ip: '10.0.3.17',
+  userAgent: 'batchflow-cli',
+};
+
 export const auditEntrySchema = z
   .object({
     id: z.number().int(),
@@ -27,7 +40,7 @@ export const auditEntrySchema = z
     ip: z.string().nullable(),
     userAgent: z.string().nullable(),
   })
-  .meta({ id: 'AuditEntry' });
+  .meta({ id: 'AuditEntry', examples: [auditExample] });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
 export async function recordAudit(db: Pool | PoolClient, actor: Actor, action: AuditAction, what: { runId?: string; details?: Record<string, unknown> } = {}): Promise<void> {

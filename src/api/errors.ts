@@ -31,8 +31,20 @@ export const errorSchema = z
   })
   .meta({ id: 'Error', example: { error: 'INVALID_REQUEST', message: 'params.dataset: Invalid option: expected one of "users"|"products"', field: 'params.dataset' } });
 
+/** An error answer in a route's OpenAPI responses: the one error shape, with what this status means there. */
+export const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: errorSchema } } });
+
 /** Error answers every route may give, for its OpenAPI responses. */
-export const errorResponses = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema };
+export const errorResponses = {
+  400: errorResponse('The request is invalid: `field` names the first bad field, `issues` lists them all'),
+  401: errorResponse('No API key, or one that is not valid'),
+  403: errorResponse("The API key's scopes do not allow this route"),
+  404: errorResponse('No such run, dataset or route'),
+  413: errorResponse('The request body is larger than the API takes'),
+  415: errorResponse('A request body of a type the route does not take (JSON, but for uploads)'),
+  429: errorResponse('Too many requests: wait and try again (Retry-After)'),
+  500: errorResponse('A fault on the server: the answer says nothing more, the server log does'),
+};
 
 const invalid = (issues: Issue[]) =>
   Object.assign(new ApiError(400, 'INVALID_REQUEST', issues.map((i) => `${i.field || 'body'}: ${i.message}`).join('; '), issues[0]?.field), { issues });

@@ -23,6 +23,17 @@ export interface Caller {
   scopes: KeyScope[];
 }
 
+/** A key as the API shows it, for the docs. */
+export const apiKeyExample = {
+  id: '3f9a1c2b7d4e5f60',
+  name: 'etl-nightly',
+  scopes: ['read', 'run'],
+  createdAt: '2026-11-20T09:00:00.000Z',
+  createdBy: 'ops',
+  lastUsedAt: '2026-11-23T02:00:04.000Z',
+  revokedAt: null,
+};
+
 export const keyInfoSchema = z
   .object({
     id: z.string(),
@@ -33,7 +44,7 @@ export const keyInfoSchema = z
     lastUsedAt: z.string().nullable(),
     revokedAt: z.string().nullable(),
   })
-  .meta({ id: 'ApiKey' });
+  .meta({ id: 'ApiKey', examples: [apiKeyExample] });
 export type KeyInfo = z.infer<typeof keyInfoSchema>;
 
 const TOKEN = /^bf_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
-import { listRuns, runFailure } from '../temporal';
+import { runFailure } from '../temporal';
 import { scheduledBy, type JobKindName } from '../jobs';
 import { runStartOptions } from '../jobs/start';
 import { z } from 'zod';
@@ -11,31 +11,62 @@ import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
+import { BadPageTokenError, listRuns, listRunsPage, visibilityQuery, type RunFilter } from '../visibility';
 import { ApiError } from './errors';
 
 export const runViewSchema = z
   .object({
     runId: z.string(),
     kind: z.string().optional(),
-    /** The schedule that started the run, if one did. */
-    scheduleId: z.string().optional(),
-    /** The name of the key that started it. */
-    startedBy: z.string().optional(),
+    scheduleId: z.string().optional().describe('The schedule that started the run, if one did'),
+    startedBy: z.string().optional().describe('The name of the API key that started it'),
     status: runStatusSchema,
-    progress: progressSchema.nullable(),
-    result: runResultSchema.nullable(),
-    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    progress: progressSchema.nullable().describe('Counts, rate, ETA and step: live while it runs, final once it ended'),
+    result: runResultSchema.nullable().describe('Set once the run ended'),
+    error: z.object({ code: z.string(), message: z.string() }).optional().describe('Why a failed run failed'),
   })
-  .meta({ id: 'Run' });
+  .meta({
+    id: 'Run',
+    examples: [
+      {
+        runId: 'users-2026-11-23',
+        kind: 'import',
+        status: 'partial',
+        progress: {
+          step: 'partial',
+          counts: { processed: 1205, succeeded: 1200, failed: 5, skipped: 0, inserted: 1180, updated: 20 },
+          rowsPerSecond: 268,
+          etaSeconds: 0,
+          startedAt: '2026-11-23T08:00:00.000Z',
+          updatedAt: '2026-11-23T08:00:04.512Z',
+          cancelRequested: false,
+        },
+        result: {
+          status: 'partial',
+          kind: 'import',
+          counts: { processed: 1205, succeeded: 1200, failed: 5, skipped: 0, inserted: 1180, updated: 20 },
+          errorSample: [{ row: 3, line: 4, field: 'email', code: 'VALIDATION_FAILED', message: 'must be a valid email address', raw: { email: 'not-an-email', name: 'Ann' } }],
+          errorCount: 6,
+          errorReport: '/runs/users-2026-11-23/errors',
+          outputs: [],
+          warnings: [],
+          startedAt: '2026-11-23T08:00:00.000Z',
+          endedAt: '2026-11-23T08:00:04.512Z',
+          durationMs: 4512,
+        },
+      },
+    ],
+  });
 export type RunView = z.infer<typeof runViewSchema>;
 
+
+/** How long a progress query may take: it needs a worker, and without one the API answers without it. */
+const QUERY_DEADLINE_MS = 5_000;
 
 const memoString = (memo: Record<string, unknown> | undefined, key: string) => (typeof memo?.[key] === 'string' ? memo[key] : undefined);
 
 /** Runs as the API sees them: started, read and stopped through Temporal. */
 export function createRunService(client: Client, taskQueue: string, pool: Pool, opts: { allowSelfApproval?: boolean } = {}) {
-  const listWhere = (query: string, limit: number) => listRuns(client, query, limit);
-
   return {
     /**
      * Starts a run on behalf of `startedBy` (a key's name); the same runId again returns that run,
@@ -79,7 +110,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
       switch (description.status.name) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.
-          const progress = await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => null);
+          const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => null);
           return view({ status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null });
         }
         case 'COMPLETED': {
@@ -115,7 +146,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
       const step =
         description.status.name === 'RUNNING'
           ? (
-              await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => {
+              await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => {
                 throw new ApiError(503, 'WORKER_UNAVAILABLE', `run "${runId}" did not answer; is a worker running?`);
               })
             ).step
@@ -138,24 +169,19 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
       await client.workflow.getHandle(runId).describe();
     },
 
-    async list(filter: { kind?: string; dataset?: string; status?: string; scheduleId?: string; startedBy?: string; limit: number }) {
-      const clauses = [
-        filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
-        filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
-        filter.status && `BatchflowStatus = ${quote(filter.status)}`,
-        filter.scheduleId && `TemporalScheduledById = ${quote(filter.scheduleId)}`,
-        filter.startedBy && `BatchflowStartedBy = ${quote(filter.startedBy)}`,
-      ].filter(Boolean);
-      return listWhere(clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL', filter.limit);
+    /** A page of runs from Temporal's visibility; a page token that is not one is a 400. */
+    async list(filter: RunFilter, page: { pageSize: number; pageToken?: string }) {
+      return listRunsPage(client, filter, page).catch((err: unknown) => {
+        if (err instanceof BadPageTokenError) throw new ApiError(400, 'INVALID_REQUEST', 'pageToken: not a page token for this filter; start again without one', 'pageToken');
+        throw err;
+      });
     },
 
-    listWhere,
+    /** Every run a filter matches, up to `limit`. */
+    listWhere: (filter: RunFilter, limit: number) => listRuns(client, visibilityQuery(filter), limit),
   };
 }
 export type RunService = ReturnType<typeof createRunService>;
-
-// Visibility queries take string literals; values are already validated, quotes are escaped anyway.
-export const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /**
  * The workflow learns its counts once per slice (several seconds); the checkpoint row commits with

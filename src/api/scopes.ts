@@ -14,11 +14,14 @@ declare module 'fastify' {
   }
 }
 
+/** Where the interactive docs (swagger UI) live; its own routes serve static pages and are not part of the API. */
+export const DOCS_PREFIX = '/docs';
+
 /** Refuses to register a route that does not say which scope it needs, so none is open by mistake. */
 export function requireScopes(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     // Routes the swagger UI plugin adds serve its static pages, which hold no data.
-    if (route.url.startsWith('/docs')) {
+    if (route.url.startsWith(DOCS_PREFIX)) {
       route.config = { ...route.config, scope: 'public' };
       return;
     }

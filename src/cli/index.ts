@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
 import type { RunView } from '../api/runs';
 import { apiClient as api, startAndFollow } from './api';
+import { datasetsCommand } from './datasets';
 import { exportCommand } from './export';
 import { exitCodeOf } from './follow';
 import { CliError, ExitCode } from './http';
 import { IMPORT_USAGE, importCommand } from './import';
 import { readStructuredFile } from './input';
 import { KEYS_USAGE, keysCommand } from './keys';
+import { runsCommand } from './runs';
+import { statsCommand } from './stats';
 
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
@@ -24,7 +27,11 @@ ${IMPORT_USAGE}
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
-  batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID] [--started-by KEY_NAME]
+  batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID] [--started-by KEY_NAME] [--from T] [--to T]
+        [--page-size N] [--json]   every matching run, following the pages; T is ISO 8601 or a time ago (30m, 24h, 7d)
+  batchflow datasets [NAME]              the datasets runs can import into; with NAME, its columns
+  batchflow stats [--from T] [--to T] [--json]
+        runs by kind and status, rows per dataset, top error codes, durations (default: the last 24h)
   batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
         | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]
 ${KEYS_USAGE}
@@ -102,17 +109,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n');
       return ExitCode.Success;
     }
+    case 'runs':
+      return runsCommand(api(), rest);
+    case 'datasets':
+      return datasetsCommand(api(), rest);
+    case 'stats':
+      return statsCommand(api(), rest);
     case 'schedules': {
       const { schedulesCommand } = await import('./schedules');
       return schedulesCommand(rest, USAGE);
-    }
-    case 'runs': {
-      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' }, schedule: { type: 'string' }, 'started-by': { type: 'string' } } });
-      const { schedule, 'started-by': startedBy, ...filters } = values;
-      const query = new URLSearchParams(Object.entries({ ...filters, scheduleId: schedule, startedBy }).filter((e): e is [string, string] => typeof e[1] === 'string'));
-      const { body } = await api().request<{ runs: object[] }>('GET', `/runs?${query.toString()}`);
-      console.table(body.runs);
-      return ExitCode.Success;
     }
     case undefined:
     case 'help':

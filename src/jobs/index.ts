@@ -15,7 +15,7 @@ export const searchAttributes = {
   kind: defineSearchAttributeKey('BatchflowKind', SearchAttributeType.KEYWORD),
   dataset: defineSearchAttributeKey('BatchflowDataset', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('BatchflowStatus', SearchAttributeType.KEYWORD),
-  /** The name of the API key that started the run (a pipeline's steps: the pipeline's). */
+  /** The name of the API key that started the run (a pipeline's steps: the pipeline's); GET /runs?startedBy= filters on it. */
   startedBy: defineSearchAttributeKey('BatchflowStartedBy', SearchAttributeType.KEYWORD),
 };
 /** On each schedule Batchflow manages: the digest of its declaration, compared by every sync. */

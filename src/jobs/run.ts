@@ -188,18 +188,37 @@ export const runResultSchema = z.object({
 });
 export type RunResult = z.infer<typeof runResultSchema>;
 
+/** A finished run's figures, recorded for stats: counts and timings, never rows. */
+export interface RunFacts {
+  runId: string;
+  kind: string;
+  /** The run's dataset (its BatchflowDataset search attribute), when it has one. */
+  dataset?: string;
+  status: RunResult['status'];
+  errorCode?: string;
+  counts: Counts;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+}
+
+/** The step a run shows while it waits for approval; also its BatchflowStatus, so the Web UI and GET /runs can list such runs. */
+export const AWAITING_APPROVAL = 'awaiting_approval';
+
+/** A run's status as visibility lists it: still going (running, awaiting approval) or how it ended. */
+export const listedStatusSchema = z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]);
+export type ListedStatus = z.infer<typeof listedStatusSchema>;
+
 /** A run as visibility lists it. */
 export const runListItemSchema = z.object({
   runId: z.string(),
   kind: z.string().optional(),
   dataset: z.string().optional(),
-  scheduleId: z.string().optional(),
-  /** The name of the key that started it. */
-  startedBy: z.string().optional(),
-  /** For a run a schedule started: the time it was due (a backfilled run's is in the past). */
-  scheduledAt: z.string().optional(),
-  status: z.string(),
-  startTime: z.string(),
-  closeTime: z.string().nullable(),
+  scheduleId: z.string().optional().describe('The schedule that started the run, if one did'),
+  scheduledAt: z.string().optional().describe('For a run a schedule started: the time it was due (a backfilled run\'s is in the past)'),
+  status: listedStatusSchema,
+  startedBy: z.string().optional().describe('The name of the API key that started it'),
+  startTime: z.string().describe('When the run started (its current execution, after a continue-as-new)'),
+  closeTime: z.string().nullable().describe('When it ended; null while it runs'),
 });
 export type RunListItem = z.infer<typeof runListItemSchema>;

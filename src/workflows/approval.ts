@@ -1,7 +1,7 @@
 import { condition, defineSignal, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { ErrorCode } from '../errors';
 import { searchAttributes } from '../jobs';
-import { durationMs, type ApprovalRecord, type Preview } from '../jobs/run';
+import { AWAITING_APPROVAL, durationMs, type ApprovalRecord, type Preview } from '../jobs/run';
 import type { RunTracker } from './run-tracker';
 
 /** Lets a run that waits for confirmation go ahead; `by` is the approving key's name. */
@@ -9,8 +9,7 @@ export const approveSignal = defineSignal<[{ by?: string; comment?: string }?]>(
 /** Ends a run that waits for confirmation as cancelled, having changed nothing. */
 export const rejectSignal = defineSignal<[{ by?: string; reason?: string }?]>('reject');
 
-/** The step name a run shows while it waits; also its BatchflowStatus, so the Web UI can list such runs. */
-export const AWAITING_APPROVAL = 'awaiting_approval';
+export { AWAITING_APPROVAL };
 
 export type Decision = { approved: true; record: ApprovalRecord } | { approved: false; code: string; message: string; record?: ApprovalRecord };
 

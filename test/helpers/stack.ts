@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { InjectOptions } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { createKey, type KeyScope } from '../../src/api/keys';
@@ -16,6 +17,7 @@ import { createObjectAccess } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
 import type { Activities } from '../../src/activities';
+import { checkResponses } from './openapi';
 
 /**
  * The one stack helper: the services come from the environment scripts/test.ts sets up (a real
@@ -45,13 +47,15 @@ function withKey(opts: InjectOptions | string, key: string | null): InjectOption
 /**
  * What a test file needs: a pool, a Temporal client and the API app, all closed by close().
  * `app.inject` sends an admin key (BATCHFLOW_API_KEY, which scripts/test.ts creates in the test
- * database); `injectAs` sends another key, or none.
+ * database); `injectAs` sends another key, or none. Every answer the app gives is held to its
+ * OpenAPI document: close() fails with any that broke it.
  */
 export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
   const objects = createObjectAccess(config);
   const app = buildApp({ client: temporal.client, pool, config });
+  const contract = checkResponses(app);
   const adminKey = config.api.key;
   if (!adminKey) throw new Error('BATCHFLOW_API_KEY is not set: run the tests with npm test (scripts/test.ts creates the key)');
   const inject = app.inject.bind(app);
@@ -74,13 +78,23 @@ export async function openStack(config: Config = testConfig()) {
       await temporal.close();
       await pool.end();
       objects.s3?.client.destroy();
+      if (contract.problems.length > 0) throw new Error(`API answers that break its OpenAPI document:\n  ${contract.problems.join('\n  ')}`);
     },
   };
 }
 export type Stack = Awaited<ReturnType<typeof openStack>>;
 
+let runtimeInstalled = false;
+/** In-process workers log warnings only: the runtime's default would print every run's story into the test output. */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
 /** An in-process worker on the config's task queue. */
 export async function startWorker(config: Config, wrapActivities?: (activities: Activities) => Partial<Activities>) {
+  quietRuntime();
   const { worker, run } = await createWorker(config, { wrapActivities });
   const running = run();
   return {
@@ -142,14 +156,42 @@ export function useStackWithWorker(env: Record<string, string> = {}): { stack: S
   return fixture;
 }
 
-/** A worker in its own process, so a test can kill it for real (with `env` on top of the test's). */
-export function spawnWorker(config: Config, env: Record<string, string> = {}): ChildProcess & { exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
+/**
+ * A Batchflow process (`worker`, `api`, `start`) of its own, so a test can kill it for real. It
+ * serves no metrics unless `env` gives it ports (the defaults would collide with other processes);
+ * its log goes to `stdout` (ignored unless asked for).
+ */
+export function spawnBatchflow(
+  command: 'worker' | 'api' | 'start',
+  config: Config,
+  opts: { args?: string[]; env?: Record<string, string>; stdout?: 'ignore' | 'pipe' } = {},
+): ChildProcess & { exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), command, ...(opts.args ?? [])], {
     cwd: repoRoot,
-    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000), ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      TASK_QUEUE: config.temporal.taskQueue,
+      BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000),
+      BATCHFLOW_API_METRICS_PORT: '0',
+      BATCHFLOW_WORKER_METRICS_PORT: '0',
+      BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
+      ...opts.env,
+    },
+    stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
   });
   return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
+}
+
+/** A worker in its own process, so a test can kill it for real (with `env` on top of the test's). */
+export const spawnWorker = (config: Config, env: Record<string, string> = {}) => spawnBatchflow('worker', config, { env });
+
+/** Runs the CLI against the API at `apiUrl` (stack.app.listen gives one); its exit code and output. */
+export function runCli(apiUrl: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), ...args], { cwd: repoRoot, env: { ...process.env, BATCHFLOW_API_URL: apiUrl } }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 export async function writeFixture(name: string, content: string | Buffer): Promise<string> {

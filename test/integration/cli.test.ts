@@ -118,8 +118,9 @@ describe('CLI against a listening API', () => {
     try {
       await limited.app.listen({ port: 0, host: '127.0.0.1' });
       const url = `http://127.0.0.1:${(limited.app.server.address() as { port: number }).port}`;
-      assert.equal((await cli(['runs'], { BATCHFLOW_API_URL: url })).code, 0);
-      const refused = await cli(['runs'], { BATCHFLOW_API_URL: url });
+      // One request each (batchflow runs may follow several pages).
+      assert.equal((await cli(['datasets'], { BATCHFLOW_API_URL: url })).code, 0);
+      const refused = await cli(['datasets'], { BATCHFLOW_API_URL: url });
       assert.equal(refused.code, 69);
       assert.match(refused.stderr, /429 RATE_LIMITED\n.*\n {2}retry after \d+ s/);
     } finally {

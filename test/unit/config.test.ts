@@ -10,11 +10,16 @@ describe('config', () => {
     assert.equal(c.api.port, 3000);
     assert.equal(c.s3, undefined);
     assert.equal(c.parallelBatches, 2);
+    assert.deepEqual(c.log, { level: 'info', format: 'json' });
+    assert.deepEqual(c.metrics, { host: '127.0.0.1', apiPort: 9464, workerPort: 9465, temporalPort: 9466 });
     assert.throws(() => requireDatabaseUrl(c), /DATABASE_URL: required/);
   });
 
   it('names each bad variable', () => {
-    assert.throws(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', S3_ENDPOINT: 'not a url', BATCHFLOW_PARALLEL_BATCHES: '0' }), (err: Error) => {
+    const bad = { PORT: 'eighty', DATABASE_URL: 'mysql://x', S3_ENDPOINT: 'not a url', BATCHFLOW_PARALLEL_BATCHES: '0', LOG_FORMAT: 'xml', BATCHFLOW_WORKER_METRICS_PORT: '70000' };
+    assert.throws(() => loadConfig(bad), (err: Error) => {
+      assert.match(err.message, /LOG_FORMAT: /);
+      assert.match(err.message, /BATCHFLOW_WORKER_METRICS_PORT: /);
       assert.match(err.message, /PORT: /);
       assert.match(err.message, /BATCHFLOW_PARALLEL_BATCHES: /);
       assert.match(err.message, /DATABASE_URL: must be a postgres:\/\/ URL/);

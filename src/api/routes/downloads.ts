@@ -4,15 +4,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { locateObject, type ObjectAccess } from '../../storage';
 import { attachment, DOWNLOAD_URL_SECONDS, openDownload } from '../../storage/downloads';
 import type { App } from '../app';
-import { ApiError, errorResponses, errorSchema } from '../errors';
+import { ApiError, errorResponse, errorResponses } from '../errors';
 import type { RunService } from '../runs';
 import { runIdParams } from './runs';
 
 const downloadQuery = z.strictObject({
-  /** On S3: false streams the file through the API instead of redirecting to S3 (for clients that cannot reach it). */
-  redirect: z.enum(['true', 'false']).default('true'),
-  /** Which of the run's files, for runs that wrote several (a report's CSV and HTML): its index in result.outputs. */
-  output: z.coerce.number().int().min(0).max(100).default(0),
+  redirect: z.enum(['true', 'false']).default('true').describe('On S3: false streams the file through the API instead of redirecting to S3 (for clients that cannot reach it)'),
+  output: z.coerce.number().int().min(0).max(100).default(0).describe("Which of the run's files, for runs that wrote several (a report's CSV and HTML): its index in result.outputs"),
 });
 
 export function downloadRoutes(app: App, deps: { runs: RunService; objects: ObjectAccess }): void {
@@ -27,9 +25,9 @@ export function downloadRoutes(app: App, deps: { runs: RunService; objects: Obje
         params: runIdParams,
         querystring: downloadQuery,
         response: {
-          200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string() } } },
+          200: { description: 'The file, with its own content type (text/csv, application/x-ndjson, application/gzip, text/html…)', content: { '*/*': { schema: z.string().meta({ examples: ['email,name\nann@example.com,Ann\n'] }) } } },
           302: z.null().describe('Redirect: a presigned S3 URL in the Location header'),
-          409: errorSchema,
+          409: errorResponse('The run is still running'),
           ...errorResponses,
         },
       },

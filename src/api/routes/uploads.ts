@@ -8,17 +8,19 @@ import type { ObjectStore } from '../../storage';
 import type { App } from '../app';
 import { recordAudit } from '../audit';
 import { actorOf } from '../auth';
-import { ApiError, errorResponses, errorSchema } from '../errors';
+import { ApiError, errorResponse, errorResponses } from '../errors';
 
 const uploadQuery = strictObject({
-  /** The file's name: kept (made safe) at the end of the object key, so the import can infer the format from its extension. */
-  filename: z.string().min(1).max(255).optional(),
+  filename: z.string().min(1).max(255).optional().describe("The file's name: kept (made safe) at the end of the object key, so the import can infer the format from its extension"),
 });
-const uploadResponse = z.object({
-  source: z.string().describe('store://… : give it as an import source'),
-  bytes: z.number().int(),
-  sha256: z.string(),
-});
+const uploadResponse = z
+  .object({
+    source: z.string().describe('store://… : give it as an import source'),
+    bytes: z.number().int(),
+    sha256: z.string(),
+  })
+  .describe('Stored')
+  .meta({ examples: [{ source: 'store://uploads/2026-11-23/5b0e…/users.csv', bytes: 65536, sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08' }] });
 
 /** A name safe as the last part of an object key: letters, digits, ".", "_" and "-", no leading dot. */
 export function safeFileName(name: string): string {
@@ -48,7 +50,7 @@ export function uploadRoutes(app: App, deps: { pool: Pool; store: ObjectStore; m
           summary: 'Upload a file to import: the body is the file',
           description: 'Streams the request body into the object store and answers its store:// source, byte count and SHA-256. Larger than BATCHFLOW_UPLOAD_MAX_BYTES: 413.',
           querystring: uploadQuery,
-          response: { 201: uploadResponse, 413: errorSchema, ...errorResponses },
+          response: { 201: uploadResponse, ...errorResponses, 413: errorResponse('Larger than BATCHFLOW_UPLOAD_MAX_BYTES') },
         },
       },
       async (request, reply) => {
