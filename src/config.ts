@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
@@ -15,6 +16,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   BATCHFLOW_DATA_DIR: z.string().min(1).default('.data'),
   BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
+  BATCHFLOW_DATASETS: optionalString,
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
@@ -29,6 +31,9 @@ const envSchema = z.object({
 
 export type Config = ReturnType<typeof toConfig>;
 
+/** The datasets Batchflow ships (users, products, sessions, tokens), as YAML declarations. */
+export const shippedDatasetsDir = fileURLToPath(new URL('../datasets', import.meta.url));
+
 function toConfig(env: z.infer<typeof envSchema>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
   const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS
@@ -41,6 +46,8 @@ function toConfig(env: z.infer<typeof envSchema>) {
     dataDir,
     /** '*' allows any local path; otherwise local import sources must lie under one of these. */
     localSourceDirs: localSourceDirs.map((d) => (d === '*' ? d : path.resolve(d))),
+    /** Directories of dataset declarations (*.yaml), read once at start. */
+    datasetDirs: (env.BATCHFLOW_DATASETS?.split(path.delimiter).filter(Boolean) ?? [shippedDatasetsDir]).map((d) => path.resolve(d)),
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,

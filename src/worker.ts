@@ -3,6 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
+import { openDatasets } from './datasets/check';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 
@@ -13,6 +14,10 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
   const pool = createPool(databaseUrl);
+  const datasets = await openDatasets(config.datasetDirs, pool, opts.log).catch(async (err: unknown) => {
+    await pool.end();
+    throw err;
+  });
   const readers = createImportReaders(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
@@ -20,7 +25,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
+    activities: createActivities({ pool, datasets, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',

@@ -1,15 +1,16 @@
-import { getDataset, type Dataset } from '../datasets';
+import type { Dataset, DatasetRegistry } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
 import { CopyBuffer, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
 import { isPermanentDbError, type Pool } from '../db/pool';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { ImportParams } from '../jobs/import';
+import { checkImportParams, type ImportParams } from '../jobs/import';
 import type { RowError } from '../jobs/run';
 import type { SourceOpener } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import type { ImportReaders } from './import-readers';
+import { requireDataset, requireValidParams } from './params';
 
 export type ImportCheckpoint = Checkpoint<ReadPosition>;
 export interface ImportSliceInput {
@@ -91,8 +92,7 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
 }
 
 /** Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread). */
-export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
-  const dataset = getDataset(params.dataset);
+export async function* importBatches(sources: SourceOpener, dataset: Dataset, params: ImportParams, from: ImportCheckpoint, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
   const opened = await sources.open(params.source, from.position.byte);
@@ -211,11 +211,12 @@ const refused =
     throw permanentFailure(ErrorCode.BatchFailed, `the database refused the batch of rows ${staged.firstRow}-${staged.lastRow}: ${err.message}${where}`);
   };
 
-export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number; parallelBatches: number }) {
+export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; datasets: DatasetRegistry; sliceMs: number; parallelBatches: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
     async importSlice({ runId, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
-      const dataset = getDataset(params.dataset);
+      requireValidParams(checkImportParams(params, deps.datasets));
+      const dataset = requireDataset(deps.datasets, params.dataset);
       const statements = new Map<string, LoadStatements>();
       const statementsFor = (columns: string[]) => {
         const key = columns.join(',');
@@ -232,7 +233,7 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
         // Two batches loading at once keep two Postgres backends busy; they still commit in order.
         parallelBatches: deps.parallelBatches,
         // Reading, validating and staging run in a thread of their own, side by side with loading.
-        batches: (from) => deps.readers.batches(params, from),
+        batches: (from) => deps.readers.batches(dataset, params, from),
         async apply(client, batch) {
           const { columns, staged } = batch;
           const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;

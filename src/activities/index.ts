@@ -1,3 +1,4 @@
+import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCleanupActivities } from './cleanup';
@@ -8,6 +9,8 @@ import { createRunActivities } from './runs';
 
 export interface ActivityDeps {
   pool: Pool;
+  /** The declared datasets, loaded at start. */
+  datasets: DatasetRegistry;
   /** Reader threads for import files. */
   readers: ImportReaders;
   sliceMs: number;

@@ -4,7 +4,9 @@ import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
+import type { ObjectStore, SourceOpener } from '../storage';
 import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
@@ -14,6 +16,12 @@ export interface ApiDeps {
   client: Client;
   pool: Pool;
   taskQueue: string;
+  /** The declared datasets: runs' params are held against them before a run starts. */
+  datasets: DatasetRegistry;
+  /** Import sources the API reads itself (inspect, replay), with the worker's rules. */
+  sources: SourceOpener;
+  /** Batchflow's object store: uploads, reports. */
+  store: ObjectStore;
 }
 
 const healthResponse = z.object({
@@ -40,7 +48,8 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
 
   app.after(() => {
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
-    runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue, deps.pool), pool: deps.pool });
+    const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
+    runRoutes(app, { runs, pool: deps.pool, datasets: deps.datasets });
 
     app.get(
       '/health',

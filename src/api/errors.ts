@@ -33,7 +33,8 @@ export const errorSchema = z
 /** Error answers every route may give, for its OpenAPI responses. */
 export const errorResponses = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema };
 
-const invalid = (issues: Issue[]) =>
+/** A 400 listing every bad field; the first one is `field`. */
+export const invalid = (issues: Issue[]) =>
   Object.assign(new ApiError(400, 'INVALID_REQUEST', issues.map((i) => `${i.field || 'body'}: ${i.message}`).join('; '), issues[0]?.field), { issues });
 
 /**

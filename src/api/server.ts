@@ -1,6 +1,8 @@
 import { loadConfig, requireDatabaseUrl, type Config } from '../config';
+import { openDatasets } from '../datasets/check';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
+import { createStorage } from '../storage';
 import { connectTemporal } from '../temporal';
 import { buildApp } from './app';
 
@@ -9,8 +11,12 @@ export async function startApi(config: Config, opts: { logger?: boolean } = {}) 
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl);
+  const datasets = await openDatasets(config.datasetDirs, pool).catch(async (err: unknown) => {
+    await pool.end();
+    throw err;
+  });
   const temporal = await connectTemporal(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue }, { logger: opts.logger ?? true });
+  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, datasets, ...createStorage(config) }, { logger: opts.logger ?? true });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     address,

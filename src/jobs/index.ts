@@ -1,9 +1,12 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import type { z } from 'zod';
-import { bulkUpdateParamsSchema } from './bulk-update';
-import { cleanupParamsSchema } from './cleanup';
-import { customParamsSchema } from './custom';
-import { importParamsSchema } from './import';
+import type { DatasetRegistry } from '../datasets';
+import { bulkUpdateParamsSchema, checkBulkUpdateParams } from './bulk-update';
+import { checkCleanupParams, cleanupParamsSchema } from './cleanup';
+import { checkCustomParams, customParamsSchema } from './custom';
+import { prefixIssues } from './datasets';
+import type { Issue } from './filter';
+import { checkImportParams, importParamsSchema } from './import';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
 
 /** Search attributes on every run (registered with the Temporal server by the stack scripts). */
@@ -21,6 +24,8 @@ export interface JobKind<S extends z.ZodType = z.ZodType> {
   description: string;
   /** The dataset a run touches, for its search attribute. */
   datasetOf(params: z.output<S>): string | undefined;
+  /** The params held against the declared datasets (the schema checks only their shape). */
+  check(params: z.output<S>, datasets: DatasetRegistry): Issue[];
 }
 
 const job = <S extends z.ZodType>(kind: JobKind<S>) => kind;
@@ -32,24 +37,28 @@ export const stepJobKinds = {
     workflowType: 'importWorkflow',
     description: 'Load a CSV, NDJSON or JSON file into a dataset.',
     datasetOf: (p) => p.dataset,
+    check: checkImportParams,
   }),
   'bulk-update': job({
     schema: bulkUpdateParamsSchema,
     workflowType: 'bulkUpdateWorkflow',
     description: 'Set values on the rows of a dataset matched by a filter or an id list, in keyset batches.',
     datasetOf: (p) => p.dataset,
+    check: checkBulkUpdateParams,
   }),
   cleanup: job({
     schema: cleanupParamsSchema,
     workflowType: 'cleanupWorkflow',
     description: 'Delete expired or long soft-deleted rows by rules, in small batches.',
     datasetOf: () => undefined,
+    check: checkCleanupParams,
   }),
   custom: job({
     schema: customParamsSchema,
     workflowType: 'customStepWorkflow',
     description: 'Run a custom step registered in code (validate_data).',
     datasetOf: (p) => p.dataset,
+    check: checkCustomParams,
   }),
 } satisfies Record<PipelineStepKind, JobKind>;
 
@@ -64,6 +73,12 @@ const pipelineJob = job({
   workflowType: 'pipelineWorkflow',
   description: 'Named steps of the other kinds, with dependencies; independent steps run in parallel.',
   datasetOf: () => undefined,
+  // Each step's params as its own kind checks them (the pipeline schema has checked their shape).
+  check: (params, datasets) =>
+    params.steps.flatMap((step, i) => {
+      const kind = stepJobKinds[step.kind] as JobKind;
+      return prefixIssues(kind.check(kind.schema.parse(step.params), datasets), ['steps', i, 'params']);
+    }),
 });
 
 /** Every job kind a caller can start, by the name used in `POST /runs` and `batchflow run`. */

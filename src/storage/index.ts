@@ -117,3 +117,10 @@ export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Clie
     },
   };
 }
+
+/** The object store and the import sources a process reads through, from its configuration. */
+export function createStorage(config: Pick<Config, 's3' | 'objectStoreDir' | 'localSourceDirs'>): { store: ObjectStore; sources: SourceOpener } {
+  const s3Client = config.s3 ? createS3Client(config.s3) : undefined;
+  const store = createObjectStore(config, s3Client);
+  return { store, sources: createSourceOpener({ store, s3Client, localSourceDirs: config.localSourceDirs }) };
+}

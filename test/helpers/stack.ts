@@ -9,7 +9,9 @@ import type { Client } from '@temporalio/client';
 import { buildApp } from '../../src/api/app';
 import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
+import { codeDatasets, loadDatasets } from '../../src/datasets';
 import { createPool, type Pool } from '../../src/db/pool';
+import { createStorage } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
 
@@ -30,7 +32,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue });
+  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, datasets: loadDatasets(config.datasetDirs, codeDatasets), ...createStorage(config) });
   return {
     config,
     pool,

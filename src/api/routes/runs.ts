@@ -2,16 +2,17 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
+import type { DatasetRegistry } from '../../datasets';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
 import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
-import { jobKindNames, jobKinds, type JobKindName } from '../../jobs';
+import { jobKindNames, jobKinds, type JobKind, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
 import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
-import { errorResponses, errorSchema } from '../errors';
+import { errorResponses, errorSchema, invalid } from '../errors';
 import { runListItemSchema, runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -42,8 +43,8 @@ const errorsPage = z.object({ runId: z.string(), errors: z.array(rowErrorSchema.
 
 const EXPORT_PAGE = 5_000;
 
-export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): void {
-  const { runs, pool } = deps;
+export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datasets: DatasetRegistry }): void {
+  const { runs, pool, datasets } = deps;
 
   app.post(
     '/runs',
@@ -59,6 +60,8 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
+      const issues = (jobKinds[kind] as JobKind).check(params, datasets);
+      if (issues.length > 0) throw invalid(issues.map((i) => ({ field: ['params', ...i.path].join('.'), message: i.message })));
       const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
       return reply.status(started.existing ? 200 : 202).send(started);
     },
