@@ -10,6 +10,7 @@ import type { ObjectStore, SourceOpener } from '../storage';
 import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
+import { inspectRoutes } from './routes/inspect';
 import { runRoutes } from './routes/runs';
 
 export interface ApiDeps {
@@ -50,6 +51,7 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
     const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
     runRoutes(app, { runs, pool: deps.pool, datasets: deps.datasets });
+    inspectRoutes(app, deps);
 
     app.get(
       '/health',

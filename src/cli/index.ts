@@ -23,6 +23,9 @@ Usage:
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
   batchflow runs [--kind K] [--dataset D] [--status S]
+  batchflow datasets check               hold every declaration (BATCHFLOW_DATASETS) against its table
+  batchflow datasets scaffold TABLE [--name NAME] [--out FILE|-]
+        draft a declaration from the table's catalogue (default: NAME.yaml in the first datasets directory)
 
 FILE is a local path, s3://bucket/key or store://key. The commands that talk to the API use
 BATCHFLOW_API_URL (default http://localhost:$PORT). Exit codes: 0 success, 1 failed, 2 partial
@@ -126,6 +129,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'import':
       return importCommand(rest);
+    case 'datasets': {
+      const { datasetsCommand } = await import('./datasets');
+      return datasetsCommand(rest);
+    }
     case 'run':
       return runCommand(rest);
     case 'approve':

@@ -217,7 +217,7 @@ const normaliseHeader = (h: string) => h.trim().toLowerCase().replace(/[\s\-.]+/
 const systemTypeName: Record<SqlType, SystemType> = { text: 'text', integer: 'integer', numeric: 'decimal', date: 'date', timestamptz: 'timestamp', boolean: 'boolean' };
 
 /** Double-quotes each part of a (possibly schema-qualified) table name. */
-const quoteTable = (table: string) =>
+export const quoteTable = (table: string) =>
   table
     .split('.')
     .map((part) => `"${part.replace(/"/g, '""')}"`)

@@ -10,6 +10,12 @@ export type ImportMode = z.infer<typeof importModeSchema>;
 /** The column of a quarantine file that holds each row's number in the run that rejected it. */
 export const REPLAY_ROW_FIELD = '_row';
 
+/** A CSV field delimiter: one character, not a quote or a line break. */
+export const delimiterSchema = z
+  .string()
+  .length(1)
+  .refine((d) => !['"', '\n', '\r'].includes(d), 'must not be a quote or a line break');
+
 /** Parameters of an import run: the API body's `params`, the CLI's flags and the workflow input. */
 export const importParamsSchema = errorPolicySchema.extend({
   /** An absolute local path (or file://), s3://bucket/key, or store://key in Batchflow's object store. */
@@ -23,7 +29,7 @@ export const importParamsSchema = errorPolicySchema.extend({
   mode: importModeSchema.default('upsert'),
   /** Source field → dataset column, for headers that do not match a column name or alias. */
   mapping: z.record(z.string(), z.string()).optional(),
-  delimiter: z.string().length(1).refine((d) => !['"', '\n', '\r'].includes(d), 'must not be a quote or a line break').default(','),
+  delimiter: delimiterSchema.default(','),
   batchSize: z.number().int().min(1).max(50_000).default(5_000),
   /**
    * The run whose rejected rows this file fixes (set by POST /runs/:id/replay): each accepted row's
