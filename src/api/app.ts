@@ -11,6 +11,7 @@ import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
 import { inspectRoutes } from './routes/inspect';
+import { quarantineRoutes } from './routes/quarantine';
 import { runRoutes } from './routes/runs';
 
 export interface ApiDeps {
@@ -52,6 +53,7 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
     runRoutes(app, { runs, pool: deps.pool, datasets: deps.datasets });
     inspectRoutes(app, deps);
+    quarantineRoutes(app, { runs, pool: deps.pool });
 
     app.get(
       '/health',

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
 import { z } from 'zod';
 import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
@@ -20,6 +20,15 @@ export const runViewSchema = z
     progress: progressSchema.nullable(),
     result: runResultSchema.nullable(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
+    /** Imports: the replays of its rejected rows and how many of them were accepted later; a replay names the run it fixes. */
+    replays: z
+      .object({
+        rejectedRows: z.number().int(),
+        acceptedLater: z.number().int(),
+        runs: z.array(z.string()),
+        replayOf: z.string().optional(),
+      })
+      .optional(),
   })
   .meta({ id: 'Run' });
 export type RunView = z.infer<typeof runViewSchema>;
@@ -116,6 +125,16 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
         throw new ApiError(409, 'NOT_AWAITING_APPROVAL', `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
       }
       await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, details);
+    },
+
+    /** The kind a run was started as and its params, from the first event of its (latest) history. */
+    async startedAs(runId: string): Promise<{ kind?: string; params: unknown; running: boolean }> {
+      const handle = client.workflow.getHandle(runId);
+      const description = await handle.describe();
+      const history = await handle.fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const input = payload ? defaultPayloadConverter.fromPayload<{ params?: unknown }>(payload) : undefined;
+      return { kind: description.memo?.kind as string | undefined, params: input?.params, running: description.status.name === 'RUNNING' };
     },
 
     /** Throws WorkflowNotFoundError (a 404) unless the run exists. */

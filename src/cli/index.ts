@@ -1,9 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { loadConfig } from '../config';
 import type { RunView } from '../api/runs';
+import { readDocument, sourceOf } from './files';
 import { exitCodeOf, follow } from './follow';
 import { ApiClient, CliError, ExitCode } from './http';
 
@@ -14,7 +12,9 @@ Usage:
   batchflow worker                       a worker against TEMPORAL_ADDRESS and DATABASE_URL
   batchflow api                          the HTTP API on PORT
   batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
-        [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
+        [--delimiter C] [--mapping FILE] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
+  batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC]
+        [--save-mapping FILE] [--json]   detected column types and problems; against a dataset, the mapping
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
         KIND is import, bulk-update, cleanup, pipeline or custom; FILE is JSON or YAML (- for stdin)
   batchflow approve RUN_ID [--comment TEXT]
@@ -22,6 +22,9 @@ Usage:
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
+  batchflow rejected RUN_ID [--out FILE]   an import's rejected rows in its input's format, to fix
+  batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait]
+        import the fixed rows as a new run linked to the first
   batchflow runs [--kind K] [--dataset D] [--status S]
   batchflow datasets check               hold every declaration (BATCHFLOW_DATASETS) against its table
   batchflow datasets scaffold TABLE [--name NAME] [--out FILE|-]
@@ -53,20 +56,7 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const kind = positionals[0];
   if (!kind || !values.params) throw new CliError(`usage: batchflow run KIND --params FILE\n\n${USAGE}`, ExitCode.Usage);
-  let text: string;
-  try {
-    text = values.params === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(values.params, 'utf8');
-  } catch (err) {
-    throw new CliError(`cannot read ${values.params}: ${(err as Error).message}`, ExitCode.Usage);
-  }
-  let params: unknown;
-  try {
-    // YAML is a superset of JSON: one parser reads both.
-    params = YAML.parse(text);
-  } catch (err) {
-    throw new CliError(`${values.params} is not valid JSON or YAML: ${(err as Error).message}`, ExitCode.Usage);
-  }
-  return startAndFollow(kind, params, values['run-id'], !values['no-wait']);
+  return startAndFollow(kind, readDocument(values.params), values['run-id'], !values['no-wait']);
 }
 
 async function decideCommand(decision: 'approve' | 'reject', args: string[]): Promise<number> {
@@ -90,6 +80,7 @@ async function importCommand(args: string[]): Promise<number> {
       'batch-size': { type: 'string' },
       'stop-on-error': { type: 'boolean' },
       'max-errors': { type: 'string' },
+      mapping: { type: 'string' },
       'run-id': { type: 'string' },
       'no-wait': { type: 'boolean' },
     },
@@ -97,8 +88,9 @@ async function importCommand(args: string[]): Promise<number> {
   const file = positionals[0];
   if (!file || !values.dataset) throw new CliError(`usage: batchflow import FILE --dataset NAME [--mode upsert]\n\n${USAGE}`, ExitCode.Usage);
   const params = {
-    source: /^(s3|store|file):\/\//.test(file) ? file : path.resolve(file),
+    source: sourceOf(file),
     dataset: values.dataset,
+    ...(values.mapping && { mapping: readDocument(values.mapping) }),
     ...(values.mode && { mode: values.mode }),
     ...(values.format && { format: values.format }),
     ...(values.delimiter && { delimiter: values.delimiter }),
@@ -129,6 +121,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'import':
       return importCommand(rest);
+    case 'rejected':
+    case 'replay': {
+      const { rejectedCommand, replayCommand } = await import('./replay');
+      return (command === 'rejected' ? rejectedCommand : replayCommand)(api(), rest);
+    }
+    case 'inspect': {
+      const { inspectCommand } = await import('./inspect');
+      return inspectCommand(api(), rest);
+    }
     case 'datasets': {
       const { datasetsCommand } = await import('./datasets');
       return datasetsCommand(rest);

@@ -13,6 +13,7 @@ import type { PipelineStep } from '../../jobs/pipeline';
 import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
 import { errorResponses, errorSchema, invalid } from '../errors';
+import { replaysOf } from '../quarantine';
 import { runListItemSchema, runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -76,7 +77,11 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
   app.get(
     '/runs/:id',
     { config: { scope: 'read' }, schema: { tags: ['runs'], summary: 'A run: status, progress and result', params: runIdParams, response: { 200: runViewSchema, ...errorResponses } } },
-    async (request) => runs.get(request.params.id),
+    async (request) => {
+      const view = await runs.get(request.params.id);
+      const replays = await replaysOf(pool, view);
+      return replays ? { ...view, replays } : view;
+    },
   );
 
   app.post(
