@@ -6,6 +6,7 @@ import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { openDatasets } from './datasets/check';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
+import { createStorage } from './storage';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -25,7 +26,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, datasets, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
+    activities: createActivities({ pool, datasets, store: createStorage(config).store, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',

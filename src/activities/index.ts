@@ -1,8 +1,10 @@
 import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
+import type { ObjectStore } from '../storage';
 import { createBulkUpdateActivities } from './bulk-update';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
+import { createDedupeActivities } from './dedupe';
 import { createImportActivities } from './import';
 import type { ImportReaders } from './import-readers';
 import { createRunActivities } from './runs';
@@ -11,6 +13,8 @@ export interface ActivityDeps {
   pool: Pool;
   /** The declared datasets, loaded at start. */
   datasets: DatasetRegistry;
+  /** Batchflow's object store: reports runs write. */
+  store: ObjectStore;
   /** Reader threads for import files. */
   readers: ImportReaders;
   sliceMs: number;
@@ -26,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBulkUpdateActivities(deps),
     ...createCleanupActivities(deps),
     ...createCustomActivities(deps),
+    ...createDedupeActivities(deps),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

@@ -122,6 +122,9 @@ export interface RunPlan {
   preview: Preview;
   /** Per target, the highest id that matched. */
   bounds: number[];
+  /** What planning wrote (a dedupe's report), for the result's outputs. */
+  outputs?: string[];
+  warnings?: string[];
 }
 
 /** Plans a run; a query the database refuses for good fails the run instead of retrying forever. */

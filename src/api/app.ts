@@ -11,6 +11,7 @@ import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
 import { inspectRoutes } from './routes/inspect';
+import { outputRoutes } from './routes/outputs';
 import { quarantineRoutes } from './routes/quarantine';
 import { runRoutes } from './routes/runs';
 
@@ -54,6 +55,7 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     runRoutes(app, { runs, pool: deps.pool, datasets: deps.datasets });
     inspectRoutes(app, deps);
     quarantineRoutes(app, { runs, pool: deps.pool });
+    outputRoutes(app, { runs, store: deps.store });
 
     app.get(
       '/health',

@@ -178,10 +178,15 @@ function suggestMapping(dataset: Dataset, headers: readonly string[], profiles: 
     const c = dataset.columnFor(h);
     if (c && !taken.has(c)) assign(h, c);
   }
+  // A close name ("E-mail adress"), or a name that ends the header ("Customer Name" → name).
+  const closeness = (h: string, name: string) => {
+    const [header, candidate] = [normalName(h), normalName(name)];
+    return header.endsWith(`_${candidate}`) ? 0.8 : similarity(header, candidate);
+  };
   for (const h of headers.filter((x) => !(x in mapping))) {
     const candidates = dataset.columnNames
       .filter((c) => !taken.has(c))
-      .map((c) => ({ c, score: Math.max(...[c, ...(dataset.columns[c]!.aliases ?? [])].map((name) => similarity(normalName(h), normalName(name)))) }))
+      .map((c) => ({ c, score: Math.max(...[c, ...(dataset.columns[c]!.aliases ?? [])].map((name) => closeness(h, name))) }))
       .filter((x) => x.score >= 0.75)
       .sort((a, b) => b.score - a.score);
     if (candidates[0]) assign(h, candidates[0].c);

@@ -5,6 +5,7 @@ import { bulkUpdateParamsSchema, checkBulkUpdateParams } from './bulk-update';
 import { checkCleanupParams, cleanupParamsSchema } from './cleanup';
 import { checkCustomParams, customParamsSchema } from './custom';
 import { prefixIssues } from './datasets';
+import { checkDedupeParams, dedupeParamsSchema } from './dedupe';
 import type { Issue } from './filter';
 import { checkImportParams, importParamsSchema } from './import';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
@@ -82,7 +83,17 @@ const pipelineJob = job({
 });
 
 /** Every job kind a caller can start, by the name used in `POST /runs` and `batchflow run`. */
-export const jobKinds = { ...stepJobKinds, pipeline: pipelineJob };
+export const jobKinds = {
+  ...stepJobKinds,
+  pipeline: pipelineJob,
+  dedupe: job({
+    schema: dedupeParamsSchema,
+    workflowType: 'dedupeWorkflow',
+    description: "Find a dataset's exact and near duplicates (a downloadable report of groups), and optionally keep one row per group.",
+    datasetOf: (p) => p.dataset,
+    check: checkDedupeParams,
+  }),
+};
 export type JobKindName = keyof typeof jobKinds;
 export const jobKindNames = Object.keys(jobKinds) as [JobKindName, ...JobKindName[]];
 

@@ -2,6 +2,7 @@
 export { bulkUpdateWorkflow } from './bulk-update';
 export { cleanupWorkflow } from './cleanup';
 export { customStepWorkflow } from './custom';
+export { dedupeWorkflow } from './dedupe';
 export { importWorkflow } from './import';
 export { pipelineWorkflow } from './pipeline';
 export { approveSignal, rejectSignal } from './approval';
