@@ -16,6 +16,8 @@ export interface BenchContext {
 export interface WorkloadResult {
   oursSeconds: number;
   referenceSeconds: number;
+  /** Figures of the workload's own (a dedupe's recall), reported beside the times. */
+  extra?: Record<string, number>;
 }
 
 export const log = (m: string) => console.log(`[bench] ${m}`);

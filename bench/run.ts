@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Batchflow against the plain-Postgres reference on the same data, same run.
  * It starts its own Temporal dev server and Postgres on free ports. Its last line is one JSON
- * object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb }.
+ * object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb, ...its own figures }.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,6 +21,7 @@ import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
 import { benchBulkUpdate } from './bulk-update';
+import { benchDedupe } from './dedupe';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -102,6 +103,7 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
 const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResult>, targetRatio: number][] = [
   ['import-1m', benchImport, 1.5],
   ['bulk-update-1m', benchBulkUpdate, 2],
+  ['dedupe-1m', benchDedupe, 2],
 ];
 
 async function main(): Promise<void> {
@@ -155,16 +157,16 @@ async function main(): Promise<void> {
       batchSize: Number(process.env.BENCH_BATCH_SIZE ?? DEFAULT_BATCH_SIZE),
     };
 
-    const results: Record<string, WorkloadResult & { ratio: number; peakRssMb: number }> = {};
+    const results: Record<string, Omit<WorkloadResult, 'extra'> & Record<string, number>> = {};
     // BENCH_ONLY=import-1m runs only the named workloads (comma-separated).
     const only = process.env.BENCH_ONLY?.split(',');
     for (const [name, run, targetRatio] of workloads.filter(([name]) => !only || only.includes(name))) {
       resetPeakRss(worker.pid!);
-      const { oursSeconds, referenceSeconds } = await run(ctx);
+      const { oursSeconds, referenceSeconds, extra } = await run(ctx);
       const rss = peakRssMb(worker.pid!);
       const ratio = oursSeconds / referenceSeconds;
       log(`${name}: ratio ${ratio.toFixed(2)} (target <= ${targetRatio}), worker peak RSS ${rss} MB (target < 300)`);
-      results[name] = { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss };
+      results[name] = { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss, ...extra };
     }
     console.log(JSON.stringify(results));
   } finally {

@@ -17,8 +17,8 @@ const messy = [
   '5;BAD-EMAIL;Dorothy Vaughan;07911 123456;29/02/2024;1.000.000,25;1;silver;https://dv.example.com;2024-01-09T07:00:00Z',
   '6;mary@example.com;Mary Jackson;+447911123457;2024-02-29;7,10;0;gold;https://mj.example.com;',
   '7;annie@example.com;Annie Easley;;N/A;8,20;yes;bronze;https://ae.example.com;2024-01-11T12:00:00Z',
-  '8;hedy@example.com; Hedy Lamarr;01632 960001;1/7/2024;9,30;no;silver;https://hl.example.com;2024-01-12T12:00:00Z',
-  '9;joan@example.com;Joan Clarke;+44 1632 960002;2024-07-14;10,40;yes;gold;https://jc.example.com;2024-01-13T12:00:00Z',
+  '8;hedy@example.com; Hedy Lamarr;0113 496 0001;1/7/2024;9,30;no;silver;https://hl.example.com;2024-01-12T12:00:00Z',
+  '9;joan@example.com;Joan Clarke;+44 113 496 0002;2024-07-14;10,40;yes;gold;https://jc.example.com;2024-01-13T12:00:00Z',
   '10;radia@example.com;Radia Perlman;0161 496 0000;14/07/2024;11,50;no;bronze;https://rp.example.com;2024-01-14T12:00:00Z',
 ].join('\n');
 
@@ -79,7 +79,7 @@ describe('inspect: type detection', () => {
     assert.deepEqual(d.mapping, { 'E-Mail': 'email', 'Full Name': 'name', 'Signed up': 'signup_date', 'Last seen': 'last_login_at' });
     const col = Object.fromEntries(d.columns.map((c) => [c.column, c]));
     assert.deepEqual([col.email!.status, col.email!.failing, col.email!.message, col.email!.examples], ['fails', 1, 'must be a valid email address', ['BAD-EMAIL']]);
-    assert.deepEqual([col.signup_date!.status, col.signup_date!.failing, col.signup_date!.suggest], ['fails', 5, [{ date: ['D/M/YYYY'] }]]);
+    assert.deepEqual([col.signup_date!.status, col.signup_date!.failing, col.signup_date!.suggest], ['fails', 6, [{ date: ['D/M/YYYY'] }]]);
     assert.equal(col.last_login_at!.failing, 1, 'only "2024-01-06 11:30:00" lacks the T');
     assert.deepEqual([col.name!.status, col.role!.status], ['ok', 'absent']);
     assert.deepEqual(report.params, { source: '/in/partner.csv', format: 'csv', delimiter: ';', dataset: 'users', mapping: d.mapping });
