@@ -101,8 +101,8 @@ CREATE TABLE ref_pairs AS
   const oursSeconds = (performance.now() - t0) / 1000;
   // Pairs within our groups, for the same recall measure.
   await pool.query(
-    `CREATE TEMP TABLE IF NOT EXISTS our_pairs AS SELECT least(x.id, y.id) AS a, greatest(x.id, y.id) AS b
-     FROM dedupe_groups x JOIN dedupe_groups y ON y.run_id = x.run_id AND y.group_no = x.group_no AND y.id <> x.id WHERE x.run_id = $1`,
+    `CREATE TEMP TABLE IF NOT EXISTS our_pairs AS SELECT x.id AS a, y.id AS b
+     FROM dedupe_groups x JOIN dedupe_groups y ON y.run_id = x.run_id AND y.group_no = x.group_no AND x.id < y.id WHERE x.run_id = $1`,
     [runId],
   );
   const oursRecall = await recall(ctx, 'our_pairs', planted);
