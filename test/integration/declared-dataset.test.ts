@@ -14,11 +14,13 @@ import { createWorker } from '../../src/worker';
 import { openStack, repoRoot, startRun, startWorker, testConfig, uniqueId, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 const exec = promisify(execFile);
-const table = uniqueId('cust').replace(/-/g, '_');
+const name = uniqueId('cust').replace(/-/g, '_');
+// In a schema of its own: declarations name tables schema-qualified.
+const table = `partner.${name}`;
 
 /** A table of the test's own, as an organisation has them: no updated_at, a CHECK, a numeric, a boolean. */
 const createTable = (pool: Pool) =>
-  pool.query(`CREATE TABLE ${table} (
+  pool.query(`CREATE SCHEMA IF NOT EXISTS partner; CREATE TABLE ${table} (
     id bigserial PRIMARY KEY,
     code text NOT NULL UNIQUE,
     full_name text NOT NULL,
@@ -27,7 +29,9 @@ const createTable = (pool: Pool) =>
     credit numeric(10, 2) NOT NULL DEFAULT 0,
     vip boolean NOT NULL DEFAULT false,
     tier text NOT NULL DEFAULT 'basic' CHECK (tier IN ('basic', 'plus', 'pro')),
-    closed_at timestamptz
+    closed_at timestamptz,
+    note varchar(40),
+    created_at timestamptz NOT NULL DEFAULT now()
   )`);
 
 // The one YAML file a user writes for it.
@@ -100,7 +104,7 @@ describe('a dataset declared in one YAML file, on a table the test creates', () 
     const pool = createPool(process.env.DATABASE_URL!, 1);
     await createTable(pool);
     await pool.end();
-    datasets = [shippedDatasetsDir, await declarationsDir({ [`${table}.yaml`]: declaration })].join(path.delimiter);
+    datasets = [shippedDatasetsDir, await declarationsDir({ [`${name}.yaml`]: declaration })].join(path.delimiter);
     stack = await openStack(testConfig({ BATCHFLOW_DATASETS: datasets }));
     worker = await startWorker(stack.config);
   });
@@ -119,7 +123,7 @@ describe('a dataset declared in one YAML file, on a table the test creates', () 
       'XX1,Bad Code,,,,,',
       'AB-106,Bad Date,,31/02/2024,,,',
     ].join('\n');
-    const runId = await startRun(stack, 'import', { source: await writeFixture('customers.csv', csv), dataset: table });
+    const runId = await startRun(stack, 'import', { source: await writeFixture('customers.csv', csv), dataset: name });
     const run = await waitForRun(stack, runId);
     assert.equal(run.status, 'partial', JSON.stringify(run.result?.error));
     assert.deepEqual([run.result!.counts.succeeded, run.result!.counts.failed], [3, 3]);
@@ -141,13 +145,22 @@ describe('a dataset declared in one YAML file, on a table the test creates', () 
     assert.deepEqual([errors[0]!.raw.phone, errors[2]!.raw.joined], ['12345', '31/02/2024'], 'errors keep the raw value, not the normalised one');
   });
 
+  it('normalises filter values as it does imported ones, and validate_data and dedupe run on it', async () => {
+    const dry = await waitForRun(stack, await startRun(stack, 'bulk-update', { dataset: name, where: { field: 'phone', op: 'eq', value: '020 7946 0959' }, set: { tier: 'plus' }, dryRun: true }));
+    assert.equal(dry.result!.preview!.matched, 1, 'the national number matched the stored E.164 one');
+    const validated = await waitForRun(stack, await startRun(stack, 'custom', { step: 'validate_data', dataset: name }));
+    assert.deepEqual([validated.status, validated.result!.counts.succeeded], ['success', 3]);
+    const deduped = await waitForRun(stack, await startRun(stack, 'dedupe', { dataset: name, exact: ['full_name'] }));
+    assert.deepEqual([deduped.status, deduped.result!.preview!.scanned, deduped.result!.preview!.groups], ['success', 3, 0]);
+  });
+
   it('bulk-updates and cleans it up like any shipped dataset', async () => {
-    const update = await waitForRun(stack, await startRun(stack, 'bulk-update', { dataset: table, where: { field: 'vip', op: 'eq', value: true }, set: { tier: 'pro', closed_at: 'now - 1 day' } }));
+    const update = await waitForRun(stack, await startRun(stack, 'bulk-update', { dataset: name, where: { field: 'vip', op: 'eq', value: true }, set: { tier: 'pro', closed_at: 'now - 1 day' } }));
     assert.equal(update.status, 'success', JSON.stringify(update.result?.error));
     assert.equal(update.result!.counts.succeeded, 2);
     const cleanup = await waitForRun(
       stack,
-      await startRun(stack, 'cleanup', { rules: [{ name: 'closed_customers', dataset: table, where: { field: 'closed_at', op: 'lt', value: 'now' } }] }),
+      await startRun(stack, 'cleanup', { rules: [{ name: 'closed_customers', dataset: name, where: { field: 'closed_at', op: 'lt', value: 'now' } }] }),
     );
     assert.equal(cleanup.status, 'success', JSON.stringify(cleanup.result?.error));
     assert.equal(cleanup.result!.counts.succeeded, 2);
@@ -156,7 +169,7 @@ describe('a dataset declared in one YAML file, on a table the test creates', () 
   });
 
   it('names its columns when a param is wrong', async () => {
-    const res = await stack.app.inject({ method: 'POST', url: '/runs', payload: { kind: 'bulk-update', params: { dataset: table, where: { field: 'tier', op: 'eq', value: 'gold' }, set: { vip: 'maybe' } } } });
+    const res = await stack.app.inject({ method: 'POST', url: '/runs', payload: { kind: 'bulk-update', params: { dataset: name, where: { field: 'tier', op: 'eq', value: 'gold' }, set: { vip: 'maybe' } } } });
     assert.equal(res.statusCode, 400);
     assert.deepEqual(
       res.json<{ issues: { field: string; message: string }[] }>().issues,
@@ -171,13 +184,19 @@ describe('a dataset declared in one YAML file, on a table the test creates', () 
     const out = await cli(['datasets', 'scaffold', table, '--out', '-'], { BATCHFLOW_DATASETS: datasets });
     assert.equal(out.code, 0, out.stderr);
     const drafted = YAML.parse(out.stdout) as DatasetDeclaration;
-    assert.deepEqual([drafted.key, drafted.id, drafted.system], [['code'], 'id', { id: 'integer' }]);
+    assert.deepEqual([drafted.name, drafted.table, drafted.key, drafted.id, drafted.system], [name, table, ['code'], 'id', { id: 'integer', created_at: 'timestamp' }]);
+    assert.deepEqual(drafted.columns.note, { type: 'text', description: 'TODO: describe note.', max: 40 });
     assert.deepEqual(drafted.columns.tier, { type: 'enum', values: ['basic', 'plus', 'pro'], description: 'TODO: describe tier.', default: 'basic' });
     assert.deepEqual(drafted.columns.credit, { type: 'decimal', description: 'TODO: describe credit.', max: 99999999.99, default: 0 });
     assert.deepEqual(drafted.columns.code, { type: 'text', description: 'TODO: describe code.', required: true });
     const checks = await checkDatasets(stack.pool, loadDatasets([await declarationsDir({ 'drafted.yaml': out.stdout })]));
-    assert.deepEqual(checks.map((c) => [c.dataset, c.errors, c.warnings]), [[table, [], []]]);
-    assert.equal(compileDeclaration(drafted).columnNames.length, 8);
+    assert.deepEqual(checks.map((c) => [c.dataset, c.errors, c.warnings]), [[name, [], []]]);
+    assert.equal(compileDeclaration(drafted).columnNames.length, 9);
+    // Without --out it writes NAME.yaml in the first datasets directory, and will not overwrite it.
+    const dir = await declarationsDir({});
+    assert.equal((await cli(['datasets', 'scaffold', table], { BATCHFLOW_DATASETS: dir })).code, 0);
+    assert.equal(await fs.readFile(path.join(dir, `${name}.yaml`), 'utf8'), out.stdout);
+    assert.equal((await cli(['datasets', 'scaffold', table], { BATCHFLOW_DATASETS: dir })).code, 64);
   });
 });
 
@@ -214,6 +233,7 @@ columns:
     assert.match(out.stdout, /^ok {3}users → table users/m);
     assert.match(out.stdout, /^FAIL broken → table/m);
     assert.match(out.stdout, /error: column email is not in table/);
+    assert.match(out.stdout, /warning: column credit is NOT NULL in the table but optional in the declaration/);
     assert.match(out.stdout, /1 of 6 datasets do not match their tables/);
   });
 

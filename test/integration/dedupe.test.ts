@@ -84,11 +84,13 @@ describe('dedupe', () => {
     const ids = await insert(stack.pool, clean);
     const nearIds = await insert(stack.pool, near.map(([, d]) => d));
     const exactIds = await insert(stack.pool, exact.map(([, d]) => d));
-    const runId = await startRun(stack, 'dedupe', dedupeParams(p, { batchSize: 50 }));
+    // Signup days hold about 20 people: over maxBlockSize, each is compared with its 20 neighbours, which here is all.
+    const runId = await startRun(stack, 'dedupe', dedupeParams(p, { batchSize: 50, maxBlockSize: 10 }));
     const run = await waitForRun(stack, runId);
     assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
     const preview = run.result!.preview!;
     assert.deepEqual({ scanned: preview.scanned, groups: preview.groups, duplicateRows: preview.duplicateRows, matched: preview.matched }, { scanned: 209, groups: 9, duplicateRows: 18, matched: 9 });
+    assert.match(run.result!.warnings.join(' '), /^10 block\(s\) held more than maxBlockSize \(10\) rows: their rows were compared with their 20 nearest neighbours only/);
 
     const rows = await report(stack, runId);
     const groups = new Map<string, string[]>();
@@ -126,10 +128,12 @@ describe('dedupe', () => {
   it('a dry run of a merge previews and removes nothing', async () => {
     const p = uniqueId('ddd');
     const { clean, exact } = people(p);
-    await insert(stack.pool, [...clean, ...exact.map(([, d]) => d)]);
-    const run = await waitForRun(stack, await startRun(stack, 'dedupe', dedupeParams(p, { merge: {}, dryRun: true })));
+    const ids = await insert(stack.pool, [...clean, ...exact.map(([, d]) => d)]);
+    // Kept: the first by email, and "ada+again@" sorts before "ada@".
+    const run = await waitForRun(stack, await startRun(stack, 'dedupe', dedupeParams(p, { merge: { keep: { by: 'email' } }, dryRun: true })));
     assert.equal(run.status, 'success');
     assert.deepEqual([run.result!.preview!.matched, run.result!.counts.succeeded], [3, 0]);
+    assert.deepEqual(run.result!.preview!.sample.map((g) => g.keep).sort(), ids.slice(-3).sort());
     assert.equal(await countOwn(stack.pool, p), 203);
   });
 

@@ -97,6 +97,16 @@ describe('quarantine and replay', () => {
     assert.equal((await getRun(fixture.stack, first)).replays?.acceptedLater, 1);
   });
 
+  it('gives JSON array rejects back as a JSON array', async () => {
+    const p = uniqueId('rpj');
+    const json = JSON.stringify([{ email: `${p}.1@example.com`, name: 'One' }, { email: 'bad', name: 'Two' }]);
+    const first = await startRun(fixture.stack, 'import', { source: await writeFixture('first.json', json), dataset: 'users' });
+    assert.equal((await waitForRun(fixture.stack, first)).result!.counts.failed, 1);
+    const file = await rejected(fixture.stack, first);
+    assert.equal(file.type, 'application/json');
+    assert.deepEqual(JSON.parse(file.body), [{ _row: 2, email: 'bad', name: 'Two' }]);
+  });
+
   it('refuses runs that are not imports', async () => {
     const runId = await startRun(fixture.stack, 'bulk-update', { dataset: 'users', where: { field: 'email', op: 'eq', value: 'nobody@example.com' }, set: { status: 'inactive' } });
     await waitForRun(fixture.stack, runId);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { column, products, sessions, shipped, users } from '../helpers/datasets';
+import { col, compileDeclaration, declarationYaml, defineDataset, type Dataset } from '../../src/datasets';
 import { UNDECIDED } from '../../src/datasets/dataset';
+import { parseDeclarationYaml } from '../../src/datasets/declaration';
 import { checkImportParams, importParamsSchema } from '../../src/jobs/import';
 
 const issues = (r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
@@ -87,5 +89,41 @@ describe('import params', () => {
     assert.deepEqual(checkImportParams(mapped, shipped), [{ path: ['mapping', 'x'], message: '"nope" is not a column of users (email, name, role, status, signup_date, last_login_at, deleted_at)' }]);
     const unknown = importParamsSchema.parse({ source: 's3://b/k', dataset: 'nope' });
     assert.match(checkImportParams(unknown, shipped)[0]!.message, /^"nope" is not a declared dataset \(password_reset_tokens, products, sessions, users, verification_tokens\)$/);
+  });
+});
+
+describe('declarations', () => {
+  it('a TypeScript dataset becomes a YAML file that compiles to the same columns', () => {
+    const coded = defineDataset({
+      name: 'posts',
+      table: 'blog.posts',
+      description: 'Blog posts.',
+      key: ['slug'],
+      idColumn: 'id',
+      columns: {
+        slug: col.text({ required: true, max: 120, pattern: '^[a-z0-9-]+$', normalise: ['trim', 'lower'], description: 'URL slug.' }),
+        author_email: col.email({ description: 'Author.', aliases: ['author'] }),
+        state: col.enumOf(['draft', 'published'], { default: 'draft', description: 'State.' }),
+        words: col.number({ sql: 'integer', min: 0, normalise: ['thousands'], description: 'Word count.' }),
+        featured: col.boolean({ default: false, normalise: ['yes_no'], description: 'On the front page.' }),
+        published_on: col.date({ normalise: [{ date: ['DD/MM/YYYY'] }], description: 'Day published.' }),
+      },
+      system: { id: 'integer', created_at: 'timestamptz' },
+    });
+    const yaml = declarationYaml(coded.declaration);
+    const loaded = compileDeclaration(parseDeclarationYaml(yaml, 'posts.yaml', 'posts'));
+    assert.deepEqual(loaded.declaration, coded.declaration);
+    assert.equal(loaded.sqlTable, '"blog"."posts"');
+    const row = { slug: ' My-Post ', author_email: 'A@B.example', state: undefined, words: '1,204', featured: 'yes', published_on: '31/12/2023' };
+    for (const dataset of [coded as Dataset, loaded]) {
+      assert.deepEqual(
+        Object.fromEntries(dataset.columnNames.map((c) => [c, dataset.columns[c]!.schema.parse(row[c as keyof typeof row])])),
+        { slug: 'my-post', author_email: 'a@b.example', state: 'draft', words: 1204, featured: true, published_on: '2023-12-31' },
+      );
+    }
+  });
+
+  it('the shipped users dataset keeps its quick checks for the import fast path', () => {
+    for (const c of ['email', 'name', 'role', 'status', 'signup_date']) assert.ok(column(users, c).quick, c);
   });
 });

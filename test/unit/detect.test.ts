@@ -61,6 +61,7 @@ describe('inspect: type detection', () => {
     assert.match(c['E-Mail']!.problems[0]!, /^1 value does not look like a email: "BAD-EMAIL"/);
     assert.deepEqual(c['Full Name']!.normalise, ['collapse_spaces']);
     assert.match(c['Last seen']!.problems[0]!, /^mixed timestamp formats/);
+    assert.ok(c['Full Name']!.problems.includes('1 value has leading or trailing spaces'), c['Full Name']!.problems.join(' | '));
   });
 
   it('reads thousands separators and US dates, and says when day and month cannot be told apart', async () => {
@@ -69,6 +70,8 @@ describe('inspect: type detection', () => {
     assert.deepEqual([c.amount!.type, c.amount!.normalise], ['decimal', ['thousands']]);
     assert.deepEqual([c.count!.type, c.count!.normalise], ['integer', ['thousands']]);
     assert.deepEqual([c.when!.type, c.when!.formats], ['date', [{ format: 'M/D/YYYY', count: 4 }]]);
+    const codes = byHeader(await inspectSource(memory('code\n007\n012\n123\n'), shipped, { source: '/in/c.csv', sampleRows: 100 }));
+    assert.deepEqual(codes.code!.problems, ['2 values have leading zeros, which a number drops: a code or identifier is text']);
     const ambiguous = byHeader(await inspectSource(memory('d\n01/02/2024\n03/04/2024\n'), shipped, { source: '/in/b.csv', sampleRows: 100 }));
     assert.deepEqual(ambiguous.d!.problems, ['no day is above 12: D/M/YYYY assumed, it may be M/D/YYYY']);
   });
@@ -84,6 +87,12 @@ describe('inspect: type detection', () => {
     assert.deepEqual([col.name!.status, col.role!.status], ['ok', 'absent']);
     assert.deepEqual(report.params, { source: '/in/partner.csv', format: 'csv', delimiter: ';', dataset: 'users', mapping: d.mapping });
     assert.ok(d.ignoredHeaders.includes('Tier'));
+  });
+
+  it('says when a required column has no header', async () => {
+    const report = await inspectSource(memory('name\nAda\n'), shipped, { source: '/in/d.csv', sampleRows: 10, dataset: 'users' });
+    const email = report.dataset!.columns.find((c) => c.column === 'email')!;
+    assert.deepEqual([email.status, email.message], ['missing', 'required, and no header feeds it: add a mapping']);
   });
 
   it('sniffs NDJSON and JSON arrays, and counts repeated keys in the sample', async () => {
