@@ -36,7 +36,7 @@ CREATE TABLE dedupe_links (
   exact  boolean NOT NULL,
   PRIMARY KEY (run_id, a, b)
 );
--- The groups (connected pairs), the row each keeps, and the run's summary once grouped.
+-- The groups (connected pairs) and the row each keeps.
 CREATE TABLE dedupe_groups (
   run_id   text NOT NULL,
   group_no integer NOT NULL,
@@ -47,7 +47,3 @@ CREATE TABLE dedupe_groups (
   PRIMARY KEY (run_id, group_no, id)
 );
 CREATE INDEX dedupe_groups_id_idx ON dedupe_groups (run_id, id);
-CREATE TABLE dedupe_results (
-  run_id  text PRIMARY KEY,
-  summary jsonb NOT NULL
-);

@@ -12,7 +12,7 @@ import type { Issue } from './filter';
 export const datasetNameSchema = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a dataset name (lower_snake_case)');
 
 /** The declared dataset a param names, or the issue that says it is not one. */
-export function lookupDataset(datasets: DatasetRegistry, name: string, path: (string | number)[]): { dataset: Dataset } | { issue: Issue } {
+function lookupDataset(datasets: DatasetRegistry, name: string, path: (string | number)[]): { dataset: Dataset } | { issue: Issue } {
   const dataset = datasets.get(name);
   return dataset ? { dataset } : { issue: { path, message: `"${name}" is not a declared dataset (${datasets.names.join(', ')})` } };
 }
