@@ -84,7 +84,7 @@ describe('dedupe', () => {
     const ids = await insert(stack.pool, clean);
     const nearIds = await insert(stack.pool, near.map(([, d]) => d));
     const exactIds = await insert(stack.pool, exact.map(([, d]) => d));
-    // Signup days hold about 20 people: over maxBlockSize, each is compared with its 20 neighbours, which here is all.
+    // Signup days and last-name endings hold about 20 people each: over maxBlockSize, each is compared with its 20 neighbours, which here is all.
     const runId = await startRun(stack, 'dedupe', dedupeParams(p, { batchSize: 50, maxBlockSize: 10 }));
     const run = await waitForRun(stack, runId);
     assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
