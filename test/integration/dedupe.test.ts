@@ -90,7 +90,7 @@ describe('dedupe', () => {
     assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
     const preview = run.result!.preview!;
     assert.deepEqual({ scanned: preview.scanned, groups: preview.groups, duplicateRows: preview.duplicateRows, matched: preview.matched }, { scanned: 209, groups: 9, duplicateRows: 18, matched: 9 });
-    assert.match(run.result!.warnings.join(' '), /^10 block\(s\) held more than maxBlockSize \(10\) rows: their rows were compared with their 20 nearest neighbours only/);
+    assert.match(run.result!.warnings.join(' '), /^20 block\(s\) held more than maxBlockSize \(10\) rows: their rows were compared with their 20 nearest neighbours only/);
 
     const rows = await report(stack, runId);
     const groups = new Map<string, string[]>();
