@@ -9,6 +9,7 @@ COPY bin ./bin
 COPY src ./src
 COPY migrations ./migrations
 COPY datasets ./datasets
+COPY config ./config
 COPY tsconfig.json ./
 # Compiles src/ once into node_modules/.cache (bin/batchflow.js would otherwise do it at first start).
 RUN node bin/batchflow.js --help > /dev/null

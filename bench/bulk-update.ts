@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { RunResult } from '../src/jobs/run';
-import { log, type BenchContext, type WorkloadResult } from './context';
+import { ensureUsers, log, type BenchContext, type WorkloadResult } from './context';
 
 const exec = promisify(execFile);
 
@@ -19,15 +19,7 @@ export async function benchBulkUpdate(deps: BenchContext): Promise<WorkloadResul
   const settle = () => pool.query('VACUUM users').then(() => pool.query('CHECKPOINT'));
 
   // Run on its own (BENCH_ONLY=bulk-update-1m), it has no import before it: seed the rows in SQL.
-  const { rows: present } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
-  if (present[0]!.n !== deps.rows) {
-    log(`seeding ${deps.rows.toLocaleString()} users`);
-    await pool.query('TRUNCATE users RESTART IDENTITY CASCADE');
-    await pool.query(
-      `INSERT INTO users (email, name, role, status) SELECT 'user' || i || '@example.com', 'User ' || i, (ARRAY['user', 'admin', 'moderator'])[i % 3 + 1], 'active' FROM generate_series(1, $1) i`,
-      [deps.rows],
-    );
-  }
+  await ensureUsers(deps);
 
   await settle();
   log(`reference: one UPDATE of ${deps.rows.toLocaleString()} rows in psql`);

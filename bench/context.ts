@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { RunService } from '../src/api/runs';
+import type { DatasetRegistry } from '../src/datasets';
 import type { Pool } from '../src/db/pool';
 
 /** What every workload gets: the services, the worker's run service, and where to put files. */
@@ -8,6 +9,8 @@ export interface BenchContext {
   databaseUrl: string;
   runs: RunService;
   client: Client;
+  /** The declared datasets, as the worker loads them. */
+  datasets: DatasetRegistry;
   tmp: string;
   rows: number;
   batchSize: number;
@@ -21,3 +24,15 @@ export interface WorkloadResult {
 }
 
 export const log = (m: string) => console.log(`[bench] ${m}`);
+
+/** Makes sure `users` holds exactly ctx.rows rows: a workload run alone seeds them in SQL. */
+export async function ensureUsers(ctx: BenchContext): Promise<void> {
+  const { rows: present } = await ctx.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
+  if (present[0]!.n === ctx.rows) return;
+  log(`seeding ${ctx.rows.toLocaleString()} users`);
+  await ctx.pool.query('TRUNCATE users RESTART IDENTITY CASCADE');
+  await ctx.pool.query(
+    `INSERT INTO users (email, name, role, status) SELECT 'user' || i || '@example.com', 'User ' || i, (ARRAY['user', 'admin', 'moderator'])[i % 3 + 1], 'active' FROM generate_series(1, $1) i`,
+    [ctx.rows],
+  );
+}

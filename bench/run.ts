@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Batchflow against the plain-Postgres reference on the same data, same run.
- * It starts its own Temporal dev server and Postgres on free ports. Its last line is one JSON
- * object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb, ...its own figures }.
+ * It starts its own Temporal dev server, Postgres and MinIO on free ports. Its last line is one
+ * JSON object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb, ...its own figures }.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,16 +12,19 @@ import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { createRunService } from '../src/api/runs';
 import { loadConfig } from '../src/config';
+import { loadDatasets } from '../src/datasets';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { importParamsSchema } from '../src/jobs/import';
 import type { RunResult } from '../src/jobs/run';
 import { searchAttributeTypes } from '../src/jobs';
+import { ensureBucket, startMinio } from '../src/stack/minio';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
 import { benchBulkUpdate } from './bulk-update';
 import { benchDedupe } from './dedupe';
+import { benchExport } from './export';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -103,6 +106,7 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
 const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResult>, targetRatio: number][] = [
   ['import-1m', benchImport, 1.5],
   ['bulk-update-1m', benchBulkUpdate, 2],
+  ['export-1m', benchExport, 1.5],
   ['dedupe-1m', benchDedupe, 2],
 ];
 
@@ -112,13 +116,18 @@ async function main(): Promise<void> {
   fs.chmodSync(tmp, 0o755);
   const stops: (() => Promise<void>)[] = [];
   try {
-    log(`starting Temporal and Postgres in ${tmp}`);
-    const [temporal, postgres] = await Promise.all([
+    log(`starting Temporal, Postgres and MinIO in ${tmp}`);
+    const [temporal, postgres, minio] = await Promise.all([
       startTemporal({ uiPort: false, searchAttributes: searchAttributeTypes, logFile: path.join(tmp, 'temporal.log'), log }),
       startPostgres({ dataDir: path.join(tmp, 'pg'), ephemeral: true, log }),
+      startMinio({ dataDir: path.join(tmp, 'minio'), logFile: path.join(tmp, 'minio.log'), log }),
     ]);
-    stops.push(() => temporal.stop(), () => postgres.stop());
+    stops.push(() => temporal.stop(), () => postgres.stop(), () => minio.stop());
     await migrate(postgres.url);
+    const bucket = 'batchflow-bench';
+    await ensureBucket(minio, bucket);
+    // The worker's object store: exports go to MinIO.
+    const s3Env = { S3_ENDPOINT: minio.endpoint, S3_REGION: minio.region, S3_ACCESS_KEY_ID: minio.accessKey, S3_SECRET_ACCESS_KEY: minio.secretKey, S3_BUCKET: bucket, S3_FORCE_PATH_STYLE: 'true' };
 
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(repoRoot, 'src/workflows/index.ts'), logger: undefined });
     const bundlePath = path.join(tmp, 'workflows.js');
@@ -129,7 +138,7 @@ async function main(): Promise<void> {
     // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
     const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
       cwd: repoRoot,
-      env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, TASK_QUEUE: taskQueue, BATCHFLOW_WORKFLOW_BUNDLE: bundlePath, BATCHFLOW_LOCAL_SOURCE_DIRS: tmp },
+      env: { ...process.env, ...s3Env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, TASK_QUEUE: taskQueue, BATCHFLOW_WORKFLOW_BUNDLE: bundlePath, BATCHFLOW_LOCAL_SOURCE_DIRS: tmp, BATCHFLOW_SCHEDULES: 'off' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     stops.unshift(async () => {
@@ -152,6 +161,7 @@ async function main(): Promise<void> {
       databaseUrl: postgres.url,
       runs: createRunService(connection.client, taskQueue, pool),
       client: connection.client,
+      datasets: loadDatasets(config.datasetDirs),
       tmp,
       rows: ROWS,
       batchSize: Number(process.env.BENCH_BATCH_SIZE ?? DEFAULT_BATCH_SIZE),

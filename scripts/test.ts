@@ -135,6 +135,9 @@ async function main(): Promise<number> {
       S3_FORCE_PATH_STYLE: 'true',
       BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
       BATCHFLOW_TEST_TMP: tmp,
+      // Workers started by tests leave schedules alone: the shipped hourly cleanup would delete
+      // other tests' rows. Schedule tests sync files of their own.
+      BATCHFLOW_SCHEDULES: 'off',
     });
     if (code !== 0 && !signalled) log(`tests failed (exit ${code}); service logs: ${tmp}${process.env.KEEP_TEST_STACK === '1' ? '' : ' (removed; KEEP_TEST_STACK=1 keeps them)'}`);
     return code;

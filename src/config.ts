@@ -20,6 +20,7 @@ const envSchema = z.object({
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
+  BATCHFLOW_SCHEDULES: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
@@ -31,8 +32,11 @@ const envSchema = z.object({
 
 export type Config = ReturnType<typeof toConfig>;
 
-/** The datasets Batchflow ships (users, products, sessions, tokens), as YAML declarations. */
+/** The datasets Batchflow ships (users, products, sessions, tokens, posts, user activity), as YAML declarations. */
 export const shippedDatasetsDir = fileURLToPath(new URL('../datasets', import.meta.url));
+
+/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report). */
+export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.yaml', import.meta.url));
 
 function toConfig(env: z.infer<typeof envSchema>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
@@ -51,9 +55,13 @@ function toConfig(env: z.infer<typeof envSchema>) {
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,
+    /** The schedules file a worker syncs at start; undefined with BATCHFLOW_SCHEDULES=off (the worker leaves schedules alone). */
+    schedulesFile: env.BATCHFLOW_SCHEDULES === 'off' ? undefined : path.resolve(env.BATCHFLOW_SCHEDULES ?? shippedSchedulesFile),
     s3: env.S3_BUCKET
       ? {
           bucket: env.S3_BUCKET,
+          /** The buckets an s3:// location may name (export destinations): the configured one. */
+          allowedBuckets: [env.S3_BUCKET],
           endpoint: env.S3_ENDPOINT,
           region: env.S3_REGION,
           credentials:

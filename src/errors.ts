@@ -8,6 +8,8 @@ export const ErrorCode = {
   InvalidParams: 'INVALID_PARAMS',
   SourceNotFound: 'SOURCE_NOT_FOUND',
   SourceNotAllowed: 'SOURCE_NOT_ALLOWED',
+  DestinationNotAllowed: 'DESTINATION_NOT_ALLOWED',
+  UploadLost: 'UPLOAD_LOST',
   MalformedFile: 'MALFORMED_FILE',
   MissingColumns: 'MISSING_COLUMNS',
   ValidationFailed: 'VALIDATION_FAILED',

@@ -1,32 +1,68 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { createActivities, type Activities } from './activities';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
+import type { DatasetRegistry } from './datasets';
 import { openDatasets } from './datasets/check';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
-import { createStorage } from './storage';
+import { assertRollupsMatchDatasets } from './rollups';
+import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
+import { createObjectAccess, createObjectStore } from './storage';
+import { connectTemporal } from './temporal';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
-/** Builds a worker for the configured task queue; the caller runs and shuts it down. */
-export async function createWorker(config: Config, opts: { log?: (msg: string) => void } = {}) {
+/**
+ * Builds a worker for the configured task queue; the caller runs and shuts it down. Tests may wrap
+ * the real activities (to hold a slice back, or to fail one).
+ */
+export async function createWorker(config: Config, opts: { log?: (msg: string) => void; wrapActivities?: (activities: Activities) => Partial<Activities> } = {}) {
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
   const pool = createPool(databaseUrl);
-  const datasets = await openDatasets(config.datasetDirs, pool, opts.log).catch(async (err: unknown) => {
+  let datasets: DatasetRegistry;
+  try {
+    datasets = await openDatasets(config.datasetDirs, pool, opts.log);
+    // Roll-ups count declared datasets: a measure naming a column they do not declare stops the worker here.
+    assertRollupsMatchDatasets(datasets);
+  } catch (err) {
     await pool.end();
     throw err;
-  });
+  }
+  const temporal = await connectTemporal(config);
+  let schedules: SyncOutcome | undefined;
+  try {
+    // A bad schedules file stops the worker here, naming the schedule and the field.
+    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, datasets, log: opts.log });
+  } catch (err) {
+    await temporal.close();
+    await pool.end();
+    throw err;
+  }
   const readers = createImportReaders(config);
+  const objects = createObjectAccess(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, datasets, store: createStorage(config).store, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
+    activities: withWrapped(
+      createActivities({
+        pool,
+        datasets,
+        readers,
+        sliceMs: config.sliceMs,
+        parallelBatches: config.parallelBatches,
+        store: createObjectStore(config, objects.s3?.client),
+        objects,
+        client: temporal.client,
+        taskQueue: config.temporal.taskQueue,
+      }),
+      opts.wrapActivities,
+    ),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
@@ -36,18 +72,24 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   });
   return {
     worker,
+    /** What the start-up sync did, when the worker syncs schedules. */
+    schedules,
     /** Runs until shutdown() (or a signal), then releases the connection, the pool and the reader threads. */
     run: async () => {
       try {
         await worker.run();
       } finally {
         await connection.close();
+        await temporal.close();
         await pool.end();
         await readers.close();
+        objects.s3?.client.destroy();
       }
     },
   };
 }
+
+const withWrapped = (activities: Activities, wrap?: (activities: Activities) => Partial<Activities>) => (wrap ? { ...activities, ...wrap(activities) } : activities);
 
 /** `batchflow worker`: a worker process against external services. */
 export async function runWorker(): Promise<void> {

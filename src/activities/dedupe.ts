@@ -11,6 +11,7 @@ import { rowQueries, sortedDistinct, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { checkDedupeParams, type BlockPart, type DedupeParams } from '../jobs/dedupe';
+import { downloadPath, type RunOutput } from '../jobs/run';
 import type { ObjectStore } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
@@ -236,6 +237,22 @@ async function chooseKept(pool: Pool, dataset: Dataset, params: DedupeParams, gr
 const removalList = (runId: string) => createHash('sha256').update(`dedupe:${runId}`).digest('hex');
 
 const reportKey = (runId: string) => `dedupe/${runId}/duplicates.csv`;
+
+/** Writes the report to the object store, counting and hashing its bytes on their way there. */
+async function storeReport(store: ObjectStore, runId: string, lines: AsyncIterable<string>): Promise<RunOutput> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  async function* measured() {
+    for await (const line of lines) {
+      const chunk = Buffer.from(line);
+      hash.update(chunk);
+      bytes += chunk.length;
+      yield chunk;
+    }
+  }
+  const { uri } = await store.put(reportKey(runId), Readable.from(measured()));
+  return { location: uri, contentType: 'text/csv; charset=utf-8', bytes, sha256: hash.digest('hex'), download: downloadPath(runId) };
+}
 const REPORT_PAGE = 1_000;
 
 /** The report: one line per row of each group, with the values it was compared on (secret columns hidden). */
@@ -340,7 +357,7 @@ export function createDedupeActivities(deps: { pool: Pool; datasets: DatasetRegi
         }
         const summary = await dedupeQueries.summary(pool, runId);
         const indexed = await runState.readCheckpoint<Checkpoint<KeysetPosition>>(pool, indexKey(runId));
-        const uri = (await deps.store.put(reportKey(runId), Readable.from(reportLines(pool, dataset, runId, params)))).uri;
+        const report = await storeReport(deps.store, runId, reportLines(pool, dataset, runId, params));
         const byGroup = new Map<number, GroupMember[]>();
         for (const m of await dedupeQueries.firstGroups(pool, runId, params.sampleSize)) byGroup.set(m.group, [...(byGroup.get(m.group) ?? []), m]);
         // Ids and scores only: the preview travels through workflow history.
@@ -355,7 +372,7 @@ export function createDedupeActivities(deps: { pool: Pool; datasets: DatasetRegi
           asOf,
           preview: { matched: summary.removals, sample, groups: summary.groups, scanned: indexed?.checkpoint.counts.succeeded ?? 0, duplicateRows: summary.rows },
           bounds: [summary.maxRemoval],
-          outputs: [uri],
+          outputs: [{ ...report, rows: summary.rows }],
           warnings,
         };
       });

@@ -2,7 +2,7 @@ import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
 import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { ErrorPolicy, Preview } from '../jobs/run';
+import type { ErrorPolicy, Preview, RunOutput } from '../jobs/run';
 import { runSlice, type Applied, type Batch } from './batch-runner';
 
 /**
@@ -123,12 +123,12 @@ export interface RunPlan {
   /** Per target, the highest id that matched. */
   bounds: number[];
   /** What planning wrote (a dedupe's report), for the result's outputs. */
-  outputs?: string[];
+  outputs?: RunOutput[];
   warnings?: string[];
 }
 
 /** Plans a run; a query the database refuses for good fails the run instead of retrying forever. */
-export async function planOrFail(plan: () => Promise<RunPlan>): Promise<RunPlan> {
+export async function planOrFail<T>(plan: () => Promise<T>): Promise<T> {
   try {
     return await plan();
   } catch (err) {

@@ -6,14 +6,16 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
-import type { ObjectStore, SourceOpener } from '../storage';
+import type { ObjectAccess, SourceOpener } from '../storage';
 import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
+import { downloadRoutes } from './routes/downloads';
 import { inspectRoutes } from './routes/inspect';
-import { outputRoutes } from './routes/outputs';
 import { quarantineRoutes } from './routes/quarantine';
 import { runRoutes } from './routes/runs';
+import { scheduleRoutes } from './routes/schedules';
+import { createScheduleService } from './schedules';
 
 export interface ApiDeps {
   client: Client;
@@ -23,8 +25,8 @@ export interface ApiDeps {
   datasets: DatasetRegistry;
   /** Import sources the API reads itself (inspect, replay), with the worker's rules. */
   sources: SourceOpener;
-  /** Batchflow's object store: uploads, reports. */
-  store: ObjectStore;
+  /** Where run outputs (export files, reports) are, for downloads. */
+  objects: ObjectAccess;
 }
 
 const healthResponse = z.object({
@@ -53,9 +55,10 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
     const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
     runRoutes(app, { runs, pool: deps.pool, datasets: deps.datasets });
+    scheduleRoutes(app, { schedules: createScheduleService(deps.client, deps.taskQueue, runs) });
+    downloadRoutes(app, { runs, objects: deps.objects });
     inspectRoutes(app, deps);
     quarantineRoutes(app, { runs, pool: deps.pool });
-    outputRoutes(app, { runs, store: deps.store });
 
     app.get(
       '/health',

@@ -1,7 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure, defaultPayloadConverter, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
-import { jobKinds, runSearchAttributes, searchAttributes, type JobKindName } from '../jobs';
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { defaultPayloadConverter, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { listRuns, runFailure } from '../temporal';
+import { scheduledBy, type JobKindName } from '../jobs';
+import { runStartOptions } from '../jobs/start';
 import { z } from 'zod';
 import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
@@ -9,13 +11,14 @@ import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
-import { ErrorCode } from '../errors';
 import { ApiError } from './errors';
 
 export const runViewSchema = z
   .object({
     runId: z.string(),
     kind: z.string().optional(),
+    /** The schedule that started the run, if one did. */
+    scheduleId: z.string().optional(),
     status: runStatusSchema,
     progress: progressSchema.nullable(),
     result: runResultSchema.nullable(),
@@ -33,39 +36,28 @@ export const runViewSchema = z
   .meta({ id: 'Run' });
 export type RunView = z.infer<typeof runViewSchema>;
 
-export const runListItemSchema = z.object({
-  runId: z.string(),
-  kind: z.string().optional(),
-  dataset: z.string().optional(),
-  status: z.string(),
-  startTime: z.string(),
-  closeTime: z.string().nullable(),
-});
-
-const digest = (kind: string, params: unknown) => createHash('sha256').update(JSON.stringify([kind, params])).digest('hex');
-
 /** Runs as the API sees them: started, read and stopped through Temporal. */
 export function createRunService(client: Client, taskQueue: string, pool: Pool) {
+  const listWhere = (query: string, limit: number) => listRuns(client, query, limit);
+
   return {
     /** Starts a run; the same runId again returns that run, and refuses different params. */
     async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
-      const job = jobKinds[kind];
+      const { workflowType, typedSearchAttributes, ...options } = runStartOptions(kind, params);
       const workflowId = runId ?? `${kind}-${randomUUID()}`;
-      const paramsDigest = digest(kind, params);
       try {
-        await client.workflow.start(job.workflowType, {
+        await client.workflow.start(workflowType, {
+          ...options,
           taskQueue,
           workflowId,
-          args: [{ params }],
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: new TypedSearchAttributes(runSearchAttributes(kind, params)),
-          memo: { kind, paramsDigest },
+          typedSearchAttributes: new TypedSearchAttributes(typedSearchAttributes),
         });
         return { runId: workflowId, existing: false };
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         const existing = await client.workflow.getHandle(workflowId).describe();
-        if (existing.memo?.paramsDigest !== paramsDigest) {
+        if (existing.memo?.paramsDigest !== options.memo.paramsDigest) {
           throw new ApiError(409, 'RUN_ID_CONFLICT', `runId "${workflowId}" is already used by a run with other kind or params`, 'runId');
         }
         return { runId: workflowId, existing: true };
@@ -76,29 +68,26 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
       const kind = description.memo?.kind as string | undefined;
+      const scheduleId = description.typedSearchAttributes.get(scheduledBy.id);
+      const view = (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId'>): RunView => ({ runId, kind, ...(scheduleId && { scheduleId }), ...state });
       switch (description.status.name) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.
           const progress = await client.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery)).catch(() => null);
-          return { runId, kind, status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null };
+          return view({ status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null });
         }
         case 'COMPLETED': {
           const result = (await handle.result()) as RunResult;
-          return { runId, kind, status: result.status, progress: finalProgress(result), result };
+          return view({ status: result.status, progress: finalProgress(result), result });
         }
         case 'FAILED': {
-          const failure = await handle.result().then(
-            () => undefined,
-            (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
-          );
-          const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
-          const error = { code: (failure instanceof ApplicationFailure && failure.type) || ErrorCode.RunFailed, message: failure?.message ?? 'the run failed' };
-          return { runId, kind, status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error };
+          const { error, result } = await runFailure(handle);
+          return view({ status: 'failed', progress: result ? finalProgress(result) : null, result: result ?? null, error });
         }
         case 'CANCELLED':
-          return { runId, kind, status: 'cancelled', progress: null, result: null };
+          return view({ status: 'cancelled', progress: null, result: null });
         default:
-          return { runId, kind, status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } };
+          return view({ status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } });
       }
     },
 
@@ -142,32 +131,23 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       await client.workflow.getHandle(runId).describe();
     },
 
-    async list(filter: { kind?: string; dataset?: string; status?: string; limit: number }) {
+    async list(filter: { kind?: string; dataset?: string; status?: string; scheduleId?: string; limit: number }) {
       const clauses = [
         filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
         filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
         filter.status && `BatchflowStatus = ${quote(filter.status)}`,
+        filter.scheduleId && `TemporalScheduledById = ${quote(filter.scheduleId)}`,
       ].filter(Boolean);
-      const runs = [];
-      for await (const w of client.workflow.list({ query: clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL' })) {
-        runs.push({
-          runId: w.workflowId,
-          kind: w.typedSearchAttributes.get(searchAttributes.kind),
-          dataset: w.typedSearchAttributes.get(searchAttributes.dataset),
-          status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
-          startTime: w.startTime.toISOString(),
-          closeTime: w.closeTime?.toISOString() ?? null,
-        });
-        if (runs.length >= filter.limit) break;
-      }
-      return runs;
+      return listWhere(clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL', filter.limit);
     },
+
+    listWhere,
   };
 }
 export type RunService = ReturnType<typeof createRunService>;
 
 // Visibility queries take string literals; values are already validated, quotes are escaped anyway.
-const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+export const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /**
  * The workflow learns its counts once per slice (several seconds); the checkpoint row commits with

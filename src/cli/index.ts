@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import type { RunView } from '../api/runs';
-import { readDocument, sourceOf } from './files';
+import { exportCommand } from './export';
 import { exitCodeOf, follow } from './follow';
 import { ApiClient, CliError, ExitCode } from './http';
+import { readStructuredFile, sourceOf } from './input';
 
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
@@ -16,7 +17,9 @@ Usage:
   batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC]
         [--save-mapping FILE] [--json]   detected column types and problems; against a dataset, the mapping
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline or custom; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, dedupe, aggregate, report or export; FILE is JSON or YAML (- for stdin)
+  batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
+        [--destination KEY] [--no-formula-escape] [--run-id ID] [-o FILE]   waits, then downloads (-o - for stdout)
   batchflow approve RUN_ID [--comment TEXT]
   batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
@@ -25,7 +28,9 @@ Usage:
   batchflow rejected RUN_ID [--out FILE]   an import's rejected rows in its input's format, to fix
   batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait]
         import the fixed rows as a new run linked to the first
-  batchflow runs [--kind K] [--dataset D] [--status S]
+  batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID]
+  batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
+        | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]
   batchflow datasets check               hold every declaration (BATCHFLOW_DATASETS) against its table
   batchflow datasets scaffold TABLE [--name NAME] [--out FILE|-]
         draft a declaration from the table's catalogue (default: NAME.yaml in the first datasets directory)
@@ -56,7 +61,7 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const kind = positionals[0];
   if (!kind || !values.params) throw new CliError(`usage: batchflow run KIND --params FILE\n\n${USAGE}`, ExitCode.Usage);
-  return startAndFollow(kind, readDocument(values.params), values['run-id'], !values['no-wait']);
+  return startAndFollow(kind, readStructuredFile(values.params), values['run-id'], !values['no-wait']);
 }
 
 async function decideCommand(decision: 'approve' | 'reject', args: string[]): Promise<number> {
@@ -90,7 +95,7 @@ async function importCommand(args: string[]): Promise<number> {
   const params = {
     source: sourceOf(file),
     dataset: values.dataset,
-    ...(values.mapping && { mapping: readDocument(values.mapping) }),
+    ...(values.mapping && { mapping: readStructuredFile(values.mapping) }),
     ...(values.mode && { mode: values.mode }),
     ...(values.format && { format: values.format }),
     ...(values.delimiter && { delimiter: values.delimiter }),
@@ -136,6 +141,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run':
       return runCommand(rest);
+    case 'export':
+      return exportCommand(api(), rest);
     case 'approve':
     case 'reject':
       return decideCommand(command, rest);
@@ -158,9 +165,14 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n');
       return ExitCode.Success;
     }
+    case 'schedules': {
+      const { schedulesCommand } = await import('./schedules');
+      return schedulesCommand(rest, USAGE);
+    }
     case 'runs': {
-      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' } } });
-      const query = new URLSearchParams(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
+      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' }, schedule: { type: 'string' } } });
+      const { schedule, ...filters } = values;
+      const query = new URLSearchParams(Object.entries({ ...filters, scheduleId: schedule }).filter((e): e is [string, string] => typeof e[1] === 'string'));
       const { body } = await api().request<{ runs: object[] }>('GET', `/runs?${query.toString()}`);
       console.table(body.runs);
       return ExitCode.Success;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { InspectReport } from '../inspect/inspect';
-import { sourceOf } from './files';
+import { sourceOf } from './input';
 import { CliError, ExitCode, type ApiClient } from './http';
 
 const percent = (n: number) => `${Math.round(n * 100)}%`;

@@ -23,6 +23,7 @@ export function resultSummary(runId: string, result: RunResult | null, error?: {
   if (result.error) lines.push(`  stopped: ${result.error.message} (${result.error.code})`);
   if (result.preview) lines.push(...previewLines(result.preview));
   if (result.steps) lines.push(...stepLines(result.steps));
+  for (const o of result.outputs) lines.push(`  file: ${o.location} (${o.rows === undefined ? '' : `${formatCount(o.rows)} rows, `}${formatBytes(o.bytes)}, sha256 ${o.sha256}); download: ${o.download}`);
   for (const w of result.warnings) lines.push(`  warning: ${w}`);
   if (result.errorCount > 0) {
     for (const e of result.errorSample.slice(0, 5)) lines.push(`  row ${e.row ?? '-'} (line ${e.line ?? '-'})${e.field ? ` ${e.field}` : ''}: ${e.message}`);

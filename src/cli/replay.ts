@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { sourceOf } from './files';
+import { sourceOf } from './input';
 import { follow } from './follow';
 import { CliError, ExitCode, type ApiClient } from './http';
 

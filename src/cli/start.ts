@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ScheduleView } from '../api/schedules';
 import { startApi } from '../api/server';
 import { loadConfig } from '../config';
 import { searchAttributeTypes } from '../jobs';
@@ -61,6 +62,7 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log(`API:          ${apiUrl}   (GET ${apiUrl}/health)`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
+    await logSchedules(new ApiClient(apiUrl));
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import examples/users.csv --dataset users --mode upsert`);
 
     if (opts.sample) await runSample(new ApiClient(apiUrl));
@@ -72,6 +74,16 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log('stopping…');
   } finally {
     await stopAll();
+  }
+}
+
+/** The schedules the worker synced, as Temporal now has them: one line each. */
+async function logSchedules(api: ApiClient): Promise<void> {
+  const { body } = await api.request<{ schedules: ScheduleView[] }>('GET', '/schedules');
+  if (body.schedules.length === 0) log('schedules:    none (BATCHFLOW_SCHEDULES is off or declares none)');
+  for (const [i, s] of body.schedules.entries()) {
+    const when = s.paused ? `PAUSED: ${s.note}` : `next ${s.nextRunTimes[0] ?? '-'}`;
+    log(`${i === 0 ? 'schedules:' : '          '}    ${s.id} (${s.kind}, ${s.spec.declared} ${s.spec.timeZone}, ${when})`);
   }
 }
 

@@ -10,21 +10,26 @@ const CAST: Record<SqlType, string> = { text: 'text', integer: 'bigint', numeric
 const COMPARE: Partial<Record<FilterOp, string>> = { eq: '=', lt: '<', lte: '<=', gt: '>', gte: '>=' };
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
+/** How a compiled filter refers to its n-th value: a bind parameter unless said otherwise. */
+export type Placeholder = (n: number) => string;
+const bindParameter: Placeholder = (n) => `$${n}`;
+
 /**
  * Compiles a checked filter to a SQL boolean expression over `alias`, appending its values to
  * `params` (so it composes with the caller's own parameters). Relative times resolve against asOf.
  */
-export function compileFilter(dataset: Dataset, filter: Filter, asOf: Date, params: unknown[], alias?: string): string {
-  if ('and' in filter) return `(${filter.and.map((f) => compileFilter(dataset, f, asOf, params, alias)).join(' AND ')})`;
-  if ('or' in filter) return `(${filter.or.map((f) => compileFilter(dataset, f, asOf, params, alias)).join(' OR ')})`;
-  if ('not' in filter) return `(NOT ${compileFilter(dataset, filter.not, asOf, params, alias)})`;
+export function compileFilter(dataset: Dataset, filter: Filter, asOf: Date, params: unknown[], alias?: string, placeholder: Placeholder = bindParameter): string {
+  const compile = (f: Filter) => compileFilter(dataset, f, asOf, params, alias, placeholder);
+  if ('and' in filter) return `(${filter.and.map(compile).join(' AND ')})`;
+  if ('or' in filter) return `(${filter.or.map(compile).join(' OR ')})`;
+  if ('not' in filter) return `(NOT ${compile(filter.not)})`;
   const sql = dataset.filterType(filter.field);
   if (!sql) throw new Error(`filter field ${filter.field} is not a column of ${dataset.name}`);
   const column = `${alias ? `${ident(alias)}.` : ''}${ident(filter.field)}`;
   const normalise = (v: Scalar) => filterValue(dataset, filter, v, asOf);
   const bind = (v: unknown, cast: string) => {
     params.push(v);
-    return `$${params.length}::${cast}`;
+    return `${placeholder(params.length)}::${cast}`;
   };
   switch (filter.op) {
     case 'is_null':
@@ -59,8 +64,8 @@ const table = (s: RowSelection) => s.dataset.sqlTable;
 const idCol = (s: RowSelection) => ident(s.dataset.idColumn);
 
 /** ` AND (filter)` with its values appended to params, or nothing without a filter. */
-function andWhere(s: RowSelection, params: unknown[], alias?: string): string {
-  return s.where ? ` AND ${compileFilter(s.dataset, s.where, s.asOf, params, alias)}` : '';
+export function andWhere(s: RowSelection, params: unknown[], alias?: string, placeholder?: Placeholder): string {
+  return s.where ? ` AND ${compileFilter(s.dataset, s.where, s.asOf, params, alias, placeholder)}` : '';
 }
 
 /**

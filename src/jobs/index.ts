@@ -1,14 +1,17 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import type { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
+import { aggregateParamsSchema, checkAggregateParams } from './aggregate';
 import { bulkUpdateParamsSchema, checkBulkUpdateParams } from './bulk-update';
 import { checkCleanupParams, cleanupParamsSchema } from './cleanup';
 import { checkCustomParams, customParamsSchema } from './custom';
 import { prefixIssues } from './datasets';
 import { checkDedupeParams, dedupeParamsSchema } from './dedupe';
+import { checkExportParams, exportParamsSchema } from './export';
 import type { Issue } from './filter';
 import { checkImportParams, importParamsSchema } from './import';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
+import { reportParamsSchema } from './report';
 
 /** Search attributes on every run (registered with the Temporal server by the stack scripts). */
 export const searchAttributes = {
@@ -16,7 +19,15 @@ export const searchAttributes = {
   dataset: defineSearchAttributeKey('BatchflowDataset', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('BatchflowStatus', SearchAttributeType.KEYWORD),
 };
-export const searchAttributeTypes = Object.fromEntries(Object.values(searchAttributes).map((k) => [k.name, 'Keyword' as const]));
+/** On each schedule Batchflow manages: the digest of its declaration, compared by every sync. */
+export const scheduleDigestAttribute = defineSearchAttributeKey('BatchflowScheduleDigest', SearchAttributeType.KEYWORD);
+export const searchAttributeTypes = Object.fromEntries([...Object.values(searchAttributes), scheduleDigestAttribute].map((k) => [k.name, 'Keyword' as const]));
+
+/** Set by Temporal on every run a schedule starts: which schedule, and the time it was due (its nominal time). */
+export const scheduledBy = {
+  id: defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD),
+  startTime: defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME),
+};
 
 export interface JobKind<S extends z.ZodType = z.ZodType> {
   /** Validates the API body's params, the CLI's flags and the workflow input alike. */
@@ -27,6 +38,8 @@ export interface JobKind<S extends z.ZodType = z.ZodType> {
   datasetOf(params: z.output<S>): string | undefined;
   /** The params held against the declared datasets (the schema checks only their shape). */
   check(params: z.output<S>, datasets: DatasetRegistry): Issue[];
+  /** The param (its path under params) that makes this run need the admin scope, if one does. */
+  adminOnly?(params: z.output<S>): string | undefined;
 }
 
 const job = <S extends z.ZodType>(kind: JobKind<S>) => kind;
@@ -82,6 +95,15 @@ const pipelineJob = job({
     }),
 });
 
+const exportJob = job({
+  schema: exportParamsSchema,
+  workflowType: 'exportWorkflow',
+  description: 'Write the rows of a dataset (all, or those matching a filter) to a CSV, NDJSON or JSON file in the object store or S3.',
+  datasetOf: (p) => p.dataset,
+  check: checkExportParams,
+  adminOnly: (p) => (p.includeSecrets ? 'includeSecrets' : undefined),
+});
+
 /** Every job kind a caller can start, by the name used in `POST /runs` and `batchflow run`. */
 export const jobKinds = {
   ...stepJobKinds,
@@ -92,6 +114,22 @@ export const jobKinds = {
     description: "Find a dataset's exact and near duplicates (a downloadable report of groups), and optionally keep one row per group.",
     datasetOf: (p) => p.dataset,
     check: checkDedupeParams,
+  }),
+  export: exportJob,
+  aggregate: job({
+    schema: aggregateParamsSchema,
+    workflowType: 'aggregateWorkflow',
+    description: 'Compute the declared daily roll-ups (daily_stats) for a date or a range of dates, one upsert per date.',
+    datasetOf: () => undefined,
+    check: checkAggregateParams,
+  }),
+  report: job({
+    schema: reportParamsSchema,
+    workflowType: 'reportWorkflow',
+    description: "The weekly report: runs by kind and status, rows, top error codes, slowest runs and the week's daily_stats, as CSV and HTML.",
+    datasetOf: () => undefined,
+    // It reads runs and daily_stats, no dataset.
+    check: () => [],
   }),
 };
 export type JobKindName = keyof typeof jobKinds;

@@ -26,6 +26,9 @@ export function durationMs(duration: string): number {
   return Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
 }
 
+/** A duration as "90s", "30m", "24h" or "7d". */
+export const durationSchema = z.string().regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"');
+
 /** Dry run and approval, for jobs that change or delete existing rows. */
 export const approvalSchema = z.object({
   /** Count the matching rows and show a sample; change nothing. */
@@ -33,9 +36,7 @@ export const approvalSchema = z.object({
   /** Compute the preview, then wait for an approve or reject signal before changing anything. */
   requiresConfirmation: z.boolean().default(false),
   /** How long to wait for approval before the run ends as cancelled: "90s", "30m", "24h", "7d" (at most 30 days). */
-  confirmationTimeout: z
-    .string()
-    .regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"')
+  confirmationTimeout: durationSchema
     .refine((d) => durationMs(d) <= 30 * UNIT_MS.d, 'must be at most 30 days')
     .default('24h'),
   /** Rows shown in the preview. */
@@ -131,6 +132,23 @@ export const rowErrorSchema = z.object({
 });
 export type RowError = z.infer<typeof rowErrorSchema>;
 
+/** A file a run wrote (an export): where it is and what it holds. */
+export const runOutputSchema = z.object({
+  /** `store://key` in Batchflow's object store, or `s3://bucket/key`. */
+  location: z.string(),
+  contentType: z.string(),
+  bytes: z.number().int(),
+  /** Hex SHA-256 of the file's bytes. */
+  sha256: z.string(),
+  rows: z.number().int().optional(),
+  /** The API path that downloads it. */
+  download: z.string(),
+});
+export type RunOutput = z.infer<typeof runOutputSchema>;
+
+/** The API path that downloads a run's output (the first, unless it wrote several). */
+export const downloadPath = (runId: string, output = 0) => `/runs/${encodeURIComponent(runId)}/download${output > 0 ? `?output=${output}` : ''}`;
+
 export const runResultSchema = z.object({
   status: runStatusSchema.exclude(['running']),
   kind: z.string(),
@@ -141,7 +159,8 @@ export const runResultSchema = z.object({
   errorCount: z.number().int(),
   /** Where the full row error report is (an API path). */
   errorReport: z.string(),
-  outputs: z.array(z.string()),
+  /** Files the run wrote (an export's file). */
+  outputs: z.array(runOutputSchema),
   warnings: z.array(z.string()),
   /** Dry runs and runs that waited for approval: what matched. */
   preview: previewSchema.optional(),
@@ -151,3 +170,17 @@ export const runResultSchema = z.object({
   durationMs: z.number(),
 });
 export type RunResult = z.infer<typeof runResultSchema>;
+
+/** A run as visibility lists it. */
+export const runListItemSchema = z.object({
+  runId: z.string(),
+  kind: z.string().optional(),
+  dataset: z.string().optional(),
+  scheduleId: z.string().optional(),
+  /** For a run a schedule started: the time it was due (a backfilled run's is in the past). */
+  scheduledAt: z.string().optional(),
+  status: z.string(),
+  startTime: z.string(),
+  closeTime: z.string().nullable(),
+});
+export type RunListItem = z.infer<typeof runListItemSchema>;

@@ -1,9 +1,8 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type Preview, type RunResult, type StepState } from '../jobs/run';
-import { sliceActivityOptions } from './common';
+import { zeroCounts, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { activityError, sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
 export interface LoopOutcome<P> {
@@ -38,9 +37,8 @@ export async function runCheckpointedLoop<P>(opts: {
     } catch (err) {
       // A slice cancelled before it started: nothing ran, the checkpoint stands.
       if (isCancellation(err)) break;
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-        return { checkpoint, error: { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message } };
-      }
+      const error = activityError(err);
+      if (error) return { checkpoint, error };
       throw err;
     }
     tracker.update(checkpoint);
@@ -81,11 +79,11 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: { preview?: Preview; outputs?: string[]; warnings?: string[]; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
+  extra: { preview?: Preview; total?: number; outputs?: RunOutput[]; warnings?: string[]; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ runId: workflowInfo().workflowId });
-  const total = extra.preview?.matched;
+  const total = extra.total ?? extra.preview?.matched;
   const counts = finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts();
   return completeRun(tracker, {
     counts: total === undefined ? counts : { ...counts, total },

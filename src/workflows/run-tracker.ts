@@ -1,7 +1,7 @@
 import { ApplicationFailure, defineQuery, defineSignal, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { withRates, type Counts, type Preview, type Progress, type RowError, type RunResult, type StepState } from '../jobs/run';
+import { withRates, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -115,7 +115,7 @@ export function completeRun(
     errorSample: RowError[];
     errorCount: number;
     warnings: string[];
-    outputs?: string[];
+    outputs?: RunOutput[];
     preview?: Preview;
     steps?: Record<string, StepState>;
   },

@@ -11,9 +11,10 @@ import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import { codeDatasets, loadDatasets } from '../../src/datasets';
 import { createPool, type Pool } from '../../src/db/pool';
-import { createStorage } from '../../src/storage';
+import { createObjectAccess, createStorage } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
+import type { Activities } from '../../src/activities';
 
 /**
  * The one stack helper: the services come from the environment scripts/test.ts sets up (a real
@@ -32,24 +33,28 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, datasets: loadDatasets(config.datasetDirs, codeDatasets), ...createStorage(config) });
+  const objects = createObjectAccess(config);
+  const { sources } = createStorage(config, objects.s3?.client);
+  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, datasets: loadDatasets(config.datasetDirs, codeDatasets), sources, objects });
   return {
     config,
     pool,
     client: temporal.client,
     app,
+    objects,
     async close() {
       await app.close();
       await temporal.close();
       await pool.end();
+      objects.s3?.client.destroy();
     },
   };
 }
 export type Stack = Awaited<ReturnType<typeof openStack>>;
 
 /** An in-process worker on the config's task queue. */
-export async function startWorker(config: Config) {
-  const { worker, run } = await createWorker(config);
+export async function startWorker(config: Config, wrapActivities?: (activities: Activities) => Partial<Activities>) {
+  const { worker, run } = await createWorker(config, { wrapActivities });
   const running = run();
   return {
     async stop() {
@@ -57,6 +62,43 @@ export async function startWorker(config: Config) {
       await running;
     },
   };
+}
+
+/**
+ * An in-process worker whose activities the test wraps (to hold a slice back, or to fail it):
+ * the real activities on the real services, with a hook around them.
+ */
+export const startWorkerWith = (config: Config, wrap: (activities: Activities) => Partial<Activities>) => startWorker(config, wrap);
+
+/** Holds back the `n`-th call of a wrapped activity until release(). */
+export function callGate(n: number) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let calls = 0;
+  return {
+    async pass() {
+      if (++calls === n) await held;
+    },
+    release,
+    get reached() {
+      return calls >= n;
+    },
+  };
+}
+
+/**
+ * Cancels a run while its second slice is held back by `gate` (so that it cannot finish first):
+ * once a batch is done and the gate reached, `whileHeld` looks at the run, the cancel is sent,
+ * and the slice let go. Returns the ended run.
+ */
+export async function cancelMidway(stack: Stack, runId: string, gate: ReturnType<typeof callGate>, whileHeld: () => Promise<void>): Promise<RunView> {
+  await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) > 0 && gate.reached);
+  await whileHeld();
+  const res = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` });
+  if (res.statusCode !== 202) throw new Error(`POST /runs/${runId}/cancel: ${res.statusCode} ${res.body}`);
+  await waitForRun(stack, runId, (r) => r.progress?.cancelRequested === true);
+  gate.release();
+  return waitForRun(stack, runId);
 }
 
 /** Registers before/after hooks that open a stack with an in-process worker for a test suite. */
@@ -129,6 +171,14 @@ export async function waitForRun(stack: Stack, runId: string, until: (run: RunVi
 }
 
 export type { Client };
+
+/** The file a finished run wrote, through GET /runs/:id/download (following a redirect to S3). */
+export async function download(stack: Stack, runId: string, query = ''): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
+  const res = await stack.app.inject({ method: 'GET', url: `/runs/${runId}/download${query}` });
+  if (res.statusCode !== 302) return { status: res.statusCode, body: res.rawPayload, headers: res.headers };
+  const fetched = await fetch(res.headers.location as string);
+  return { status: fetched.status, body: Buffer.from(await fetched.arrayBuffer()), headers: Object.fromEntries(fetched.headers) };
+}
 
 /**
  * Inserts `count` users whose emails start with `prefix`, in id order; statuses cycle through

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import type { Pool } from '../../src/db/pool';
-import { getRun, historyText, openStack, spawnWorker, startRun, startWorker, testConfig, uniqueId, waitForRun, type Stack } from '../helpers/stack';
+import { download, getRun, historyText, openStack, spawnWorker, startRun, startWorker, testConfig, uniqueId, waitForRun, type Stack } from '../helpers/stack';
 
 const FIRST = ['Alice', 'Bernard', 'Chiara', 'Dmitri', 'Eleanor', 'Farid', 'Greta', 'Hiroshi', 'Ingrid', 'Jamal', 'Katarina', 'Lorenzo', 'Mariana', 'Nikolai', 'Olivia', 'Priya', 'Quentin', 'Rosalind', 'Sebastian', 'Tamsin'];
 const LAST = ['Abernathy', 'Blackwood', 'Castellano', 'Delacroix', 'Eriksson', 'Fitzgerald', 'Gallagher', 'Hargreaves', 'Ivanova', 'Jorgensen'];
@@ -57,12 +58,17 @@ const dedupeParams = (p: string, extra: object = {}) => ({
   ...extra,
 });
 
-/** The report CSV of a dedupe run, through the API. */
+/** The report CSV of a dedupe run, downloaded through the API, as its result describes it (type, bytes, SHA-256, rows). */
 async function report(stack: Stack, runId: string): Promise<Record<string, string>[]> {
-  const res = await stack.app.inject({ method: 'GET', url: `/runs/${runId}/outputs/0` });
-  assert.equal(res.statusCode, 200, res.body);
-  assert.equal(res.headers['content-type'], 'text/csv; charset=utf-8');
-  const rows: Record<string, string>[] = parse(res.body, { columns: true });
+  const output = (await getRun(stack, runId)).result!.outputs[0]!;
+  assert.equal(output.download, `/runs/${runId}/download`);
+  const file = await download(stack, runId, '?output=0');
+  assert.equal(file.status, 200);
+  assert.equal(file.headers['content-type'], 'text/csv; charset=utf-8');
+  assert.equal(file.body.length, output.bytes);
+  assert.equal(createHash('sha256').update(file.body).digest('hex'), output.sha256);
+  const rows: Record<string, string>[] = parse(file.body.toString('utf8'), { columns: true });
+  assert.equal(rows.length, output.rows);
   return rows;
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig, requireDatabaseUrl, shippedDatasetsDir } from '../../src/config';
+import { loadConfig, requireDatabaseUrl, shippedDatasetsDir, shippedSchedulesFile } from '../../src/config';
 
 describe('config', () => {
   it('has working defaults', () => {
@@ -25,11 +25,19 @@ describe('config', () => {
 
   it('configures S3 from the environment', () => {
     const c = loadConfig({ S3_BUCKET: 'b', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
-    assert.deepEqual(c.s3, { bucket: 'b', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, forcePathStyle: true });
+    assert.deepEqual(c.s3, { bucket: 'b', allowedBuckets: ['b'], endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, forcePathStyle: true });
   });
 
   it('reads dataset declarations from the shipped directory, or from BATCHFLOW_DATASETS', () => {
     assert.deepEqual(loadConfig({}).datasetDirs, [shippedDatasetsDir]);
     assert.deepEqual(loadConfig({ BATCHFLOW_DATASETS: ['/etc/a', 'relative'].join(path.delimiter) }).datasetDirs, ['/etc/a', path.resolve('relative')]);
+  });
+});
+
+describe('config: schedules file', () => {
+  it('is the shipped file by default, another path when given, and none with off', () => {
+    assert.equal(loadConfig({}).schedulesFile, shippedSchedulesFile);
+    assert.equal(loadConfig({ BATCHFLOW_SCHEDULES: 'ops/schedules.yaml' }).schedulesFile, path.resolve('ops/schedules.yaml'));
+    assert.equal(loadConfig({ BATCHFLOW_SCHEDULES: 'off' }).schedulesFile, undefined);
   });
 });

@@ -88,7 +88,7 @@ describe('import params', () => {
     const mapped = importParamsSchema.parse({ source: 's3://b/k', dataset: 'users', mapping: { x: 'nope' } });
     assert.deepEqual(checkImportParams(mapped, shipped), [{ path: ['mapping', 'x'], message: '"nope" is not a column of users (email, name, role, status, signup_date, last_login_at, deleted_at)' }]);
     const unknown = importParamsSchema.parse({ source: 's3://b/k', dataset: 'nope' });
-    assert.match(checkImportParams(unknown, shipped)[0]!.message, /^"nope" is not a declared dataset \(password_reset_tokens, products, sessions, users, verification_tokens\)$/);
+    assert.match(checkImportParams(unknown, shipped)[0]!.message, /^"nope" is not a declared dataset \(password_reset_tokens, posts, products, sessions, user_activity, users, verification_tokens\)$/);
   });
 });
 

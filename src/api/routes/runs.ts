@@ -10,11 +10,12 @@ import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { AWAITING_APPROVAL } from '../../workflows/approval';
 import { jobKindNames, jobKinds, type JobKind, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';
-import { rowErrorSchema, runIdSchema, runStatusSchema } from '../../jobs/run';
+import { rowErrorSchema, runIdSchema, runListItemSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
-import { errorResponses, errorSchema, invalid } from '../errors';
+import { ApiError, errorResponses, errorSchema, invalid } from '../errors';
 import { replaysOf } from '../quarantine';
-import { runListItemSchema, runViewSchema, type RunService } from '../runs';
+import { callerHasScope } from '../scopes';
+import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
 const startBody = z.discriminatedUnion(
@@ -22,7 +23,7 @@ const startBody = z.discriminatedUnion(
   jobKindNames.map((kind) => z.strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
 );
 type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
-const runIdParams = z.strictObject({ id: runIdSchema });
+export const runIdParams = z.strictObject({ id: runIdSchema });
 const errorsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -32,6 +33,8 @@ const listQuery = z.strictObject({
   kind: z.enum(jobKindNames).optional(),
   dataset: z.string().max(100).optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
+  /** Runs a schedule started. */
+  scheduleId: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 // A POST without a body reaches the schema as null.
@@ -61,8 +64,11 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
-      const issues = (jobKinds[kind] as JobKind).check(params, datasets);
+      const kindOf = jobKinds[kind] as JobKind;
+      const issues = kindOf.check(params, datasets);
       if (issues.length > 0) throw invalid(issues.map((i) => ({ field: ['params', ...i.path].join('.'), message: i.message })));
+      const adminOnly = kindOf.adminOnly?.(params);
+      if (adminOnly && !callerHasScope(request, 'admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
       const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
       return reply.status(started.existing ? 200 : 202).send(started);
     },
