@@ -9,6 +9,7 @@ import { inTransaction, type Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { rowQueries, sortedDistinct, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
+import { mediaTypes } from '../formats/types';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { checkDedupeParams, type BlockPart, type DedupeParams } from '../jobs/dedupe';
 import { downloadPath, type RunOutput } from '../jobs/run';
@@ -251,7 +252,7 @@ async function storeReport(store: ObjectStore, runId: string, lines: AsyncIterab
     }
   }
   const { uri } = await store.put(reportKey(runId), Readable.from(measured()));
-  return { location: uri, contentType: 'text/csv; charset=utf-8', bytes, sha256: hash.digest('hex'), download: downloadPath(runId) };
+  return { location: uri, contentType: mediaTypes.csv, bytes, sha256: hash.digest('hex'), download: downloadPath(runId) };
 }
 const REPORT_PAGE = 1_000;
 

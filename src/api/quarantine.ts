@@ -15,8 +15,6 @@ import type { RunView } from './runs';
 
 const PAGE = 5_000;
 
-export const contentTypes: Record<Format, string> = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json' };
-
 /** The format an import read its source as. */
 export const formatOf = (params: ImportParams): Format => params.format ?? detectFormat(params.source) ?? 'csv';
 

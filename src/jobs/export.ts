@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Dataset, DatasetRegistry } from '../datasets';
+import { mediaTypes } from '../formats/types';
 import { datasetNameSchema, withDataset } from './datasets';
 import { checkFilter, filterSchema, type Issue } from './filter';
 
@@ -62,10 +63,8 @@ export function exportableColumns(dataset: Dataset, includeSecrets: boolean): st
   return [dataset.idColumn, ...declared, ...Object.keys(dataset.system).filter((c) => c !== dataset.idColumn)];
 }
 
-const MEDIA_TYPE: Record<ExportFormat, string> = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json' };
-
 /** The file's media type: gzip files are application/gzip, so that no client unpacks them on the way. */
-export const exportContentType = (params: Pick<ExportParams, 'format' | 'gzip'>) => (params.gzip ? 'application/gzip' : MEDIA_TYPE[params.format]);
+export const exportContentType = (params: Pick<ExportParams, 'format' | 'gzip'>) => (params.gzip ? 'application/gzip' : mediaTypes[params.format]);
 
 /** The default object key of a run's file. */
 export const defaultExportKey = (runId: string, params: Pick<ExportParams, 'format' | 'gzip'>) => `exports/${runId}.${params.format}${params.gzip ? '.gz' : ''}`;

@@ -3,12 +3,12 @@ import { z } from 'zod';
 import type { Pool } from '../../db/pool';
 import { replayQueries } from '../../db/replays';
 import { ErrorCode } from '../../errors';
-import { detectFormat, formats } from '../../formats';
+import { detectFormat, formats, mediaTypes } from '../../formats';
 import { importParamsSchema, type ImportParams } from '../../jobs/import';
 import { runIdSchema } from '../../jobs/run';
 import type { App } from '../app';
 import { ApiError, errorResponses, errorSchema } from '../errors';
-import { contentTypes, formatOf, rejectedFile } from '../quarantine';
+import { formatOf, rejectedFile } from '../quarantine';
 import type { RunService } from '../runs';
 
 const runIdParams = z.strictObject({ id: runIdSchema });
@@ -53,7 +53,7 @@ export function quarantineRoutes(app: App, deps: { runs: RunService; pool: Pool 
       const { id } = request.params;
       const { params } = await importOf(runs, id);
       const format = formatOf(params);
-      reply.header('content-type', contentTypes[format]);
+      reply.header('content-type', mediaTypes[format]);
       reply.header('content-disposition', `attachment; filename="${id}-rejected.${format}"`);
       // Streamed: the spec documents the body as the text it is.
       return reply.send(Readable.from(rejectedFile(pool, id, params)) as unknown as string);
