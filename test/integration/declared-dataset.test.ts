@@ -11,7 +11,7 @@ import { compileDeclaration, loadDatasets, type DatasetDeclaration } from '../..
 import { checkDatasets, DatasetMismatchError } from '../../src/datasets/check';
 import { createPool, type Pool } from '../../src/db/pool';
 import { createWorker } from '../../src/worker';
-import { openStack, repoRoot, startRun, startWorker, testConfig, uniqueId, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { download, openStack, repoRoot, startRun, startWorker, testConfig, uniqueId, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 const exec = promisify(execFile);
 const name = uniqueId('cust').replace(/-/g, '_');
@@ -152,6 +152,14 @@ describe('a dataset declared in one YAML file, on a table the test creates', () 
     assert.deepEqual([validated.status, validated.result!.counts.succeeded], ['success', 3]);
     const deduped = await waitForRun(stack, await startRun(stack, 'dedupe', { dataset: name, exact: ['full_name'] }));
     assert.deepEqual([deduped.status, deduped.result!.preview!.scanned, deduped.result!.preview!.groups], ['success', 3, 0]);
+  });
+
+  it('exports it (schema-qualified), filtered by a normalised value, as the stored values', async () => {
+    const runId = await startRun(stack, 'export', { dataset: name, where: { field: 'phone', op: 'eq', value: '020 7946 0959' }, columns: ['code', 'phone', 'credit', 'vip'] });
+    const run = await waitForRun(stack, runId);
+    assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
+    // An E.164 phone begins with "+": in CSV, by default, it gets the leading ' that keeps spreadsheets from reading a formula.
+    assert.equal((await download(stack, runId)).body.toString('utf8'), "code,phone,credit,vip\nAB-102,'+442079460959,12.50,false\n");
   });
 
   it('bulk-updates and cleans it up like any shipped dataset', async () => {
