@@ -19,7 +19,7 @@ export interface BenchContext {
 export interface WorkloadResult {
   oursSeconds: number;
   referenceSeconds: number;
-  /** Figures of the workload's own (a dedupe's recall), reported beside the times. */
+  /** Figures a workload reports besides the shared ones, rounded by the workload (dedupe-1m: its recall; cache-refresh-10k: its ideal time and ideal ÷ ours). */
   extra?: Record<string, number>;
 }
 

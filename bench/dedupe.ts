@@ -98,7 +98,7 @@ CREATE TABLE ref_pairs AS
   log('ours: dedupe workflow (report only), pages of 5,000 rows');
   t0 = performance.now();
   const params = { dataset: 'users', similar: { fields: ['name', 'email'], threshold: THRESHOLD }, blockBy: BLOCK_BY };
-  const { runId } = await ctx.runs.start('dedupe', params, `bench-dedupe-${process.pid}`);
+  const { runId } = await ctx.runs.start('dedupe', params, { runId: `bench-dedupe-${process.pid}`, startedBy: 'bench' });
   const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   // Pairs within our groups, for the same recall measure.

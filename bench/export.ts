@@ -48,7 +48,7 @@ export async function benchExport(ctx: BenchContext): Promise<WorkloadResult> {
 
   log('ours: export workflow to CSV in the object store (MinIO)');
   const t0 = performance.now();
-  const { runId } = await ctx.runs.start('export', { dataset: 'users', format: 'csv' }, `bench-export-${process.pid}`);
+  const { runId } = await ctx.runs.start('export', { dataset: 'users', format: 'csv' }, { runId: `bench-export-${process.pid}`, startedBy: 'bench' });
   const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const output = result.outputs[0]!;

@@ -26,6 +26,14 @@ export const ErrorCode = {
   ApprovalTimeout: 'APPROVAL_TIMEOUT',
   Cancelled: 'CANCELLED',
   StepFailed: 'STEP_FAILED',
+  /** The circuit breaker opened: too many of an upstream's recent requests failed. */
+  UpstreamUnhealthy: 'UPSTREAM_UNHEALTHY',
+  /** The upstream's origin is not one the worker allows (BATCHFLOW_UPSTREAM_ORIGINS). */
+  UpstreamNotAllowed: 'UPSTREAM_NOT_ALLOWED',
+  /** A row's request failed for good: an HTTP error, or network errors and timeouts past maxAttempts. */
+  UpstreamError: 'UPSTREAM_ERROR',
+  /** The upstream answered with something that is not the JSON a row needs. */
+  InvalidResponse: 'INVALID_RESPONSE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

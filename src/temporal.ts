@@ -33,6 +33,7 @@ export async function listRuns(client: Client, query: string, limit = Infinity):
       kind: w.typedSearchAttributes.get(searchAttributes.kind),
       dataset: w.typedSearchAttributes.get(searchAttributes.dataset),
       scheduleId: w.typedSearchAttributes.get(scheduledBy.id),
+      startedBy: w.typedSearchAttributes.get(searchAttributes.startedBy),
       ...(scheduledAt && { scheduledAt: scheduledAt.toISOString() }),
       status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
       startTime: w.startTime.toISOString(),

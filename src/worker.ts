@@ -60,6 +60,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         objects,
         client: temporal.client,
         taskQueue: config.temporal.taskQueue,
+        upstream: config.upstream,
       }),
       opts.wrapActivities,
     ),

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { zeroCounts, type ErrorPolicy, type Counts, type RowError } from '../jobs/run';
+import { detailCounts, zeroCounts, type Counts, type DetailCount, type ErrorPolicy, type RowError } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
@@ -22,13 +22,16 @@ export interface Batch<P> {
   step?: string;
   /** Touches rows the batch before it touches: it must not load until that one has committed. */
   waitForPrevious?: boolean;
+  /**
+   * The producer keeps its own time and ends the slice after this batch (a producer with work in
+   * flight, such as requests to an upstream, winds it down and commits it rather than drop it).
+   */
+  handBack?: boolean;
 }
 
-export interface Applied {
+export interface Applied extends Partial<Pick<Counts, DetailCount>> {
   succeeded: number;
   skipped: number;
-  inserted?: number;
-  updated?: number;
   /** Rows the database step rejected, with their errors. */
   errors: RowError[];
   rejectedRows: number;
@@ -37,7 +40,10 @@ export interface Applied {
 export interface SliceSpec<P, B extends Batch<P>> {
   pool: Pool;
   runId: string;
-  /** How long one activity call works before handing its checkpoint back to the workflow. */
+  /**
+   * How long one activity call works before handing its checkpoint back to the workflow;
+   * Infinity for a producer that ends its slices itself (`handBack`).
+   */
   sliceMs: number;
   policy: ErrorPolicy;
   /** The checkpoint the workflow holds (undefined on the first slice). */
@@ -61,15 +67,12 @@ function addCounts(counts: Counts, applied: Applied, rejectedBefore: number): Co
   const failed = counts.failed + rejectedBefore + applied.rejectedRows;
   const succeeded = counts.succeeded + applied.succeeded;
   const skipped = counts.skipped + applied.skipped;
-  return {
-    ...counts,
-    processed: succeeded + failed + skipped,
-    succeeded,
-    failed,
-    skipped,
-    ...(applied.inserted !== undefined && { inserted: (counts.inserted ?? 0) + applied.inserted }),
-    ...(applied.updated !== undefined && { updated: (counts.updated ?? 0) + applied.updated }),
-  };
+  const sum: Counts = { ...counts, processed: succeeded + failed + skipped, succeeded, failed, skipped };
+  for (const detail of detailCounts) {
+    const n = applied[detail];
+    if (n !== undefined) sum[detail] = (counts[detail] ?? 0) + n;
+  }
+  return sum;
 }
 
 function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): Checkpoint<unknown>['stop'] {
@@ -81,6 +84,9 @@ function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): C
   }
   return undefined;
 }
+
+/** A third of the slices' heartbeat timeout (workflows/common.ts). */
+const KEEP_ALIVE_MS = 5_000;
 
 /** Why a loaded batch was rolled back rather than committed: an earlier batch stopped the run. */
 class NotCommitted extends Error {}
@@ -150,6 +156,9 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   };
 
   const started = Date.now();
+  // A batch that takes long to read or load (a slow source, an upstream's Retry-After) must not
+  // make a live worker look dead: the committed checkpoint is heartbeated every few seconds anyway.
+  const keepAlive = setInterval(() => ctx.heartbeat(committed), KEEP_ALIVE_MS);
   const parallel = spec.parallelBatches ?? 1;
   const iterator = spec.batches(committed)[Symbol.asyncIterator]();
   let next: Promise<IteratorResult<B>> | undefined = iterator.next();
@@ -166,7 +175,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       }
       const batch: B = result.value;
       // Read and validate the next batch while this one loads; Postgres and Node work side by side.
-      next = batch.fatal ? undefined : iterator.next();
+      next = batch.fatal || batch.handBack ? undefined : iterator.next();
       next?.catch(() => undefined);
       tail = load(batch, tail);
       tail.catch(() => undefined);
@@ -180,6 +189,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
     // Batches already loading still commit (or roll back) before the slice returns.
     await Promise.allSettled(inFlight);
     await iterator.return?.(undefined).catch(() => undefined);
+    clearInterval(keepAlive);
   }
   await tail;
   if (reachedEnd && !committed.stop) {

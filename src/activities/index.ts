@@ -4,6 +4,7 @@ import type { Pool } from '../db/pool';
 import type { ObjectAccess, ObjectStore } from '../storage';
 import { createAggregateActivities } from './aggregate';
 import { createBulkUpdateActivities } from './bulk-update';
+import { createCacheRefreshActivities, type UpstreamAccess } from './cache-refresh';
 import { createCleanupActivities } from './cleanup';
 import { createCustomActivities } from './custom';
 import { createDedupeActivities } from './dedupe';
@@ -29,6 +30,8 @@ export interface ActivityDeps {
   taskQueue: string;
   /** The object store and S3, where exports go. */
   objects: ObjectAccess;
+  /** The upstream origins cache refreshes may call, and the secrets their headers may name. */
+  upstream: UpstreamAccess;
 }
 
 /** Every activity the worker registers, built from its dependencies. */
@@ -43,6 +46,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAggregateActivities(deps),
     ...createReportActivities(deps),
     ...createExportActivities(deps),
+    ...createCacheRefreshActivities(deps),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

@@ -19,6 +19,8 @@ export const runViewSchema = z
     kind: z.string().optional(),
     /** The schedule that started the run, if one did. */
     scheduleId: z.string().optional(),
+    /** The name of the key that started it. */
+    startedBy: z.string().optional(),
     status: runStatusSchema,
     progress: progressSchema.nullable(),
     result: runResultSchema.nullable(),
@@ -36,15 +38,20 @@ export const runViewSchema = z
   .meta({ id: 'Run' });
 export type RunView = z.infer<typeof runViewSchema>;
 
+const memoString = (memo: Record<string, unknown> | undefined, key: string) => (typeof memo?.[key] === 'string' ? memo[key] : undefined);
+
 /** Runs as the API sees them: started, read and stopped through Temporal. */
-export function createRunService(client: Client, taskQueue: string, pool: Pool) {
+export function createRunService(client: Client, taskQueue: string, pool: Pool, opts: { allowSelfApproval?: boolean } = {}) {
   const listWhere = (query: string, limit: number) => listRuns(client, query, limit);
 
   return {
-    /** Starts a run; the same runId again returns that run, and refuses different params. */
-    async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
-      const { workflowType, typedSearchAttributes, ...options } = runStartOptions(kind, params);
-      const workflowId = runId ?? `${kind}-${randomUUID()}`;
+    /**
+     * Starts a run on behalf of `startedBy` (a key's name); the same runId again returns that run,
+     * whoever asks, and refuses different params.
+     */
+    async start(kind: JobKindName, params: unknown, run: { runId?: string; startedBy: string }): Promise<{ runId: string; existing: boolean }> {
+      const { workflowType, typedSearchAttributes, ...options } = runStartOptions(kind, params, run.startedBy);
+      const workflowId = run.runId ?? `${kind}-${randomUUID()}`;
       try {
         await client.workflow.start(workflowType, {
           ...options,
@@ -67,9 +74,16 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
     async get(runId: string): Promise<RunView> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
-      const kind = description.memo?.kind as string | undefined;
+      const kind = memoString(description.memo, 'kind');
       const scheduleId = description.typedSearchAttributes.get(scheduledBy.id);
-      const view = (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId'>): RunView => ({ runId, kind, ...(scheduleId && { scheduleId }), ...state });
+      const startedBy = memoString(description.memo, 'startedBy');
+      const view = (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId' | 'startedBy'>): RunView => ({
+        runId,
+        kind,
+        ...(scheduleId && { scheduleId }),
+        ...(startedBy && { startedBy }),
+        ...state,
+      });
       switch (description.status.name) {
         case 'RUNNING': {
           // A query needs a worker; without one answer the state without progress rather than hang.
@@ -98,8 +112,12 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       await handle.signal(cancelSignal, { reason });
     },
 
-    /** Approves or rejects a run that waits for confirmation; 409 unless it is waiting. */
-    async decide(runId: string, decision: 'approve' | 'reject', details: { by?: string; comment?: string; reason?: string }): Promise<void> {
+    /**
+     * Approves or rejects, on behalf of `by` (a key's name), a run that waits for confirmation; 409
+     * unless it is waiting. Four eyes: whoever started a run may reject it but not approve it,
+     * unless self-approval is allowed.
+     */
+    async decide(runId: string, decision: 'approve' | 'reject', details: { by: string; comment?: string; reason?: string }): Promise<void> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
       const step =
@@ -112,6 +130,13 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
           : undefined;
       if (step !== AWAITING_APPROVAL) {
         throw new ApiError(409, 'NOT_AWAITING_APPROVAL', `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
+      }
+      if (decision === 'approve' && !opts.allowSelfApproval && memoString(description.memo, 'startedBy') === details.by) {
+        throw new ApiError(
+          403,
+          'SELF_APPROVAL',
+          `run "${runId}" was started by "${details.by}", who may not approve it too: another key with the approve scope must (four eyes; BATCHFLOW_ALLOW_SELF_APPROVAL=true allows it)`,
+        );
       }
       await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, details);
     },
@@ -131,12 +156,13 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       await client.workflow.getHandle(runId).describe();
     },
 
-    async list(filter: { kind?: string; dataset?: string; status?: string; scheduleId?: string; limit: number }) {
+    async list(filter: { kind?: string; dataset?: string; status?: string; scheduleId?: string; startedBy?: string; limit: number }) {
       const clauses = [
         filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
         filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
         filter.status && `BatchflowStatus = ${quote(filter.status)}`,
         filter.scheduleId && `TemporalScheduledById = ${quote(filter.scheduleId)}`,
+        filter.startedBy && `BatchflowStartedBy = ${quote(filter.startedBy)}`,
       ].filter(Boolean);
       return listWhere(clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL', filter.limit);
     },

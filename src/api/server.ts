@@ -2,7 +2,6 @@ import { loadConfig, requireDatabaseUrl, type Config } from '../config';
 import { openDatasets } from '../datasets/check';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { createObjectAccess, createStorage } from '../storage';
 import { connectTemporal } from '../temporal';
 import { buildApp } from './app';
 
@@ -16,9 +15,7 @@ export async function startApi(config: Config, opts: { logger?: boolean } = {}) 
     throw err;
   });
   const temporal = await connectTemporal(config);
-  const objects = createObjectAccess(config);
-  const { sources } = createStorage(config, objects.s3?.client);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, datasets, sources, objects }, { logger: opts.logger ?? true });
+  const app = buildApp({ client: temporal.client, pool, config, datasets }, { logger: opts.logger ?? true });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     address,
@@ -26,7 +23,6 @@ export async function startApi(config: Config, opts: { logger?: boolean } = {}) 
       await app.close();
       await temporal.close();
       await pool.end();
-      objects.s3?.client.destroy();
     },
   };
 }

@@ -6,7 +6,8 @@ import { loadSchedules } from '../schedules/declarations';
 import { summariseSync, syncSchedules } from '../schedules/sync';
 import { connectTemporal } from '../temporal';
 import { follow } from './follow';
-import { ApiClient, CliError, ExitCode } from './http';
+import { apiClient } from './api';
+import { CliError, ExitCode } from './http';
 
 const path = (id: string, action = '') => `/schedules/${encodeURIComponent(id)}${action && `/${action}`}`;
 
@@ -35,7 +36,7 @@ export async function schedulesCommand(args: string[], usage: string): Promise<n
     return id;
   };
   const config = loadConfig();
-  const api = new ApiClient(config.api.url);
+  const api = apiClient();
   switch (sub) {
     case 'list': {
       const { body } = await api.request<{ schedules: ScheduleView[] }>('GET', '/schedules');

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScheduleView } from '../api/schedules';
 import { startApi } from '../api/server';
-import { loadConfig } from '../config';
+import { loadConfig, requireDatabaseUrl } from '../config';
+import { createPool } from '../db/pool';
 import { searchAttributeTypes } from '../jobs';
 import { freePort } from '../stack/ports';
 import { startPostgres } from '../stack/postgres';
@@ -11,6 +12,7 @@ import { startTemporal } from '../stack/temporal';
 import { createWorker } from '../worker';
 import { follow } from './follow';
 import { ApiClient } from './http';
+import { ensureLocalAdminKey, readLocalKey } from './local-key';
 
 const sampleFile = fileURLToPath(new URL('../../examples/users.csv', import.meta.url));
 const log = (msg: string) => console.log(`[batchflow] ${msg}`);
@@ -57,15 +59,19 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     const api = await startApi(config, { logger: false });
     stops.push(() => api.close());
     const apiUrl = `http://localhost:${new URL(api.address).port}`;
+    const pool = createPool(requireDatabaseUrl(config), 1);
+    const { created } = await ensureLocalAdminKey(pool, config.localKeyFile).finally(() => pool.end());
+    const client = new ApiClient(apiUrl, readLocalKey(config.localKeyFile));
 
     log(`object store: ${config.s3 ? `s3://${config.s3.bucket}` : config.objectStoreDir}`);
     log(`API:          ${apiUrl}   (GET ${apiUrl}/health)`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
-    await logSchedules(new ApiClient(apiUrl));
+    log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
+    await logSchedules(client);
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import examples/users.csv --dataset users --mode upsert`);
 
-    if (opts.sample) await runSample(new ApiClient(apiUrl));
+    if (opts.sample) await runSample(client);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -59,6 +59,8 @@ const INT4_MAX = 2_147_483_647;
 const fromYearOne = (s: string) => !s.startsWith('0000');
 const YEAR_ZERO = 'must be in year 1 or later';
 
+const CURRENCY = /^[A-Z]{3}$/;
+
 const required = (what: string) => ({
   error: (issue: { input: unknown }) => (issue.input === undefined ? 'required' : `must be ${what}`),
 });
@@ -135,6 +137,15 @@ export const col = {
       return emailPattern.test(t) ? t : UNDECIDED;
     });
     return column(defined({ type: 'email', ...opts, required: isRequired }), 'text', isRequired ? email : email.optional(), quick, isRequired);
+  },
+  /** An ISO 4217 currency code, stored upper-case. */
+  currency(opts: CommonOptions & { required?: boolean }): ColumnSpec {
+    const base = z.string(required('a three-letter currency code')).trim().toUpperCase().regex(CURRENCY, 'must be a three-letter currency code such as EUR');
+    const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
+      const t = s.trim().toUpperCase();
+      return CURRENCY.test(t) ? t : UNDECIDED;
+    });
+    return column(defined({ type: 'currency', ...opts, required: !!opts.required }), 'text', opts.required ? base : base.optional(), quick, !!opts.required);
   },
   /** Required unless it has a default or `required: false`. */
   enumOf<const V extends readonly [string, ...string[]]>(values: V, opts: CommonOptions & { default?: V[number]; required?: boolean }): ColumnSpec {
@@ -214,7 +225,7 @@ export const REDACTED = '[redacted]';
 const normaliseHeader = (h: string) => h.trim().toLowerCase().replace(/[\s\-.]+/g, '_');
 
 /** The SQL type of a system column as a declaration names it. */
-const systemTypeName: Record<SqlType, SystemType> = { text: 'text', integer: 'integer', numeric: 'decimal', date: 'date', timestamptz: 'timestamp', boolean: 'boolean' };
+export const systemTypeName: Record<SqlType, SystemType> = { text: 'text', integer: 'integer', numeric: 'decimal', date: 'date', timestamptz: 'timestamp', boolean: 'boolean' };
 
 /** Double-quotes each part of a (possibly schema-qualified) table name. */
 export const quoteTable = (table: string) =>

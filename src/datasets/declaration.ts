@@ -1,6 +1,7 @@
 import YAML from 'yaml';
 import { z } from 'zod';
-import { col, defineDataset, type ColumnSpec, type Dataset, type SqlType } from './dataset';
+import { cacheBookkeeping, defineCacheDataset } from './cache';
+import { col, defineDataset, systemTypeName, type ColumnSpec, type Dataset, type SqlType } from './dataset';
 import { normaliserName, normaliserSchema, type NormaliserName } from './normalise';
 
 /**
@@ -44,6 +45,8 @@ export const columnDeclarationSchema = z.discriminatedUnion('type', [
     default: z.string().optional(),
   }),
   z.strictObject({ type: z.literal('email'), ...common }),
+  /** An ISO 4217 code such as EUR, stored upper-case. */
+  z.strictObject({ type: z.literal('currency'), ...common }),
   z.strictObject({ type: z.literal('enum'), ...common, values: z.array(z.string().min(1)).min(1), default: z.string().optional() }),
   z.strictObject({ type: z.literal('integer'), ...common, ...bounds, default: z.number().int().optional() }),
   z.strictObject({ type: z.literal('decimal'), ...common, ...bounds, default: z.number().optional() }),
@@ -60,6 +63,7 @@ export type SystemType = (typeof systemTypes)[number];
 export const sqlTypeOf: Record<ColumnType, SqlType> = {
   text: 'text',
   email: 'text',
+  currency: 'text',
   enum: 'text',
   integer: 'integer',
   decimal: 'numeric',
@@ -72,6 +76,7 @@ export const sqlTypeOf: Record<ColumnType, SqlType> = {
 const normalisersFor: Record<ColumnType, readonly NormaliserName[]> = {
   text: ['trim', 'collapse_spaces', 'lower', 'upper', 'title', 'phone'],
   email: ['trim', 'collapse_spaces', 'lower'],
+  currency: ['trim'],
   enum: ['trim', 'collapse_spaces', 'lower', 'upper', 'title'],
   integer: ['trim', 'thousands'],
   decimal: ['trim', 'thousands', 'decimal_comma'],
@@ -93,6 +98,12 @@ export const datasetDeclarationSchema = z
     /** Columns the database maintains (ids, timestamps): filters may use them, imports and updates may not. */
     system: z.record(columnName, z.enum(systemTypes)).optional(),
     columns: z.record(columnName, columnDeclarationSchema).refine((c) => Object.keys(c).length > 0, 'must declare at least one column'),
+    /**
+     * A cache of an upstream service's records, kept fresh by cache-refresh runs: one key column
+     * (the upstream's id), and the columns refreshes maintain declared under system (updated_at
+     * and last_updated: timestamp, last_status: text), which filters may use and imports may not set.
+     */
+    cache: z.boolean().optional(),
   })
   .superRefine((d, ctx) => {
     const system = d.system ?? { [d.id]: 'integer' };
@@ -105,6 +116,13 @@ export const datasetDeclarationSchema = z
     if (idType !== 'integer') ctx.addIssue({ code: 'custom', path: ['id'], message: `"${d.id}" must be an integer column, declared under system or columns` });
     for (const c of Object.keys(system)) {
       if (Object.hasOwn(d.columns, c)) ctx.addIssue({ code: 'custom', path: ['system', c], message: 'is also a declared column' });
+    }
+    if (d.cache) {
+      if (d.key.length !== 1) ctx.addIssue({ code: 'custom', path: ['key'], message: "a cache dataset has one key column, the upstream's id" });
+      for (const [c, sql] of Object.entries(cacheBookkeeping)) {
+        const type = systemTypeName[sql];
+        if (system[c] !== type) ctx.addIssue({ code: 'custom', path: ['system', c], message: `a cache dataset's table has ${c} (${type}), which cache-refresh maintains: declare it under system` });
+      }
     }
     for (const [c, decl] of Object.entries(d.columns)) {
       const allowed = normalisersFor[decl.type];
@@ -133,6 +151,10 @@ export function compileColumn(decl: ColumnDeclaration): ColumnSpec {
       const { type: _, ...opts } = decl;
       return col.email({ ...opts, required });
     }
+    case 'currency': {
+      const { type: _, ...opts } = decl;
+      return col.currency({ ...opts, required });
+    }
     case 'enum': {
       const { type: _, values, ...opts } = decl;
       return col.enumOf(values as [string, ...string[]], { ...opts, required });
@@ -159,15 +181,15 @@ const sqlOfSystem: Record<SystemType, SqlType> = { text: 'text', integer: 'integ
 /** A dataset from a checked declaration. */
 export function compileDeclaration(input: DatasetDeclaration): Dataset {
   const d = datasetDeclarationSchema.parse(input);
-  return defineDataset({
+  const spec = {
     name: d.name,
     table: d.table,
     description: d.description,
-    key: d.key,
     idColumn: d.id,
     columns: Object.fromEntries(Object.entries(d.columns).map(([c, decl]) => [c, compileColumn(decl)])),
     system: Object.fromEntries(Object.entries(d.system ?? { [d.id]: 'integer' as const }).map(([c, t]) => [c, sqlOfSystem[t]])),
-  });
+  };
+  return d.cache ? defineCacheDataset({ ...spec, key: d.key[0]! }) : defineDataset({ ...spec, key: d.key });
 }
 
 export class DatasetDeclarationError extends Error {}
@@ -191,7 +213,7 @@ export function parseDeclarationYaml(text: string, file: string, defaultName: st
 
 /** A declaration as YAML text, in the order a person reads it. */
 export function declarationYaml(decl: DatasetDeclaration, comment?: string): string {
-  const { name: n, table, description, key, id, system, columns } = decl;
-  const body = YAML.stringify({ name: n, table, description, key, id, ...(system && { system }), columns }, { lineWidth: 0, flowCollectionPadding: false });
+  const { name: n, table, description, key, id, cache, system, columns } = decl;
+  const body = YAML.stringify({ name: n, table, description, key, id, ...(cache && { cache }), ...(system && { system }), columns }, { lineWidth: 0, flowCollectionPadding: false });
   return `${comment ? comment.replace(/^/gm, '# ') + '\n' : ''}${body}`;
 }

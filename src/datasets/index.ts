@@ -1,6 +1,7 @@
 import type { Dataset } from './dataset';
 
 export { col, defineDataset, REDACTED, type ColumnSpec, type Dataset, type SqlType } from './dataset';
+export { cacheStatuses, defineCacheDataset, recordReader, valueAt, type CacheDataset, type CacheStatus } from './cache';
 export { compileDeclaration, declarationYaml, DatasetDeclarationError, type DatasetDeclaration } from './declaration';
 export { createRegistry, loadDatasets, type DatasetRegistry } from './registry';
 

@@ -6,7 +6,8 @@ type Queryable = Pool | PoolClient;
 
 type Scalar = string | number | boolean;
 
-const CAST: Record<SqlType, string> = { text: 'text', integer: 'bigint', numeric: 'numeric', date: 'date', timestamptz: 'timestamptz', boolean: 'boolean' };
+/** The type a value of each column type binds as (integers as bigint: ids exceed int4). */
+export const CAST: Record<SqlType, string> = { text: 'text', integer: 'bigint', numeric: 'numeric', date: 'date', timestamptz: 'timestamptz', boolean: 'boolean' };
 const COMPARE: Partial<Record<FilterOp, string>> = { eq: '=', lt: '<', lte: '<=', gt: '>', gte: '>=' };
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 

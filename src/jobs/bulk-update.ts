@@ -3,6 +3,7 @@ import type { DatasetRegistry } from '../datasets';
 import { datasetNameSchema, withDataset } from './datasets';
 import { checkFilter, checkSet, filterSchema, setSchema, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
+import { strictObject } from './strict';
 
 /** Id lists longer than this are stored in Postgres by the API, not carried in workflow history. */
 export const INLINE_IDS_MAX = 1_000;
@@ -22,14 +23,12 @@ export const bulkUpdateParamsSchema = errorPolicySchema
     set: setSchema,
     batchSize: z.number().int().min(1).max(50_000).default(1_000),
     /** Checked after counting the matches, before anything changes. */
-    preconditions: z
-      .strictObject({
-        /** At least this many rows must match (1: "at least one row matches"). */
-        minMatches: z.number().int().min(0).optional(),
-        /** At most this many rows may match. */
-        maxMatches: z.number().int().min(0).optional(),
-      })
-      .optional(),
+    preconditions: strictObject({
+      /** At least this many rows must match (1: "at least one row matches"). */
+      minMatches: z.number().int().min(0).optional(),
+      /** At most this many rows may match. */
+      maxMatches: z.number().int().min(0).optional(),
+    }).optional(),
   })
   .superRefine((params, ctx) => {
     if (!params.where && !params.ids && !params.idList) {

@@ -3,11 +3,12 @@ import type { DatasetRegistry } from '../datasets';
 import { datasetNameSchema, withDataset } from './datasets';
 import { checkFilter, filterSchema, type Filter, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
+import { strictObject } from './strict';
 
 const ruleNameSchema = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower_snake_case');
 
 /** One kind of row to delete: a dataset, which of its rows, and how many per batch. */
-export const cleanupRuleSchema = z.strictObject({
+export const cleanupRuleSchema = strictObject({
   name: ruleNameSchema,
   dataset: datasetNameSchema,
   where: filterSchema,

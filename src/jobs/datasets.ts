@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Dataset, DatasetRegistry } from '../datasets';
+import type { CacheDataset, Dataset, DatasetRegistry } from '../datasets';
 import type { Issue } from './filter';
 
 /**
@@ -16,6 +16,9 @@ function lookupDataset(datasets: DatasetRegistry, name: string, path: (string | 
   const dataset = datasets.get(name);
   return dataset ? { dataset } : { issue: { path, message: `"${name}" is not a declared dataset (${datasets.names.join(', ')})` } };
 }
+
+/** Whether a declared dataset is a cache (`cache: true`, or defineCacheDataset): what cache-refresh runs on. */
+export const isCacheDataset = (dataset: Dataset): dataset is CacheDataset => 'cache' in dataset;
 
 /** Issues of a dataset-bound param: the dataset's own checks, or that it is not declared. */
 export function withDataset(datasets: DatasetRegistry, name: string, path: (string | number)[], check: (dataset: Dataset) => Issue[]): Issue[] {

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
 import { aggregateParamsSchema, checkAggregateParams } from './aggregate';
 import { bulkUpdateParamsSchema, checkBulkUpdateParams } from './bulk-update';
+import { cacheRefreshParamsSchema, checkCacheRefreshParams } from './cache-refresh';
 import { checkCleanupParams, cleanupParamsSchema } from './cleanup';
 import { checkCustomParams, customParamsSchema } from './custom';
 import { prefixIssues } from './datasets';
@@ -18,6 +19,8 @@ export const searchAttributes = {
   kind: defineSearchAttributeKey('BatchflowKind', SearchAttributeType.KEYWORD),
   dataset: defineSearchAttributeKey('BatchflowDataset', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('BatchflowStatus', SearchAttributeType.KEYWORD),
+  /** The name of the API key that started the run (a pipeline's steps: the pipeline's). */
+  startedBy: defineSearchAttributeKey('BatchflowStartedBy', SearchAttributeType.KEYWORD),
 };
 /** On each schedule Batchflow manages: the digest of its declaration, compared by every sync. */
 export const scheduleDigestAttribute = defineSearchAttributeKey('BatchflowScheduleDigest', SearchAttributeType.KEYWORD);
@@ -131,16 +134,24 @@ export const jobKinds = {
     // It reads runs and daily_stats, no dataset.
     check: () => [],
   }),
+  'cache-refresh': job({
+    schema: cacheRefreshParamsSchema,
+    workflowType: 'cacheRefreshWorkflow',
+    description: 'Refresh the stale rows of a cache dataset from an upstream HTTP API, with bounded concurrency, a rate limit, retries and a circuit breaker.',
+    datasetOf: (p) => p.dataset,
+    check: checkCacheRefreshParams,
+  }),
 };
 export type JobKindName = keyof typeof jobKinds;
 export const jobKindNames = Object.keys(jobKinds) as [JobKindName, ...JobKindName[]];
 
 /** The search attributes a run starts with, so the Web UI and GET /runs can find it. */
-export function runSearchAttributes(kind: JobKindName, params: unknown): SearchAttributePair[] {
+export function runSearchAttributes(kind: JobKindName, params: unknown, startedBy: string | undefined): SearchAttributePair[] {
   const dataset = (jobKinds[kind] as JobKind).datasetOf(params);
   return [
     { key: searchAttributes.kind, value: kind },
     { key: searchAttributes.status, value: 'running' },
     ...(dataset ? [{ key: searchAttributes.dataset, value: dataset }] : []),
+    ...(startedBy ? [{ key: searchAttributes.startedBy, value: startedBy }] : []),
   ];
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strictObject } from './strict';
 
 /** Shapes every run shares, whatever its kind: counts, progress, result, row errors. */
 
@@ -11,7 +12,7 @@ export const runIdSchema = z
 export const errorHandlingSchema = z.enum(['continue_on_error', 'stop_on_error']);
 
 /** How a run reacts to rejected rows; shared by every batch job. */
-export const errorPolicySchema = z.object({
+export const errorPolicySchema = strictObject({
   errorHandling: errorHandlingSchema.default('continue_on_error'),
   /** Stop the run (status failed) once more rows than this were rejected. */
   maxErrors: z.number().int().min(0).optional(),
@@ -30,7 +31,7 @@ export function durationMs(duration: string): number {
 export const durationSchema = z.string().regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"');
 
 /** Dry run and approval, for jobs that change or delete existing rows. */
-export const approvalSchema = z.object({
+export const approvalSchema = strictObject({
   /** Count the matching rows and show a sample; change nothing. */
   dryRun: z.boolean().default(false),
   /** Compute the preview, then wait for an approve or reject signal before changing anything. */
@@ -50,11 +51,19 @@ export const countsSchema = z.object({
   succeeded: z.number().int(),
   failed: z.number().int(),
   skipped: z.number().int(),
+  // Imports: rows new to the dataset and existing rows overwritten; bulk updates: rows changed.
   inserted: z.number().int().optional(),
   updated: z.number().int().optional(),
+  // Cache refreshes: rows whose upstream values differed, rows confirmed unchanged, rows the upstream no longer has.
+  refreshed: z.number().int().optional(),
+  unchanged: z.number().int().optional(),
+  notFound: z.number().int().optional(),
   total: z.number().int().optional(),
 });
 export type Counts = z.infer<typeof countsSchema>;
+/** The counts a kind adds beyond processed / succeeded / failed / skipped, summed batch by batch. */
+export const detailCounts = ['inserted', 'updated', 'refreshed', 'unchanged', 'notFound'] as const satisfies readonly (keyof Counts)[];
+export type DetailCount = (typeof detailCounts)[number];
 export const zeroCounts = (): Counts => ({ processed: 0, succeeded: 0, failed: 0, skipped: 0 });
 
 export const runStatusSchema = z.enum(['running', 'success', 'partial', 'failed', 'cancelled']);
@@ -149,6 +158,16 @@ export type RunOutput = z.infer<typeof runOutputSchema>;
 /** The API path that downloads a run's output (the first, unless it wrote several). */
 export const downloadPath = (runId: string, output = 0) => `/runs/${encodeURIComponent(runId)}/download${output > 0 ? `?output=${output}` : ''}`;
 
+/** Who approved or rejected a run that waited for approval, when, and what they said. */
+export const approvalRecordSchema = z.object({
+  decision: z.enum(['approved', 'rejected']),
+  /** The name of the approving key. */
+  by: z.string().optional(),
+  at: z.string(),
+  comment: z.string().optional(),
+});
+export type ApprovalRecord = z.infer<typeof approvalRecordSchema>;
+
 export const runResultSchema = z.object({
   status: runStatusSchema.exclude(['running']),
   kind: z.string(),
@@ -164,6 +183,8 @@ export const runResultSchema = z.object({
   warnings: z.array(z.string()),
   /** Dry runs and runs that waited for approval: what matched. */
   preview: previewSchema.optional(),
+  /** Runs that waited for approval: the decision, once made. */
+  approval: approvalRecordSchema.optional(),
   steps: z.record(z.string(), stepStateSchema).optional(),
   startedAt: z.string(),
   endedAt: z.string(),
@@ -177,6 +198,8 @@ export const runListItemSchema = z.object({
   kind: z.string().optional(),
   dataset: z.string().optional(),
   scheduleId: z.string().optional(),
+  /** The name of the key that started it. */
+  startedBy: z.string().optional(),
   /** For a run a schedule started: the time it was due (a backfilled run's is in the past). */
   scheduledAt: z.string().optional(),
   status: z.string(),

@@ -39,7 +39,13 @@ function localStore(dir: string): ObjectStore {
     async put(key, body) {
       const file = path.join(dir, safeKey(key));
       await fsp.mkdir(path.dirname(file), { recursive: true });
-      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, fs.createWriteStream(file));
+      try {
+        await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, fs.createWriteStream(file));
+      } catch (err) {
+        // A body that failed half way (an upload over its limit, a dropped client) leaves no part-file.
+        await fsp.rm(file, { force: true });
+        throw err;
+      }
       return { uri: `store://${safeKey(key)}`, size: (await fsp.stat(file)).size };
     },
     open: (key, start) => openLocalFile(path.join(dir, safeKey(key)), start),

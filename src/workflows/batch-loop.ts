@@ -1,7 +1,7 @@
 import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { zeroCounts, type ApprovalRecord, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 import { activityError, sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
@@ -79,7 +79,7 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: { preview?: Preview; total?: number; outputs?: RunOutput[]; warnings?: string[]; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
+  extra: { preview?: Preview; total?: number; approval?: ApprovalRecord; outputs?: RunOutput[]; warnings?: string[]; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ runId: workflowInfo().workflowId });
@@ -93,6 +93,7 @@ export async function completeLoop<P>(
     warnings: [...(extra.warnings ?? []), ...(finished.warnings ?? outcome.checkpoint?.warnings ?? [])],
     outputs: extra.outputs,
     preview: extra.preview,
+    approval: extra.approval,
     steps: extra.steps?.(outcome.checkpoint),
   });
 }

@@ -2,6 +2,7 @@ import { ActivityCancellationType, ActivityFailure, ApplicationFailure, workflow
 import type { z } from 'zod';
 import { ErrorCode } from '../errors';
 import { scheduledBy } from '../jobs';
+import { issuePath } from '../jobs/strict';
 
 /**
  * Slices heartbeat after every batch: a worker that dies is noticed within heartbeatTimeout and
@@ -20,12 +21,13 @@ export const sliceActivityOptions: ActivityOptions = {
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
+    const field = (issue: z.core.$ZodIssue) => issuePath(issue).map(String).join('.');
     const issue = parsed.error.issues[0]!;
     throw ApplicationFailure.create({
       type: ErrorCode.InvalidParams,
-      message: `params.${issue.path.join('.')}: ${issue.message}`,
+      message: `params.${field(issue)}: ${issue.message}`,
       nonRetryable: true,
-      details: [parsed.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message }))],
+      details: [parsed.error.issues.map((i) => ({ field: field(i), message: i.message }))],
     });
   }
   return parsed.data;

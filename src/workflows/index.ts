@@ -1,6 +1,7 @@
 // The worker's workflow bundle: every workflow type Batchflow runs.
 export { aggregateWorkflow } from './aggregate';
 export { bulkUpdateWorkflow } from './bulk-update';
+export { cacheRefreshWorkflow } from './cache-refresh';
 export { cleanupWorkflow } from './cleanup';
 export { customStepWorkflow } from './custom';
 export { dedupeWorkflow } from './dedupe';

@@ -1,9 +1,10 @@
 import type { KeysetPosition, RunPlan } from '../activities/rows';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
+import { zeroCounts, type ApprovalRecord, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
 import { awaitApproval } from './approval';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
+import { activityError } from './common';
 import { completeRun, trackRun, type CarriedState, type RunTracker } from './run-tracker';
 
 /** The input of a run that changes or deletes existing rows; all but params is set by the run itself. */
@@ -14,6 +15,8 @@ export interface PreviewedRunInput<Params> {
   /** "now" of a run whose planning continued as new (a dedupe's). */
   asOf?: string;
   approved?: boolean;
+  /** Who approved it, carried with `approved` for the result. */
+  approval?: ApprovalRecord;
   carried?: CarriedState<KeysetPosition>;
 }
 
@@ -62,7 +65,14 @@ export async function runPreviewed(opts: PreviewedLoop & { kind: string; plan: (
   let plan = opts.input.plan;
   if (!plan) {
     tracker.setStep('planning');
-    plan = await opts.plan(new Date(Date.now()).toISOString());
+    try {
+      plan = await opts.plan(new Date(Date.now()).toISOString());
+    } catch (err) {
+      // A plan refused for good (a filter the database rejects, an upstream the worker may not call) fails the run with its own code.
+      const error = activityError(err);
+      if (!error) throw err;
+      return completeRun(tracker, { counts: zeroCounts(), error, errorSample: [], errorCount: 0, warnings: [] });
+    }
   }
   return previewThenRun(tracker, plan, opts);
 }
@@ -76,15 +86,17 @@ export async function previewThenRun(tracker: RunTracker, plan: RunPlan, opts: P
   const { input, params } = opts;
   const { preview, outputs, warnings = [] } = plan;
   tracker.setTotal(preview.matched);
-  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string } }) =>
+  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string }; approval?: ApprovalRecord }) =>
     completeRun(tracker, { counts: { ...zeroCounts(), total: preview.matched }, ...end, errorSample: [], errorCount: 0, warnings, outputs, preview, steps: opts.steps?.(plan, undefined, true) });
 
   const refused = refusal(params, preview);
   if (refused) return unchanged({ error: refused });
   if (params.dryRun) return unchanged({});
+  let approval = input.approval;
   if (!(input.approved ?? !params.requiresConfirmation)) {
     const decision = await awaitApproval(tracker, preview, params.confirmationTimeout);
-    if (!decision.approved) return unchanged({ cancelled: { code: decision.code, message: decision.message } });
+    if (!decision.approved) return unchanged({ cancelled: { code: decision.code, message: decision.message }, approval: decision.record });
+    approval = decision.record;
   }
 
   tracker.setStep(opts.working);
@@ -94,7 +106,7 @@ export async function previewThenRun(tracker: RunTracker, plan: RunPlan, opts: P
     fresh: !input.plan,
     stepsOf: opts.steps && ((checkpoint) => opts.steps!(plan, checkpoint, false)),
     slice: (cursor) => opts.slice(plan, cursor),
-    continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan, approved: true, carried }),
+    continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan, approved: true, approval, carried }),
   });
-  return completeLoop(tracker, outcome, { preview, outputs, warnings, steps: opts.steps && ((checkpoint) => opts.steps!(plan, checkpoint, true)) });
+  return completeLoop(tracker, outcome, { preview, approval, outputs, warnings, steps: opts.steps && ((checkpoint) => opts.steps!(plan, checkpoint, true)) });
 }

@@ -1,7 +1,7 @@
 import { ApplicationFailure, defineQuery, defineSignal, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { withRates, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { withRates, type ApprovalRecord, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -117,6 +117,7 @@ export function completeRun(
     warnings: string[];
     outputs?: RunOutput[];
     preview?: Preview;
+    approval?: ApprovalRecord;
     steps?: Record<string, StepState>;
   },
 ): RunResult {
@@ -135,6 +136,7 @@ export function completeRun(
     outputs: end.outputs ?? [],
     warnings: end.warnings,
     ...(end.preview && { preview: end.preview }),
+    ...(end.approval && { approval: end.approval }),
     ...(end.steps && { steps: end.steps }),
     startedAt: tracker.startedAt,
     endedAt: endedAt.toISOString(),

@@ -1,5 +1,6 @@
 import { shippedDatasetsDir } from '../../src/config';
-import { loadDatasets, type ColumnSpec, type Dataset } from '../../src/datasets';
+import { loadDatasets, type CacheDataset, type ColumnSpec, type Dataset } from '../../src/datasets';
+import { isCacheDataset } from '../../src/jobs/datasets';
 
 /** The datasets Batchflow ships (datasets/*.yaml), for tests that need one without a stack. */
 export const shipped = loadDatasets([shippedDatasetsDir]);
@@ -11,6 +12,10 @@ const get = (name: string) => {
 export const users = get('users');
 export const products = get('products');
 export const sessions = get('sessions');
+export const productCache = ((dataset: Dataset): CacheDataset => {
+  if (!isCacheDataset(dataset)) throw new Error(`${dataset.name} is not a cache dataset`);
+  return dataset;
+})(get('product_cache'));
 
 /** A declared column of a dataset (a test fails at once if the declaration lacks it). */
 export function column(dataset: Dataset, name: string): ColumnSpec {

@@ -6,12 +6,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
+import type { InjectOptions } from 'fastify';
 import { buildApp } from '../../src/api/app';
+import { createKey, type KeyScope } from '../../src/api/keys';
 import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import { codeDatasets, loadDatasets } from '../../src/datasets';
 import { createPool, type Pool } from '../../src/db/pool';
-import { createObjectAccess, createStorage } from '../../src/storage';
+import { createObjectAccess } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
 import type { Activities } from '../../src/activities';
@@ -25,23 +27,49 @@ const tmpRoot = process.env.BATCHFLOW_TEST_TMP ?? os.tmpdir();
 
 export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
+/**
+ * Tests approve runs they started themselves and poll many times a second: self-approval is allowed
+ * and the rate limit is off unless a test sets them (the auth tests do).
+ */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '5', ...overrides });
+  return loadConfig({ ...process.env, TASK_QUEUE: uniqueId('tq'), BATCHFLOW_SLICE_SECONDS: '5', BATCHFLOW_ALLOW_SELF_APPROVAL: 'true', BATCHFLOW_RATE_LIMIT: '0', ...overrides });
 }
 
-/** What a test file needs: a pool, a Temporal client and the API app, all closed by close(). */
+/** A request with the given key, or none (null); a request that sets its own authorization header keeps it. */
+function withKey(opts: InjectOptions | string, key: string | null): InjectOptions {
+  const request = typeof opts === 'string' ? { url: opts } : opts;
+  const headers: NonNullable<InjectOptions['headers']> = { ...request.headers };
+  if (key !== null && !('authorization' in headers)) headers.authorization = `Bearer ${key}`;
+  return { ...request, headers };
+}
+
+/**
+ * What a test file needs: a pool, a Temporal client and the API app, all closed by close().
+ * `app.inject` sends an admin key (BATCHFLOW_API_KEY, which scripts/test.ts creates in the test
+ * database); `injectAs` sends another key, or none.
+ */
 export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
   const objects = createObjectAccess(config);
-  const { sources } = createStorage(config, objects.s3?.client);
-  const app = buildApp({ client: temporal.client, pool, taskQueue: config.temporal.taskQueue, datasets: loadDatasets(config.datasetDirs, codeDatasets), sources, objects });
+  const app = buildApp({ client: temporal.client, pool, config, datasets: loadDatasets(config.datasetDirs, codeDatasets) });
+  const adminKey = config.api.key;
+  if (!adminKey) throw new Error('BATCHFLOW_API_KEY is not set: run the tests with npm test (scripts/test.ts creates the key)');
+  const inject = app.inject.bind(app);
+  app.inject = ((opts: InjectOptions | string) => inject(withKey(opts, adminKey))) as typeof app.inject;
   return {
     config,
     pool,
     client: temporal.client,
     app,
     objects,
+    adminKey,
+    /** A request with `key` (null: without any). */
+    injectAs: (key: string | null, opts: InjectOptions) => inject(withKey(opts, key)),
+    /** A new key in the test database (name it with uniqueId unless the name matters). */
+    async createKey(name: string, scopes: KeyScope[]) {
+      return (await createKey(pool, { name: 'test' }, { name, scopes })).key;
+    },
     async close() {
       await app.close();
       await temporal.close();
@@ -101,11 +129,11 @@ export async function cancelMidway(stack: Stack, runId: string, gate: ReturnType
   return waitForRun(stack, runId);
 }
 
-/** Registers before/after hooks that open a stack with an in-process worker for a test suite. */
-export function useStackWithWorker(): { stack: Stack } {
+/** Registers before/after hooks that open a stack with an in-process worker for a test suite (configured with `env` on top of the test's). */
+export function useStackWithWorker(env: Record<string, string> = {}): { stack: Stack } {
   const fixture = {} as { stack: Stack; worker: Awaited<ReturnType<typeof startWorker>> };
   before(async () => {
-    fixture.stack = await openStack();
+    fixture.stack = await openStack(testConfig(env));
     fixture.worker = await startWorker(fixture.stack.config);
   });
   after(async () => {
@@ -115,11 +143,11 @@ export function useStackWithWorker(): { stack: Stack } {
   return fixture;
 }
 
-/** A worker in its own process, so a test can kill it for real. */
-export function spawnWorker(config: Config): ChildProcess & { exited: Promise<number | null> } {
+/** A worker in its own process, so a test can kill it for real (with `env` on top of the test's). */
+export function spawnWorker(config: Config, env: Record<string, string> = {}): ChildProcess & { exited: Promise<number | null> } {
   const child = spawn(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
     cwd: repoRoot,
-    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000) },
+    env: { ...process.env, TASK_QUEUE: config.temporal.taskQueue, BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return Object.assign(child, { exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) });
@@ -225,3 +253,28 @@ export async function historyText(client: Client, workflowId: string): Promise<s
   } while (runId);
   return out.join('\n');
 }
+
+/**
+ * Inserts `count` product_cache rows with ids `<prefix>-1`, `<prefix>-2`, ...: last refreshed
+ * `age` ago (a Postgres interval) with old values, or never (age null: pending, no values yet).
+ * Returns their product ids in id order.
+ */
+export async function seedProductCache(pool: Pool, prefix: string, count: number, opts: { age?: string | null; from?: number } = {}): Promise<string[]> {
+  const age = opts.age === undefined ? '2 hours' : opts.age;
+  const { rows } = await pool.query<{ product_id: string }>(
+    `INSERT INTO product_cache (product_id, name, price, currency, last_updated, last_status)
+     SELECT $1 || '-' || g, CASE WHEN $3::interval IS NOT NULL THEN 'Old name ' || g END, CASE WHEN $3::interval IS NOT NULL THEN 1 END,
+            CASE WHEN $3::interval IS NOT NULL THEN 'USD' END, now() - $3::interval, CASE WHEN $3::interval IS NULL THEN 'pending' ELSE 'ok' END
+     FROM generate_series($4::int, $4::int + $2::int - 1) g ORDER BY g RETURNING product_id`,
+    [prefix, count, age, opts.from ?? 1],
+  );
+  return rows.map((r) => r.product_id);
+}
+
+/** A filter for a test's own product_cache rows that are stale (never refreshed, or over an hour ago). */
+export const ownStaleProducts = (prefix: string) => ({
+  and: [
+    { field: 'product_id', op: 'starts_with', value: `${prefix}-` },
+    { or: [{ field: 'last_updated', op: 'is_null' }, { field: 'last_updated', op: 'lt', value: 'now - 1 hour' }] },
+  ],
+});

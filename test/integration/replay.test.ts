@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { AuditEntry } from '../../src/api/audit';
 import { countUsers, getRun, startRun, uniqueId, useStackWithWorker, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 /** The rejected rows of a run, as the API gives them to download. */
@@ -9,8 +10,10 @@ async function rejected(stack: Stack, runId: string): Promise<{ type: string; bo
   return { type: String(res.headers['content-type']), body: res.body };
 }
 
-async function replay(stack: Stack, runId: string, source: string) {
-  const res = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/replay`, payload: { source } });
+/** Replays with the admin key, or with `key`. */
+async function replay(stack: Stack, runId: string, source: string, key?: string) {
+  const request = { method: 'POST' as const, url: `/runs/${runId}/replay`, payload: { source } };
+  const res = key ? await stack.injectAs(key, request) : await stack.app.inject(request);
   assert.equal(res.statusCode, 202, res.body);
   return res.json<{ runId: string; replayOf: string }>();
 }
@@ -57,10 +60,18 @@ describe('quarantine and replay', () => {
       `3;${p}.3@example.com;Three;moderator;active;fixed`,
       `5;${p}.5@example.com;"Five; with a semicolon";root;active;still broken`,
     ].join('\n');
-    const again = await replay(fixture.stack, first, await writeFixture('fixed.csv', fixed));
+    // Started by another key: the replay is that key's run, audited as a start.
+    const fixer = uniqueId('fixer');
+    const again = await replay(fixture.stack, first, await writeFixture('fixed.csv', fixed), await fixture.stack.createKey(fixer, ['read', 'run']));
     assert.equal(again.replayOf, first);
     const replayed = await waitForRun(fixture.stack, again.runId);
     assert.equal(replayed.status, 'partial');
+    assert.equal(replayed.startedBy, fixer);
+    const audit = (await fixture.stack.app.inject({ method: 'GET', url: `/audit?runId=${again.runId}` })).json<{ entries: AuditEntry[] }>().entries;
+    assert.deepEqual(
+      audit.map((e) => [e.action, e.actor, e.details]),
+      [['start', fixer, { kind: 'import', replayOf: first }]],
+    );
     assert.deepEqual([replayed.result!.counts.processed, replayed.result!.counts.succeeded, replayed.result!.counts.failed], [3, 2, 1]);
     assert.deepEqual(replayed.replays?.replayOf, first);
 

@@ -32,6 +32,18 @@ describe('config', () => {
     assert.deepEqual(loadConfig({}).datasetDirs, [shippedDatasetsDir]);
     assert.deepEqual(loadConfig({ BATCHFLOW_DATASETS: ['/etc/a', 'relative'].join(path.delimiter) }).datasetDirs, ['/etc/a', path.resolve('relative')]);
   });
+
+  it('reads the upstream origins cache refreshes may call, and only BATCHFLOW_SECRET_* as header values', () => {
+    const c = loadConfig({ BATCHFLOW_UPSTREAM_ORIGINS: 'https://api.example.com, http://127.0.0.1:*', BATCHFLOW_SECRET_PRODUCT_API: 'Bearer s3cr3t', DATABASE_URL: 'postgres://u:pw@db/x' });
+    assert.deepEqual(c.upstream.origins, [
+      { protocol: 'https:', hostname: 'api.example.com', port: '443' },
+      { protocol: 'http:', hostname: '127.0.0.1', port: '*' },
+    ]);
+    assert.deepEqual([...c.upstream.secrets], [['BATCHFLOW_SECRET_PRODUCT_API', 'Bearer s3cr3t']]);
+    assert.ok(!JSON.stringify(c).includes('s3cr3t'), 'printing the config shows no secret');
+    assert.deepEqual(loadConfig({}).upstream.origins, []);
+    assert.throws(() => loadConfig({ BATCHFLOW_UPSTREAM_ORIGINS: 'api.example.com' }), /BATCHFLOW_UPSTREAM_ORIGINS: "api.example.com" is not an origin such as https:\/\/api.example.com/);
+  });
 });
 
 describe('config: schedules file', () => {
@@ -39,5 +51,24 @@ describe('config: schedules file', () => {
     assert.equal(loadConfig({}).schedulesFile, shippedSchedulesFile);
     assert.equal(loadConfig({ BATCHFLOW_SCHEDULES: 'ops/schedules.yaml' }).schedulesFile, path.resolve('ops/schedules.yaml'));
     assert.equal(loadConfig({ BATCHFLOW_SCHEDULES: 'off' }).schedulesFile, undefined);
+  });
+});
+
+describe('config: API keys, approval, rate limit, uploads', () => {
+  it('defaults: four eyes, 600 requests a minute, 1 GiB uploads, the local key in the data directory', () => {
+    const c = loadConfig({ BATCHFLOW_DATA_DIR: '/srv/bf' });
+    assert.deepEqual([c.api.key, c.api.allowSelfApproval, c.api.rateLimitPerMinute, c.api.uploadMaxBytes], [undefined, false, 600, 1024 ** 3]);
+    assert.equal(c.localKeyFile, '/srv/bf/admin-api-key');
+  });
+
+  it('reads each one, and names a bad one', () => {
+    const c = loadConfig({ BATCHFLOW_API_KEY: 'bf_x', BATCHFLOW_ALLOW_SELF_APPROVAL: 'true', BATCHFLOW_RATE_LIMIT: '0', BATCHFLOW_UPLOAD_MAX_BYTES: '1000' });
+    assert.deepEqual([c.api.key, c.api.allowSelfApproval, c.api.rateLimitPerMinute, c.api.uploadMaxBytes], ['bf_x', true, 0, 1000]);
+    assert.throws(() => loadConfig({ BATCHFLOW_ALLOW_SELF_APPROVAL: 'yes', BATCHFLOW_RATE_LIMIT: '-1', BATCHFLOW_UPLOAD_MAX_BYTES: 'big' }), (err: Error) => {
+      assert.match(err.message, /BATCHFLOW_ALLOW_SELF_APPROVAL: /);
+      assert.match(err.message, /BATCHFLOW_RATE_LIMIT: /);
+      assert.match(err.message, /BATCHFLOW_UPLOAD_MAX_BYTES: /);
+      return true;
+    });
   });
 });

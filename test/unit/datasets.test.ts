@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { column, products, sessions, shipped, users } from '../helpers/datasets';
-import { col, compileDeclaration, declarationYaml, defineDataset, type Dataset } from '../../src/datasets';
+import { column, productCache, products, sessions, shipped, users } from '../helpers/datasets';
+import { col, compileDeclaration, declarationYaml, defineCacheDataset, defineDataset, type Dataset } from '../../src/datasets';
 import { UNDECIDED } from '../../src/datasets/dataset';
 import { parseDeclarationYaml } from '../../src/datasets/declaration';
+import { isCacheDataset } from '../../src/jobs/datasets';
 import { checkImportParams, importParamsSchema } from '../../src/jobs/import';
 
 const issues = (r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
@@ -88,7 +89,7 @@ describe('import params', () => {
     const mapped = importParamsSchema.parse({ source: 's3://b/k', dataset: 'users', mapping: { x: 'nope' } });
     assert.deepEqual(checkImportParams(mapped, shipped), [{ path: ['mapping', 'x'], message: '"nope" is not a column of users (email, name, role, status, signup_date, last_login_at, deleted_at)' }]);
     const unknown = importParamsSchema.parse({ source: 's3://b/k', dataset: 'nope' });
-    assert.match(checkImportParams(unknown, shipped)[0]!.message, /^"nope" is not a declared dataset \(password_reset_tokens, posts, products, sessions, user_activity, users, verification_tokens\)$/);
+    assert.match(checkImportParams(unknown, shipped)[0]!.message, /^"nope" is not a declared dataset \(password_reset_tokens, posts, product_cache, products, sessions, user_activity, users, verification_tokens\)$/);
   });
 });
 
@@ -121,6 +122,36 @@ describe('declarations', () => {
         { slug: 'my-post', author_email: 'a@b.example', state: 'draft', words: 1204, featured: true, published_on: '2023-12-31' },
       );
     }
+  });
+
+  it('a cache dataset: cache: true, one key column, and the columns refreshes maintain as system columns, filterable but not importable', () => {
+    assert.deepEqual(productCache.cache, { key: 'product_id', fields: ['name', 'price', 'currency'], refreshedAt: 'last_updated', status: 'last_status' });
+    for (const c of ['last_updated', 'last_status', 'updated_at']) {
+      assert.ok(productCache.filterType(c), `${c} is filterable`);
+      assert.equal(productCache.isColumn(c), false, `${c} is not importable`);
+    }
+    assert.equal(column(productCache, 'currency').schema.parse(' eur '), 'EUR');
+    assert.equal(column(productCache, 'currency').schema.safeParse('EURO').error?.issues[0]?.message, 'must be a three-letter currency code such as EUR');
+    assert.equal(isCacheDataset(products), false);
+
+    const coded = defineCacheDataset({ name: 'price_cache', table: 'price_cache', description: 'Prices.', key: 'sku', columns: { sku: col.text({ required: true, description: 'SKU.' }), currency: col.currency({ description: 'Currency.' }) } });
+    const loaded = compileDeclaration(parseDeclarationYaml(declarationYaml(coded.declaration), 'price_cache.yaml', 'price_cache'));
+    assert.ok(isCacheDataset(loaded));
+    assert.deepEqual([loaded.declaration, loaded.system, loaded.cache], [coded.declaration, coded.system, coded.cache]);
+
+    const refused = (text: string) => {
+      try {
+        parseDeclarationYaml(text, 'c.yaml', 'c');
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return assert.fail('accepted');
+    };
+    const base = 'table: c\ndescription: C.\ncache: true\ncolumns:\n  a: {type: text, required: true, description: A.}\n  b: {type: text, required: true, description: B.}\n';
+    const message = refused(`${base}key: [a, b]\nsystem: {id: integer, updated_at: timestamp, last_updated: timestamp}\n`);
+    assert.match(message, /^ {2}key: a cache dataset has one key column, the upstream's id$/m);
+    assert.match(message, /^ {2}system\.last_status: a cache dataset's table has last_status \(text\), which cache-refresh maintains: declare it under system$/m);
+    assert.doesNotMatch(message, /last_updated|updated_at/);
   });
 
   it('the shipped users dataset keeps its quick checks for the import fast path', () => {

@@ -19,14 +19,15 @@ const refused = (text: string) => {
 };
 
 describe('schedule declarations', () => {
-  it('the shipped file declares daily-stats, cleanup-expired and weekly-report', () => {
+  it('the shipped file declares daily-stats, cleanup-expired, weekly-report and refresh-product-cache (paused)', () => {
     const declared = loadSchedules(shippedSchedulesFile, shipped);
     assert.deepEqual(
-      declared.map((d) => [d.id, d.kind, d.cron ?? d.calendar, d.timeZone, d.overlap, d.catchupWindow, d.jitter]),
+      declared.map((d) => [d.id, d.kind, d.cron ?? d.calendar, d.timeZone, d.overlap, d.catchupWindow, d.jitter, d.paused]),
       [
-        ['daily-stats', 'aggregate', '0 2 * * *', 'UTC', 'buffer_all', '1d', undefined],
-        ['cleanup-expired', 'cleanup', '0 * * * *', 'UTC', 'skip', '30m', '5m'],
-        ['weekly-report', 'report', { dayOfWeek: 'SUNDAY', hour: 3, minute: 0 }, 'UTC', 'skip', '1d', undefined],
+        ['daily-stats', 'aggregate', '0 2 * * *', 'UTC', 'buffer_all', '1d', undefined, false],
+        ['cleanup-expired', 'cleanup', '0 * * * *', 'UTC', 'skip', '30m', '5m', false],
+        ['weekly-report', 'report', { dayOfWeek: 'SUNDAY', hour: 3, minute: 0 }, 'UTC', 'skip', '1d', undefined, false],
+        ['refresh-product-cache', 'cache-refresh', '0 * * * *', 'UTC', 'skip', '30m', undefined, true],
       ],
     );
   });

@@ -6,13 +6,16 @@ import { ErrorCode } from '../../errors';
 import { detectFormat, formats, mediaTypes } from '../../formats';
 import { importParamsSchema, type ImportParams } from '../../jobs/import';
 import { runIdSchema } from '../../jobs/run';
+import { strictObject } from '../../jobs/strict';
 import type { App } from '../app';
+import { recordAudit } from '../audit';
+import { actorOf } from '../auth';
 import { ApiError, errorResponses, errorSchema } from '../errors';
 import { formatOf, rejectedFile } from '../quarantine';
 import type { RunService } from '../runs';
+import { runIdParams } from './runs';
 
-const runIdParams = z.strictObject({ id: runIdSchema });
-const replayBody = z.strictObject({
+const replayBody = strictObject({
   /** The fixed file: an absolute path (or file://), s3://bucket/key, or store://key. */
   source: importParamsSchema.shape.source,
   /** From the file's extension, else the first run's format. */
@@ -82,8 +85,10 @@ export function quarantineRoutes(app: App, deps: { runs: RunService; pool: Pool 
       const { source, format, runId } = request.body;
       // Without a format or a telling extension (a store:// upload), the file is read as the first run's was.
       const replay: ImportParams = { ...params, source, format: format ?? (detectFormat(source) ? undefined : formatOf(params)), replayOf };
-      const started = await runs.start('import', replay, runId);
+      const actor = actorOf(request);
+      const started = await runs.start('import', replay, { runId, startedBy: actor.name });
       await replayQueries.recordReplay(pool, replayOf, started.runId);
+      if (!started.existing) await recordAudit(pool, actor, 'start', { runId: started.runId, details: { kind: 'import', replayOf } });
       return reply.status(started.existing ? 200 : 202).send({ ...started, replayOf });
     },
   );

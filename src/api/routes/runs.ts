@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import type { DatasetRegistry } from '../../datasets';
+import { strictObject } from '../../jobs/strict';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
 import { rowQueries, sortedDistinct } from '../../db/rows';
@@ -12,34 +13,42 @@ import { jobKindNames, jobKinds, type JobKind, type JobKindName } from '../../jo
 import type { PipelineStep } from '../../jobs/pipeline';
 import { rowErrorSchema, runIdSchema, runListItemSchema, runStatusSchema } from '../../jobs/run';
 import type { App } from '../app';
+import { recordAudit } from '../audit';
+import { actorOf } from '../auth';
 import { ApiError, errorResponses, errorSchema, invalid } from '../errors';
+import { keyNameSchema } from '../keys';
 import { replaysOf } from '../quarantine';
-import { callerHasScope } from '../scopes';
 import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
 const startBody = z.discriminatedUnion(
   'kind',
-  jobKindNames.map((kind) => z.strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
+  jobKindNames.map((kind) => strictObject({ kind: z.literal(kind), params: jobKinds[kind].schema, runId: runIdSchema.optional() })) as unknown as [StartBody, ...StartBody[]],
 );
 type StartBody = z.ZodObject<{ kind: z.ZodLiteral<JobKindName>; params: z.ZodType; runId: z.ZodOptional<typeof runIdSchema> }, z.core.$strict>;
-export const runIdParams = z.strictObject({ id: runIdSchema });
-const errorsQuery = z.strictObject({
+export const runIdParams = strictObject({ id: runIdSchema });
+const errorsQuery = strictObject({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   format: z.enum(['json', 'csv', 'ndjson']).default('json'),
 });
-const listQuery = z.strictObject({
+const listQuery = strictObject({
   kind: z.enum(jobKindNames).optional(),
-  dataset: z.string().max(100).optional(),
+  dataset: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a dataset name').optional(),
   status: z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]).optional(),
   /** Runs a schedule started. */
   scheduleId: z.string().max(200).optional(),
+  /** The name of the key that started the runs. */
+  startedBy: keyNameSchema.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 // A POST without a body reaches the schema as null.
-const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).nullish();
-const decisionBody = z.strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2000).optional(), reason: z.string().max(2000).optional() }).nullish();
+const cancelBody = strictObject({ reason: z.string().max(500).optional() }).nullish();
+// Who decides comes from the key, never from the body.
+const decisionBodies = {
+  approve: strictObject({ comment: z.string().max(2000).optional() }).nullish(),
+  reject: strictObject({ reason: z.string().max(2000).optional() }).nullish(),
+};
 
 const startedResponse = z.object({ runId: z.string(), existing: z.boolean() });
 const listResponse = z.object({ runs: z.array(runListItemSchema) });
@@ -64,12 +73,14 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
     },
     async (request, reply) => {
       const { kind, params, runId } = request.body;
+      const actor = actorOf(request);
       const kindOf = jobKinds[kind] as JobKind;
       const issues = kindOf.check(params, datasets);
       if (issues.length > 0) throw invalid(issues.map((i) => ({ field: ['params', ...i.path].join('.'), message: i.message })));
       const adminOnly = kindOf.adminOnly?.(params);
-      if (adminOnly && !callerHasScope(request, 'admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
-      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), runId);
+      if (adminOnly && !request.caller?.scopes.includes('admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
+      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), { runId, startedBy: actor.name });
+      if (!started.existing) await recordAudit(pool, actor, 'start', { runId: started.runId, details: { kind } });
       return reply.status(started.existing ? 200 : 202).send(started);
     },
   );
@@ -98,7 +109,9 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
     },
     async (request, reply) => {
       const { id } = request.params;
-      await runs.cancel(id, request.body?.reason);
+      const reason = request.body?.reason;
+      await runs.cancel(id, reason);
+      await recordAudit(pool, actorOf(request), 'cancel', { runId: id, ...(reason && { details: { reason } }) });
       return reply.status(202).send({ runId: id, cancelRequested: true as const });
     },
   );
@@ -112,13 +125,17 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
           tags: ['runs'],
           summary: decision === 'approve' ? 'Let a run that awaits approval go ahead' : 'End a run that awaits approval, changing nothing',
           params: runIdParams,
-          body: decisionBody,
+          description: 'The decision is made by the key; a run may not be approved by the key name that started it, unless BATCHFLOW_ALLOW_SELF_APPROVAL=true.',
+          body: decisionBodies[decision],
           response: { 202: z.object({ runId: z.string(), decision: z.enum(['approve', 'reject']) }), 409: errorSchema, 503: errorSchema, ...errorResponses },
         },
       },
       async (request, reply) => {
         const { id } = request.params;
-        await runs.decide(id, decision, request.body ?? {});
+        const actor = actorOf(request);
+        const note = request.body ?? {};
+        await runs.decide(id, decision, { ...note, by: actor.name });
+        await recordAudit(pool, actor, decision, { runId: id, ...(Object.keys(note).length > 0 && { details: note }) });
         return reply.status(202).send({ runId: id, decision });
       },
     );

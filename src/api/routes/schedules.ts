@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strictObject } from '../../jobs/strict';
 import { checkDateRange, isoDateSchema } from '../../jobs/dates';
 import { scheduleIdSchema } from '../../schedules/declarations';
 import type { App } from '../app';
@@ -8,12 +9,10 @@ import { scheduleViewSchema, type ScheduleService } from '../schedules';
 /** Dates a backfill may span: a year of a daily schedule is 366 runs, each queued in Temporal. */
 const MAX_BACKFILL_DAYS = 366;
 
-const idParams = z.strictObject({ id: scheduleIdSchema });
+const idParams = strictObject({ id: scheduleIdSchema });
 // A POST without a body reaches the schema as null.
-const noteBody = z.strictObject({ note: z.string().max(500).optional() }).nullish();
-const backfillBody = z
-  .strictObject({ from: isoDateSchema, to: isoDateSchema })
-  .superRefine((range, ctx) => checkDateRange(ctx, range, MAX_BACKFILL_DAYS));
+const noteBody = strictObject({ note: z.string().max(500).optional() }).nullish();
+const backfillBody = strictObject({ from: isoDateSchema, to: isoDateSchema }).superRefine((range, ctx) => checkDateRange(ctx, range, MAX_BACKFILL_DAYS));
 
 const listResponse = z.object({ schedules: z.array(scheduleViewSchema) });
 const triggerResponse = z.object({ scheduleId: z.string(), runId: z.string().nullable().describe('The run it started; null if Temporal had not named it within 10 s') });
@@ -64,7 +63,7 @@ export function scheduleRoutes(app: App, deps: { schedules: ScheduleService }): 
     '/schedules/:id/trigger',
     {
       config: { scope: 'run' },
-      schema: { tags, summary: 'Start a run of the schedule now', params: idParams, body: z.strictObject({}).nullish(), response: { 202: triggerResponse, ...errorResponses } },
+      schema: { tags, summary: 'Start a run of the schedule now', params: idParams, body: strictObject({}).nullish(), response: { 202: triggerResponse, ...errorResponses } },
     },
     async (request, reply) => reply.status(202).send(await schedules.trigger(request.params.id)),
   );
