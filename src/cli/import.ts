@@ -1,8 +1,7 @@
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiClient, startAndFollow } from './api';
 import { CliError, ExitCode } from './http';
-import { readStructuredFile } from './input';
+import { readStructuredFile, sourceOf } from './input';
 
 export const IMPORT_USAGE = `  batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
         [--delimiter C] [--mapping FILE] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
@@ -32,7 +31,7 @@ export async function importCommand(args: string[]): Promise<number> {
   const file = positionals[0];
   if (!file || !values.dataset) throw new CliError(`usage:\n${IMPORT_USAGE}`, ExitCode.Usage);
   const params = {
-    source: await source(file, values['server-path'] ?? false),
+    source: await sourceOf(apiClient(), file, values['server-path']),
     dataset: values.dataset,
     ...(values.mapping && { mapping: readStructuredFile(values.mapping) }),
     ...(values.mode && { mode: values.mode }),
@@ -43,13 +42,4 @@ export async function importCommand(args: string[]): Promise<number> {
     ...(values['stop-on-error'] && { errorHandling: 'stop_on_error' }),
   };
   return startAndFollow('import', params, values['run-id'], !values['no-wait']);
-}
-
-/** What the import reads: the uploaded file, or a source the worker reads where it is. */
-async function source(file: string, serverPath: boolean): Promise<string> {
-  if (/^(s3|store|file):\/\//.test(file)) return file;
-  if (serverPath) return path.resolve(file);
-  const uploaded = await apiClient().upload(file);
-  console.error(`uploaded ${file} (${uploaded.bytes.toLocaleString('en-US')} bytes, sha256 ${uploaded.sha256}) as ${uploaded.source}`);
-  return uploaded.source;
 }

@@ -16,7 +16,7 @@ Usage:
   batchflow api                          the HTTP API on PORT
 ${IMPORT_USAGE}
   batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC]
-        [--save-mapping FILE] [--json]   detected column types and problems; against a dataset, the mapping
+        [--save-mapping FILE] [--json] [--server-path]   detected column types and problems; against a dataset, the mapping
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
         KIND is import, bulk-update, cleanup, pipeline, custom, dedupe, aggregate, report, export or cache-refresh; FILE is JSON or YAML (- for stdin)
   batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
@@ -27,8 +27,8 @@ ${IMPORT_USAGE}
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
   batchflow rejected RUN_ID [--out FILE]   an import's rejected rows in its input's format, to fix
-  batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait]
-        import the fixed rows as a new run linked to the first
+  batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait] [--server-path]
+        import the fixed rows as a new run linked to the first (FIXED_FILE is uploaded as import's FILE is)
   batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID] [--started-by KEY_NAME]
   batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
         | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]

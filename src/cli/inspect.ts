@@ -32,7 +32,7 @@ export function reportLines(r: InspectReport): string[] {
   return lines;
 }
 
-/** `batchflow inspect FILE [--dataset D]`: POST /inspect, printed; --save-mapping keeps the mapping for `import --mapping`. */
+/** `batchflow inspect FILE [--dataset D]`: FILE uploaded as an import's is, POST /inspect, printed; --save-mapping keeps the mapping for `import --mapping`. */
 export async function inspectCommand(api: ApiClient, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -45,13 +45,14 @@ export async function inspectCommand(api: ApiClient, args: string[]): Promise<nu
       region: { type: 'string' },
       'save-mapping': { type: 'string' },
       json: { type: 'boolean' },
+      'server-path': { type: 'boolean' },
     },
   });
   const file = positionals[0];
-  if (!file) throw new CliError('usage: batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC] [--save-mapping FILE] [--json]', ExitCode.Usage);
+  if (!file) throw new CliError('usage: batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC] [--save-mapping FILE] [--json] [--server-path]', ExitCode.Usage);
   if (values['save-mapping'] && !values.dataset) throw new CliError('--save-mapping needs --dataset: the mapping is onto its columns', ExitCode.Usage);
   const { body } = await api.request<InspectReport>('POST', '/inspect', {
-    source: sourceOf(file),
+    source: await sourceOf(api, file, values['server-path']),
     ...(values.dataset && { dataset: values.dataset }),
     ...(values.format && { format: values.format }),
     ...(values.delimiter && { delimiter: values.delimiter }),

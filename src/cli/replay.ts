@@ -18,13 +18,13 @@ export async function rejectedCommand(api: ApiClient, args: string[]): Promise<n
   return ExitCode.Success;
 }
 
-/** `batchflow replay RUN FIXED_FILE`: imports the fixed rejected rows as a new run linked to the first. */
+/** `batchflow replay RUN FIXED_FILE`: uploads the file (as import does) and imports the fixed rejected rows as a new run linked to the first. */
 export async function replayCommand(api: ApiClient, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, 'run-id': { type: 'string' }, 'no-wait': { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, 'run-id': { type: 'string' }, 'no-wait': { type: 'boolean' }, 'server-path': { type: 'boolean' } } });
   const [runId, file] = positionals;
-  if (!runId || !file) throw new CliError('usage: batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait]', ExitCode.Usage);
+  if (!runId || !file) throw new CliError('usage: batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait] [--server-path]', ExitCode.Usage);
   const { body } = await api.request<{ runId: string; replayOf: string; existing: boolean }>('POST', `/runs/${encodeURIComponent(runId)}/replay`, {
-    source: sourceOf(file),
+    source: await sourceOf(api, file, values['server-path']),
     ...(values.format && { format: values.format }),
     ...(values['run-id'] && { runId: values['run-id'] }),
   });

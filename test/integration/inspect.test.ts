@@ -55,6 +55,9 @@ describe('inspect', () => {
     const cli = (...args: string[]) => exec(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), ...args], { cwd: repoRoot, env });
 
     const inspected = await cli('inspect', file, '--dataset', 'users', '--save-mapping', mapping);
+    // The file is uploaded, as an import's is, and inspected in the object store.
+    assert.match(inspected.stderr, /uploaded .*partner\.csv \(\d+ bytes, sha256 [0-9a-f]{64}\) as store:\/\/uploads\/.*partner\.csv/);
+    assert.match(inspected.stdout, /^store:\/\/uploads\/\S+partner\.csv: csv/);
     assert.match(inspected.stdout, /^ {2}Joined On: date \[YYYY-MM-DD\] 100% sure, 0% blank/m);
     assert.match(inspected.stdout, /^ {2}ok {6}signup_date from "Joined On"$/m);
     assert.deepEqual(JSON.parse(await fs.readFile(mapping, 'utf8')), { Mail: 'email', 'Customer Name': 'name', 'Joined On': 'signup_date' });

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import type { AuditEntry } from '../../src/api/audit';
-import { countUsers, getRun, startRun, uniqueId, useStackWithWorker, waitForRun, writeFixture, type Stack } from '../helpers/stack';
+import { countUsers, getRun, repoRoot, startRun, uniqueId, useStackWithWorker, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 /** The rejected rows of a run, as the API gives them to download. */
 async function rejected(stack: Stack, runId: string): Promise<{ type: string; body: string }> {
@@ -116,6 +120,26 @@ describe('quarantine and replay', () => {
     const file = await rejected(fixture.stack, first);
     assert.equal(file.type, 'application/json');
     assert.deepEqual(JSON.parse(file.body), [{ _row: 2, email: 'bad', name: 'Two' }]);
+  });
+
+  it('the CLI downloads the rejected rows, and replay uploads the fixed file', async () => {
+    const p = uniqueId('rpcli');
+    const csv = ['email,name', `${p}.1@example.com,One`, `not-an-email,Two`].join('\n');
+    const first = await startRun(fixture.stack, 'import', { source: await writeFixture('cli-first.csv', csv), dataset: 'users' });
+    assert.equal((await waitForRun(fixture.stack, first)).result!.counts.failed, 1);
+    await fixture.stack.app.listen({ port: 0, host: '127.0.0.1' });
+    const env = { ...process.env, BATCHFLOW_API_URL: `http://127.0.0.1:${(fixture.stack.app.server.address() as { port: number }).port}` };
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), ...args], { cwd: repoRoot, env });
+
+    const file = path.join(path.dirname(await writeFixture('marker', '')), `${p}-fix-me.csv`);
+    await cli('rejected', first, '--out', file);
+    assert.equal(await fs.readFile(file, 'utf8'), '_row,email,name\n2,not-an-email,Two\n');
+    await fs.writeFile(file, `_row,email,name\n2,${p}.2@example.com,Two\n`);
+    const replayed = await cli('replay', first, file);
+    assert.match(replayed.stderr, /uploaded .*-fix-me\.csv \(\d+ bytes, sha256 [0-9a-f]{64}\) as store:\/\/uploads\/.*-fix-me\.csv/);
+    assert.match(replayed.stderr, new RegExp(`started replay \\S+ of ${first}`));
+    assert.equal(await countUsers(fixture.stack.pool, p), 2);
+    assert.equal((await getRun(fixture.stack, first)).replays?.acceptedLater, 1);
   });
 
   it('refuses runs that are not imports', async () => {
