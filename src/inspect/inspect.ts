@@ -6,6 +6,7 @@ import { similarity } from '../datasets/similarity';
 import { detectFormat, formats, initialPosition, readRecords, SourceFormatError, type Format } from '../formats';
 import { datasetNameSchema } from '../jobs/datasets';
 import { delimiterSchema, importParamsSchema } from '../jobs/import';
+import { strictObject } from '../jobs/strict';
 import type { SourceOpener } from '../storage';
 import { columnProfileSchema, profileColumn, type ColumnProfile } from './detect';
 
@@ -14,7 +15,7 @@ import { columnProfileSchema, profileColumn, type ColumnProfile } from './detect
  * against a dataset, which header feeds which column and which columns would fail and why.
  */
 
-export const inspectRequestSchema = z.strictObject({
+export const inspectRequestSchema = strictObject({
   source: importParamsSchema.shape.source,
   /** From the extension, else sniffed from the first bytes. */
   format: z.enum(formats).optional(),

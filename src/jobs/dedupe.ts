@@ -3,21 +3,20 @@ import type { Dataset, DatasetRegistry } from '../datasets';
 import { datasetNameSchema, withDataset } from './datasets';
 import { checkFilter, filterSchema, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
+import { strictObject } from './strict';
 
 const fieldName = z.string().min(1).max(63);
 
 /** One part of a blocking key: a field's normalised value, or its first or last characters (of each word). */
 const blockPartSchema = z.union([
   fieldName,
-  z
-    .strictObject({
-      field: fieldName,
-      prefix: z.number().int().min(1).max(50).optional(),
-      suffix: z.number().int().min(1).max(50).optional(),
-      /** Apply prefix / suffix to each word: "ada lovelace" → "ada lov" with prefix 3. */
-      eachWord: z.boolean().default(false),
-    })
-    .refine((p) => p.prefix === undefined || p.suffix === undefined, 'give prefix or suffix, not both'),
+  strictObject({
+    field: fieldName,
+    prefix: z.number().int().min(1).max(50).optional(),
+    suffix: z.number().int().min(1).max(50).optional(),
+    /** Apply prefix / suffix to each word: "ada lovelace" → "ada lov" with prefix 3. */
+    eachWord: z.boolean().default(false),
+  }).refine((p) => p.prefix === undefined || p.suffix === undefined, 'give prefix or suffix, not both'),
 ]);
 export type BlockPart = z.infer<typeof blockPartSchema>;
 
@@ -31,12 +30,10 @@ export const dedupeParamsSchema = errorPolicySchema
     /** Exact duplicates: rows whose normalised values of these fields are all equal (compared by a hash). */
     exact: z.array(fieldName).min(1).max(10).optional(),
     /** Near duplicates: rows whose fields are similar (1 − Levenshtein distance / length, averaged) at least `threshold`. */
-    similar: z
-      .strictObject({
-        fields: z.array(fieldName).min(1).max(5),
-        threshold: z.number().min(0.5).max(1).default(0.85),
-      })
-      .optional(),
+    similar: strictObject({
+      fields: z.array(fieldName).min(1).max(5),
+      threshold: z.number().min(0.5).max(1).default(0.85),
+    }).optional(),
     /**
      * Near duplicates are looked for only among rows that share a block: the rows with the same value
      * of one of these keys (each a list of parts). Several keys catch a typo that breaks one of them.
@@ -46,14 +43,12 @@ export const dedupeParamsSchema = errorPolicySchema
     maxBlockSize: z.number().int().min(2).max(10_000).default(1_000),
     window: z.number().int().min(1).max(200).default(20),
     /** Keep one row per group and delete the others (with approval and dry run like bulk updates); without it the run only reports. */
-    merge: z
-      .strictObject({
-        /** The row kept: first by this column (default the id column), nulls last. */
-        keep: z.strictObject({ by: fieldName.optional(), order: z.enum(['asc', 'desc']).default('asc') }).default({ order: 'asc' }),
-        /** Fill the kept row's empty columns from the deleted rows (in id order). */
-        fillEmpty: z.boolean().default(false),
-      })
-      .optional(),
+    merge: strictObject({
+      /** The row kept: first by this column (default the id column), nulls last. */
+      keep: strictObject({ by: fieldName.optional(), order: z.enum(['asc', 'desc']).default('asc') }).default({ order: 'asc' }),
+      /** Fill the kept row's empty columns from the deleted rows (in id order). */
+      fillEmpty: z.boolean().default(false),
+    }).optional(),
     batchSize: z.number().int().min(1).max(50_000).default(5_000),
   })
   .superRefine((p, ctx) => {

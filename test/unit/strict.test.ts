@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { inspectRequestSchema } from '../../src/inspect/inspect';
 import { jobKinds } from '../../src/jobs';
 import { issuePath, suggestKey } from '../../src/jobs/strict';
 import { shipped } from '../helpers/datasets';
@@ -33,6 +34,10 @@ describe('strict params', () => {
     ['pipeline', { steps: [{ name: 'a', kind: 'cleanup', params: {}, depends_on: [] }] }, 'steps.0.depends_on', 'dependsOn'],
     ['pipeline', { steps: [{ name: 'a', kind: 'bulk-update', params: { ...users, dryrun: true } }] }, 'steps.0.params.dryrun', 'dryRun'],
     ['pipeline', { steps: [{ name: 'a', kind: 'import', params: { source: '/x.csv', dataset: 'users', unknownThing: 1 } }] }, 'steps.0.params.unknownThing', undefined],
+    ['dedupe', { dataset: 'users', exact: ['email'], dryrun: true }, 'dryrun', 'dryRun'],
+    ['dedupe', { dataset: 'users', similar: { fields: ['name'], treshold: 0.9 }, blockBy: [['name']] }, 'similar.treshold', 'threshold'],
+    ['dedupe', { dataset: 'users', exact: ['email'], blockBy: [[{ field: 'name', prefix: 3, eachword: true }]] }, 'blockBy.0.0.eachword', 'eachWord'],
+    ['dedupe', { dataset: 'users', exact: ['email'], merge: { keep: { by: 'id', ordr: 'desc' } } }, 'merge.keep.ordr', 'order'],
   ];
   for (const [kind, params, field, suggestion] of cases) {
     it(`${kind}: ${field} is refused${suggestion ? `, suggesting ${suggestion}` : ''}`, () => {
@@ -44,6 +49,11 @@ describe('strict params', () => {
       else assert.match(issue.message, new RegExp(`^Unrecognized key: "${field.split('.').pop()}" \\(known: `));
     });
   }
+
+  it('the inspect body refuses a misspelt key, suggesting the one meant', () => {
+    const parsed = inspectRequestSchema.safeParse({ source: '/x.csv', dataSet: 'users' });
+    assert.equal(parsed.error?.issues[0]?.message, 'Unrecognized key: "dataSet"; did you mean "dataset"?');
+  });
 
   it('filters and set name their unknown keys, columns and operators, with a suggestion', () => {
     // Columns are the declared dataset's: the kind's check finds them, as the API and the first activity run it.
