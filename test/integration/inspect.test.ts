@@ -61,6 +61,10 @@ describe('inspect', () => {
     assert.match(inspected.stdout, /^ {2}Joined On: date \[YYYY-MM-DD\] 100% sure, 0% blank/m);
     assert.match(inspected.stdout, /^ {2}ok {6}signup_date from "Joined On"$/m);
     assert.deepEqual(JSON.parse(await fs.readFile(mapping, 'utf8')), { Mail: 'email', 'Customer Name': 'name', 'Joined On': 'signup_date' });
+    // --server-path: the API reads the path where it is, nothing is uploaded.
+    const inPlace = await cli('inspect', file, '--server-path');
+    assert.doesNotMatch(inPlace.stderr, /uploaded/);
+    assert.ok(inPlace.stdout.startsWith(`${file}: csv`), inPlace.stdout);
 
     await cli('import', file, '--dataset', 'users', '--mapping', mapping);
     assert.equal(await countUsers(fixture.stack.pool, p), 3);
