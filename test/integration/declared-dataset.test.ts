@@ -242,7 +242,7 @@ columns:
     assert.match(out.stdout, /^FAIL broken → table/m);
     assert.match(out.stdout, /error: column email is not in table/);
     assert.match(out.stdout, /warning: column credit is NOT NULL in the table but optional in the declaration/);
-    assert.match(out.stdout, /1 of 8 datasets do not match their tables/);
+    assert.match(out.stdout, /1 of 9 datasets do not match their tables/);
   });
 
   it('a declaration that is not valid is refused with its file and path', async () => {

@@ -121,10 +121,11 @@ describe('dedupe', () => {
     const waiting = await waitForRun(stack, runId, (r) => r.progress?.step === 'awaiting_approval');
     assert.equal(waiting.progress!.preview!.matched, 9);
     assert.equal(await countOwn(stack.pool, p), 209, 'nothing removed before approval');
-    const approved = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/approve`, payload: { by: 'test' } });
+    const approved = await stack.app.inject({ method: 'POST', url: `/runs/${runId}/approve`, payload: { comment: 'groups checked' } });
     assert.equal(approved.statusCode, 202, approved.body);
     const run = await waitForRun(stack, runId);
     assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
+    assert.deepEqual({ ...run.result!.approval, at: undefined }, { decision: 'approved', by: 'test-admin', at: undefined, comment: 'groups checked' });
     assert.equal(run.result!.counts.succeeded, 9);
     assert.equal(await countOwn(stack.pool, p), 200);
     const { rows } = await stack.pool.query<{ id: number; last_login_at: Date | null }>('SELECT id, last_login_at FROM users WHERE id = ANY($1) ORDER BY id', [near.map(([i]) => ids[i]!)]);
