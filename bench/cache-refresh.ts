@@ -52,7 +52,7 @@ export async function benchCacheRefresh(ctx: BenchContext): Promise<WorkloadResu
     if (result.counts.refreshed !== ROWS || upstream.arrivals.length !== ROWS) {
       throw new Error(`refreshed ${result.counts.refreshed} rows with ${upstream.arrivals.length} requests, expected ${ROWS}`);
     }
-    return { oursSeconds, referenceSeconds, extra: { idealSeconds: ideal, idealRatio: ideal / oursSeconds } };
+    return { oursSeconds, referenceSeconds, extra: { idealSeconds: ideal, idealRatio: Math.round((ideal / oursSeconds) * 100) / 100 } };
   } finally {
     await upstream.close();
   }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { users } from '../src/datasets';
+import { requireDataset } from '../src/activities/params';
 import { exportSelect } from '../src/db/export';
 import { exportableColumns } from '../src/jobs/export';
 import type { RunResult } from '../src/jobs/run';
@@ -24,6 +24,7 @@ async function sha256File(file: string): Promise<string> {
 }
 
 export async function benchExport(ctx: BenchContext): Promise<WorkloadResult> {
+  const users = requireDataset(ctx.datasets, 'users');
   await ensureUsers(ctx);
   await ctx.pool.query('VACUUM ANALYZE users');
   const file = path.join(ctx.tmp, 'users-export.csv');

@@ -18,6 +18,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   BATCHFLOW_DATA_DIR: z.string().min(1).default('.data'),
   BATCHFLOW_LOCAL_SOURCE_DIRS: z.string().optional(),
+  BATCHFLOW_DATASETS: optionalString,
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
@@ -59,6 +60,9 @@ export const SECRET_PREFIX = 'BATCHFLOW_SECRET_';
 
 export type Config = ReturnType<typeof toConfig>;
 
+/** The datasets Batchflow ships (users, products, sessions, tokens, posts, user activity, product cache), as YAML declarations. */
+export const shippedDatasetsDir = fileURLToPath(new URL('../datasets', import.meta.url));
+
 /** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report, product cache refresh). */
 export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.yaml', import.meta.url));
 
@@ -87,6 +91,8 @@ function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, s
     localKeyFile: path.join(dataDir, 'admin-api-key'),
     /** '*' allows any local path; otherwise local import sources must lie under one of these. */
     localSourceDirs: localSourceDirs.map((d) => (d === '*' ? d : path.resolve(d))),
+    /** Directories of dataset declarations (*.yaml), read once at start. */
+    datasetDirs: (env.BATCHFLOW_DATASETS?.split(path.delimiter).filter(Boolean) ?? [shippedDatasetsDir]).map((d) => path.resolve(d)),
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),
     parallelBatches: env.BATCHFLOW_PARALLEL_BATCHES,
     workflowBundlePath: env.BATCHFLOW_WORKFLOW_BUNDLE,

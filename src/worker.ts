@@ -3,11 +3,14 @@ import { NativeConnection, Runtime, Worker, type InjectedSinks } from '@temporal
 import { createActivities, type Activities } from './activities';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
+import type { DatasetRegistry } from './datasets';
+import { openDatasets } from './datasets/check';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import { createLogger, temporalLogger, type Logger } from './log';
 import { serveMetrics } from './metrics/server';
-import { workerMetrics, workerRegistry } from './metrics/worker';
+import { startDatasetSeries, workerMetrics, workerRegistry } from './metrics/worker';
+import { assertRollupsMatchDatasets } from './rollups';
 import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
 import { createObjectAccess, createObjectStore } from './storage';
 import { connectTemporal } from './temporal';
@@ -30,16 +33,27 @@ const sinks: InjectedSinks<RunSinks> = {
 export async function createWorker(config: Config, opts: { log?: (msg: string) => void; wrapActivities?: (activities: Activities) => Partial<Activities> } = {}) {
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
+  const pool = createPool(databaseUrl);
+  let datasets: DatasetRegistry;
+  try {
+    datasets = await openDatasets(config.datasetDirs, pool, opts.log);
+    // Roll-ups count declared datasets: a measure naming a column they do not declare stops the worker here.
+    assertRollupsMatchDatasets(datasets);
+    startDatasetSeries(datasets.names);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
   const temporal = await connectTemporal(config);
   let schedules: SyncOutcome | undefined;
   try {
     // A bad schedules file stops the worker here, naming the schedule and the field.
-    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, log: opts.log });
+    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, datasets, log: opts.log });
   } catch (err) {
     await temporal.close();
+    await pool.end();
     throw err;
   }
-  const pool = createPool(databaseUrl);
   const readers = createImportReaders(config);
   const objects = createObjectAccess(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -51,6 +65,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     activities: withWrapped(
       createActivities({
         pool,
+        datasets,
         readers,
         sliceMs: config.sliceMs,
         parallelBatches: config.parallelBatches,

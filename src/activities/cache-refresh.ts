@@ -1,15 +1,17 @@
 import { Context } from '@temporalio/activity';
-import { getCacheDataset, recordReader, valueAt, type CacheDataset } from '../datasets';
+import { recordReader, valueAt, type CacheDataset, type DatasetRegistry } from '../datasets';
 import { cacheQueries, type CacheKey } from '../db/cache';
 import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
-import { staleRows, type CacheRefreshParams } from '../jobs/cache-refresh';
+import { checkCacheRefreshParams, staleRows, type CacheRefreshParams } from '../jobs/cache-refresh';
+import { isCacheDataset } from '../jobs/datasets';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { RowError } from '../jobs/run';
 import { createUpstreamClient, type Answer, type UpstreamClient } from '../upstream/client';
 import { expandTemplate, originAllowed, templateOrigin, type OriginRule } from '../upstream/urls';
 import { runSlice, type Applied } from './batch-runner';
+import { requireDataset, requireValidParams } from './params';
 import { refreshWindow, type RefreshPosition, type WindowBatch } from './refresh-window';
 import { keysetStart, planOrFail, type RunPlan } from './rows';
 
@@ -55,6 +57,13 @@ function upstreamHeaders(params: CacheRefreshParams, access: UpstreamAccess): Re
       return [header, value];
     }),
   );
+}
+
+/** The cache dataset a run names; a run naming a dataset that is not (or no longer) one fails for good. */
+function cacheDatasetOf(datasets: DatasetRegistry, params: CacheRefreshParams): CacheDataset {
+  const dataset = requireDataset(datasets, params.dataset);
+  if (!isCacheDataset(dataset)) throw permanentFailure(ErrorCode.InvalidParams, `params.dataset: "${dataset.name}" is not a cache dataset`);
+  return dataset;
 }
 
 const selectionOf = (dataset: CacheDataset, params: CacheRefreshParams, asOf: string): RowSelection => ({ dataset, where: staleRows(dataset, params), asOf: new Date(asOf) });
@@ -166,14 +175,15 @@ function unhealthy(client: UpstreamClient, params: CacheRefreshParams, fresh: nu
   };
 }
 
-export function createCacheRefreshActivities(deps: { pool: Pool; sliceMs: number; upstream: UpstreamAccess }) {
+export function createCacheRefreshActivities(deps: { pool: Pool; datasets: DatasetRegistry; sliceMs: number; upstream: UpstreamAccess }) {
   const { pool } = deps;
   return {
     /** Counts the stale rows and fixes the highest id the run may reach; refuses an upstream the worker does not allow. */
     async planCacheRefresh({ params, asOf }: { params: CacheRefreshParams; asOf: string }): Promise<RunPlan> {
+      requireValidParams(checkCacheRefreshParams(params, deps.datasets));
       upstreamHeaders(params, deps.upstream);
       return planOrFail(async () => {
-        const selection = selectionOf(getCacheDataset(params.dataset), params, asOf);
+        const selection = selectionOf(cacheDatasetOf(deps.datasets, params), params, asOf);
         await rowQueries.analyzeIfStale(pool, selection.dataset);
         // Sample rows only when someone will look at them (a dry run, an approval): they travel in workflow history.
         const sampleSize = params.dryRun || params.requiresConfirmation ? params.sampleSize : 0;
@@ -185,7 +195,7 @@ export function createCacheRefreshActivities(deps: { pool: Pool; sliceMs: number
     /** Refreshes stale rows from the run's checkpoint for about sliceMs, then hands back with every answer it paid for committed. */
     async cacheRefreshSlice({ runId, params, plan, cursor }: CacheRefreshSliceInput): Promise<Checkpoint<RefreshPosition>> {
       const headers = upstreamHeaders(params, deps.upstream);
-      const dataset = getCacheDataset(params.dataset);
+      const dataset = cacheDatasetOf(deps.datasets, params);
       const selection = selectionOf(dataset, params, plan.asOf);
       const upTo = plan.bounds[0]!;
       const deadline = Date.now() + deps.sliceMs;

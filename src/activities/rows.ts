@@ -2,7 +2,7 @@ import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
 import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { ErrorPolicy, Preview } from '../jobs/run';
+import type { ErrorPolicy, Preview, RunOutput } from '../jobs/run';
 import { runSlice, type Applied, type Batch } from './batch-runner';
 
 /**
@@ -122,6 +122,9 @@ export interface RunPlan {
   preview: Preview;
   /** Per target, the highest id that matched. */
   bounds: number[];
+  /** What planning wrote (a dedupe's report), for the result's outputs. */
+  outputs?: RunOutput[];
+  warnings?: string[];
 }
 
 /** Plans a run; a query the database refuses for good fails the run instead of retrying forever. */

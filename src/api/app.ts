@@ -6,16 +6,19 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, val
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Config } from '../config';
+import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { countRequests } from '../metrics/api';
-import { createObjectAccess, createObjectStore } from '../storage';
+import { createObjectAccess, createStorage } from '../storage';
 import { registerAuth } from './auth';
 import { errorResponses, registerErrorHandler } from './errors';
 import { logRequests } from './request-log';
 import { auditRoutes } from './routes/audit';
 import { datasetRoutes } from './routes/datasets';
 import { downloadRoutes } from './routes/downloads';
+import { inspectRoutes } from './routes/inspect';
 import { keyRoutes } from './routes/keys';
+import { quarantineRoutes } from './routes/quarantine';
 import { runRoutes } from './routes/runs';
 import { scheduleRoutes } from './routes/schedules';
 import { statsRoutes } from './routes/stats';
@@ -27,7 +30,9 @@ import { DOCS_PREFIX, requireScopes, type Scope } from './scopes';
 export interface ApiDeps {
   client: Client;
   pool: Pool;
-  config: Pick<Config, 'api' | 'temporal' | 's3' | 'objectStoreDir'>;
+  config: Pick<Config, 'api' | 'temporal' | 's3' | 'objectStoreDir' | 'localSourceDirs'>;
+  /** The declared datasets: runs' params are held against them before a run starts. */
+  datasets: DatasetRegistry;
   /** Where request counts and durations go (served on the API's metrics port); none in tests that do not need them. */
   metrics?: Registry;
 }
@@ -99,8 +104,10 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     transformObject: referencedComponents,
   });
   void app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
-  // One S3 client for uploads and downloads alike.
+  // One S3 client for uploads, downloads and the sources inspect and replay read.
   const objects = createObjectAccess(config);
+  // Import sources the API reads itself (inspect), with the worker's rules.
+  const { store, sources } = createStorage(config, objects.s3?.client);
   app.addHook('onClose', () => objects.s3?.client.destroy());
 
   app.after(() => {
@@ -125,14 +132,16 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
       () => app.swagger() as unknown as Record<string, unknown>,
     );
     const runs = createRunService(deps.client, config.temporal.taskQueue, pool, { allowSelfApproval: config.api.allowSelfApproval });
-    runRoutes(app, { runs, pool });
+    runRoutes(app, { runs, pool, datasets: deps.datasets });
     scheduleRoutes(app, { schedules: createScheduleService(deps.client, config.temporal.taskQueue, runs) });
     keyRoutes(app, { pool });
     auditRoutes(app, { pool });
-    uploadRoutes(app, { pool, store: createObjectStore(config, objects.s3?.client), maxBytes: config.api.uploadMaxBytes });
+    uploadRoutes(app, { pool, store, maxBytes: config.api.uploadMaxBytes });
     downloadRoutes(app, { runs, objects });
-    datasetRoutes(app, { pool });
+    datasetRoutes(app, { pool, datasets: deps.datasets });
     statsRoutes(app, { pool, client: deps.client });
+    inspectRoutes(app, { sources, datasets: deps.datasets });
+    quarantineRoutes(app, { runs, pool });
 
     app.get(
       '/health',

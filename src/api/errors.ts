@@ -46,7 +46,8 @@ export const errorResponses = {
   500: errorResponse('A fault on the server: the answer says nothing more, the server log does'),
 };
 
-const invalid = (issues: Issue[]) =>
+/** A 400 listing every bad field; the first one is `field`. */
+export const invalid = (issues: Issue[]) =>
   Object.assign(new ApiError(400, 'INVALID_REQUEST', issues.map((i) => `${i.field || 'body'}: ${i.message}`).join('; '), issues[0]?.field), { issues });
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { defaultPayloadConverter, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import { runFailure } from '../temporal';
 import { scheduledBy, type JobKindName } from '../jobs';
 import { runStartOptions } from '../jobs/start';
@@ -24,6 +24,15 @@ export const runViewSchema = z
     progress: progressSchema.nullable().describe('Counts, rate, ETA and step: live while it runs, final once it ended'),
     result: runResultSchema.nullable().describe('Set once the run ended'),
     error: z.object({ code: z.string(), message: z.string() }).optional().describe('Why a failed run failed'),
+    replays: z
+      .object({
+        rejectedRows: z.number().int(),
+        acceptedLater: z.number().int(),
+        runs: z.array(z.string()),
+        replayOf: z.string().optional(),
+      })
+      .optional()
+      .describe('Imports: the replays of its rejected rows and how many of them were accepted later; a replay names the run it fixes'),
   })
   .meta({
     id: 'Run',
@@ -162,6 +171,16 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
         );
       }
       await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, details);
+    },
+
+    /** The kind a run was started as and its params, from the first event of its (latest) history. */
+    async startedAs(runId: string): Promise<{ kind?: string; params: unknown; running: boolean }> {
+      const handle = client.workflow.getHandle(runId);
+      const description = await handle.describe();
+      const history = await handle.fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const input = payload ? defaultPayloadConverter.fromPayload<{ params?: unknown }>(payload) : undefined;
+      return { kind: description.memo?.kind as string | undefined, params: input?.params, running: description.status.name === 'RUNNING' };
     },
 
     /** Throws WorkflowNotFoundError (a 404) unless the run exists. */

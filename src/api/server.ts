@@ -1,4 +1,5 @@
 import { loadConfig, requireDatabaseUrl, type Config } from '../config';
+import { openDatasets } from '../datasets/check';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { createLogger, type Logger } from '../log';
@@ -15,10 +16,14 @@ export async function startApi(config: Config, opts: { logger?: Logger } = {}) {
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl);
+  const datasets = await openDatasets(config.datasetDirs, pool).catch(async (err: unknown) => {
+    await pool.end();
+    throw err;
+  });
   const temporal = await connectTemporal(config);
   const metrics = createApiRegistry();
   const logger = opts.logger ?? createLogger(config.log, { component: 'api' });
-  const app = buildApp({ client: temporal.client, pool, config, metrics }, { loggerInstance: logger });
+  const app = buildApp({ client: temporal.client, pool, config, datasets, metrics }, { loggerInstance: logger });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   const { host, apiPort } = config.metrics;
   const metricsServer = apiPort > 0 ? await serveMetrics(metrics, host, apiPort, 'BATCHFLOW_API_METRICS_PORT') : undefined;

@@ -1,10 +1,10 @@
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiClient, startAndFollow } from './api';
 import { CliError, ExitCode } from './http';
+import { readStructuredFile, sourceOf } from './input';
 
 export const IMPORT_USAGE = `  batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
-        [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
+        [--delimiter C] [--mapping FILE] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
         [--server-path]
         FILE is uploaded to the API first; s3://bucket/key and store://key are imported where they are;
         with --server-path FILE is a path on the worker's machine (file:// also means that)`;
@@ -19,6 +19,7 @@ export async function importCommand(args: string[]): Promise<number> {
       mode: { type: 'string' },
       format: { type: 'string' },
       delimiter: { type: 'string' },
+      mapping: { type: 'string' },
       'batch-size': { type: 'string' },
       'stop-on-error': { type: 'boolean' },
       'max-errors': { type: 'string' },
@@ -30,8 +31,9 @@ export async function importCommand(args: string[]): Promise<number> {
   const file = positionals[0];
   if (!file || !values.dataset) throw new CliError(`usage:\n${IMPORT_USAGE}`, ExitCode.Usage);
   const params = {
-    source: await source(file, values['server-path'] ?? false),
+    source: await sourceOf(apiClient(), file, values['server-path']),
     dataset: values.dataset,
+    ...(values.mapping && { mapping: readStructuredFile(values.mapping) }),
     ...(values.mode && { mode: values.mode }),
     ...(values.format && { format: values.format }),
     ...(values.delimiter && { delimiter: values.delimiter }),
@@ -40,13 +42,4 @@ export async function importCommand(args: string[]): Promise<number> {
     ...(values['stop-on-error'] && { errorHandling: 'stop_on_error' }),
   };
   return startAndFollow('import', params, values['run-id'], !values['no-wait']);
-}
-
-/** What the import reads: the uploaded file, or a source the worker reads where it is. */
-async function source(file: string, serverPath: boolean): Promise<string> {
-  if (/^(s3|store|file):\/\//.test(file)) return file;
-  if (serverPath) return path.resolve(file);
-  const uploaded = await apiClient().upload(file);
-  console.error(`uploaded ${file} (${uploaded.bytes.toLocaleString('en-US')} bytes, sha256 ${uploaded.sha256}) as ${uploaded.source}`);
-  return uploaded.source;
 }

@@ -18,8 +18,10 @@ Usage:
   batchflow worker                       a worker against TEMPORAL_ADDRESS and DATABASE_URL
   batchflow api                          the HTTP API on PORT
 ${IMPORT_USAGE}
+  batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC]
+        [--save-mapping FILE] [--json] [--server-path]   detected column types and problems; against a dataset, the mapping
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline, custom, aggregate, report, export or cache-refresh; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, dedupe, aggregate, report, export or cache-refresh; FILE is JSON or YAML (- for stdin)
   batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
         [--destination KEY] [--no-formula-escape] [--run-id ID] [-o FILE]   waits, then downloads (-o - for stdout)
   batchflow approve RUN_ID [--comment TEXT]
@@ -27,6 +29,9 @@ ${IMPORT_USAGE}
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
+  batchflow rejected RUN_ID [--out FILE]   an import's rejected rows in its input's format, to fix
+  batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait] [--server-path]
+        import the fixed rows as a new run linked to the first (FIXED_FILE is uploaded as import's FILE is)
   batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID] [--started-by KEY_NAME] [--from T] [--to T]
         [--page-size N] [--json]   every matching run, following the pages; T is ISO 8601 or a time ago (30m, 24h, 7d)
   batchflow datasets [NAME]              the datasets runs can import into; with NAME, its columns
@@ -34,6 +39,9 @@ ${IMPORT_USAGE}
         runs by kind and status, rows per dataset, top error codes, durations (default: the last 24h)
   batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
         | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]
+  batchflow datasets check               hold every declaration (BATCHFLOW_DATASETS) against its table
+  batchflow datasets scaffold TABLE [--name NAME] [--out FILE|-]
+        draft a declaration from the table's catalogue (default: NAME.yaml in the first datasets directory)
 ${KEYS_USAGE}
 
 The commands that talk to the API use BATCHFLOW_API_URL (default http://localhost:$PORT) and the
@@ -81,6 +89,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'import':
       return importCommand(rest);
+    case 'rejected':
+    case 'replay': {
+      const { rejectedCommand, replayCommand } = await import('./replay');
+      return (command === 'rejected' ? rejectedCommand : replayCommand)(api(), rest);
+    }
+    case 'inspect': {
+      const { inspectCommand } = await import('./inspect');
+      return inspectCommand(api(), rest);
+    }
+    case 'datasets':
+      return datasetsCommand(api, rest);
     case 'run':
       return runCommand(rest);
     case 'approve':
@@ -111,8 +130,6 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'runs':
       return runsCommand(api(), rest);
-    case 'datasets':
-      return datasetsCommand(api(), rest);
     case 'stats':
       return statsCommand(api(), rest);
     case 'schedules': {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { ScheduleView } from '../api/schedules';
 import { loadConfig } from '../config';
+import { codeDatasets, loadDatasets } from '../datasets';
 import { loadSchedules } from '../schedules/declarations';
 import { summariseSync, syncSchedules } from '../schedules/sync';
 import { connectTemporal } from '../temporal';
@@ -75,7 +76,8 @@ export async function schedulesCommand(args: string[], usage: string): Promise<n
     case 'sync': {
       const file = values.file ?? config.schedulesFile;
       if (!file) throw new CliError('BATCHFLOW_SCHEDULES is off: give --file', ExitCode.Usage);
-      const declarations = loadSchedules(file);
+      // Params are checked against the declared datasets, as the worker's own sync checks them.
+      const declarations = loadSchedules(file, loadDatasets(config.datasetDirs, codeDatasets));
       const temporal = await connectTemporal(config);
       try {
         console.log(summariseSync(await syncSchedules(temporal.client, declarations, config.temporal.taskQueue), file));

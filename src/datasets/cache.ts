@@ -1,8 +1,11 @@
-import { defineDataset, type ColumnSpec } from './dataset';
+import { defineDataset, type ColumnSpec, type SqlType } from './dataset';
 
 /** Where a cached row stands: never refreshed, refreshed, gone upstream, or its last refresh failed. */
 export const cacheStatuses = ['pending', 'ok', 'not_found', 'error'] as const;
 export type CacheStatus = (typeof cacheStatuses)[number];
+
+/** The columns of every cache table that refreshes maintain, and their types (updated_at moves only when a refresh changes the row). */
+export const cacheBookkeeping = { updated_at: 'timestamptz', last_updated: 'timestamptz', last_status: 'text' } as const satisfies Record<string, SqlType>;
 
 /**
  * A dataset that mirrors records another service owns: one row per upstream record, keyed by the
@@ -11,19 +14,30 @@ export type CacheStatus = (typeof cacheStatuses)[number];
  * `last_updated` (when a refresh last settled the row; NULL until the first) and `last_status`
  * (one of cacheStatuses, 'pending' at first). The migration must create them with those names,
  * next to `id bigserial`, `created_at` and `updated_at`; see migrations/010_product_cache.sql.
+ * A YAML declaration says the same with `cache: true` and these columns under `system`.
  */
-export function defineCacheDataset<C extends string>(spec: { name: string; table: string; description: string; key: NoInfer<C>; columns: Record<C, ColumnSpec> }) {
+export function defineCacheDataset<C extends string>(spec: {
+  name: string;
+  table: string;
+  description: string;
+  key: NoInfer<C>;
+  columns: Record<C, ColumnSpec>;
+  idColumn?: string;
+  /** The other columns the database maintains (the bookkeeping is added to them). */
+  system?: Record<string, SqlType>;
+}) {
   const dataset = defineDataset({
     name: spec.name,
     table: spec.table,
     description: spec.description,
     key: [spec.key],
-    idColumn: 'id',
+    idColumn: spec.idColumn ?? 'id',
     columns: spec.columns,
-    system: { id: 'integer', created_at: 'timestamptz', updated_at: 'timestamptz', last_updated: 'timestamptz', last_status: 'text' },
+    system: { ...(spec.system ?? { id: 'integer', created_at: 'timestamptz' }), ...cacheBookkeeping },
   });
   return {
     ...dataset,
+    declaration: { ...dataset.declaration, cache: true },
     cache: {
       key: spec.key,
       /** The columns a refresh writes from the upstream's answer: every column but the key. */

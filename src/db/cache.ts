@@ -21,7 +21,7 @@ export const cacheQueries = {
     const v = (c: string) => `v.${ident(c)}`;
     const differs = `(${[...fields, status].map(t).join(', ')}) IS DISTINCT FROM (${fields.map(v).join(', ')}, 'ok')`;
     const { rows: result } = await db.query<{ changed: boolean }>(
-      `UPDATE ${ident(dataset.table)} t
+      `UPDATE ${dataset.sqlTable} t
        SET ${fields.map((c) => `${ident(c)} = ${v(c)}`).join(', ')}, ${ident(refreshedAt)} = now(), ${ident(status)} = 'ok',
            "updated_at" = CASE WHEN ${differs} THEN now() ELSE t."updated_at" END
        FROM unnest(${columns.map((c, i) => `$${i + 1}::${CAST[dataset.columns[c]!.sql]}[]`).join(', ')}) AS v(${columns.map(ident).join(', ')})
@@ -40,11 +40,11 @@ export const cacheQueries = {
     if (keys.length === 0) return;
     const { key, refreshedAt, status: statusColumn } = dataset.cache;
     const settled = status === 'not_found' ? `, ${ident(refreshedAt)} = now()` : '';
-    await db.query(`UPDATE ${ident(dataset.table)} SET ${ident(statusColumn)} = $2${settled} WHERE ${ident(key)} = ANY($1::${keyArray(dataset)})`, [keys, status]);
+    await db.query(`UPDATE ${dataset.sqlTable} SET ${ident(statusColumn)} = $2${settled} WHERE ${ident(key)} = ANY($1::${keyArray(dataset)})`, [keys, status]);
   },
 
   async remove(db: PoolClient, dataset: CacheDataset, keys: readonly CacheKey[]): Promise<void> {
     if (keys.length === 0) return;
-    await db.query(`DELETE FROM ${ident(dataset.table)} WHERE ${ident(dataset.cache.key)} = ANY($1::${keyArray(dataset)})`, [keys]);
+    await db.query(`DELETE FROM ${dataset.sqlTable} WHERE ${ident(dataset.cache.key)} = ANY($1::${keyArray(dataset)})`, [keys]);
   },
 };

@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import type { DatasetRegistry } from '../datasets';
+import { checkRollup, rollupNames, rollups } from '../rollups';
 import { strictObject } from './strict';
-import { rollupNames, rollups } from '../rollups';
 import { checkDateRange, isoDateSchema, previousDay, type DateRange } from './dates';
+import type { Issue } from './filter';
 
 /** The longest range one aggregate run computes (ten years of dates). */
 export const MAX_AGGREGATE_DAYS = 3_660;
@@ -21,6 +23,10 @@ export const aggregateParamsSchema = strictObject({
   checkDateRange(ctx, p, MAX_AGGREGATE_DAYS);
 });
 export type AggregateParams = z.infer<typeof aggregateParamsSchema>;
+
+/** An aggregate's roll-ups held against the declared datasets they count. */
+export const checkAggregateParams = (params: Pick<AggregateParams, 'rollups'>, datasets: DatasetRegistry): Issue[] =>
+  params.rollups.flatMap((name, i) => checkRollup(rollups[name], datasets).map((message) => ({ path: ['rollups', i], message })));
 
 /** Where an aggregate run stands: the last date whose rows are committed. */
 export interface DatePosition {

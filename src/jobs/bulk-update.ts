@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { datasetNames, getDataset } from '../datasets';
-import { addIssues, checkFilter, checkSet, filterSchema, setSchema } from './filter';
+import type { DatasetRegistry } from '../datasets';
+import { datasetNameSchema, withDataset } from './datasets';
+import { checkFilter, checkSet, filterSchema, setSchema, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
 import { strictObject } from './strict';
 
@@ -11,7 +12,7 @@ export const INLINE_IDS_MAX = 1_000;
 export const bulkUpdateParamsSchema = errorPolicySchema
   .extend(approvalSchema.shape)
   .extend({
-    dataset: z.enum(datasetNames),
+    dataset: datasetNameSchema,
     /** A structured filter; never SQL. */
     where: filterSchema.optional(),
     /** Ids (the dataset's id column) to update; with `where`, only those that also match it. */
@@ -30,12 +31,17 @@ export const bulkUpdateParamsSchema = errorPolicySchema
     }).optional(),
   })
   .superRefine((params, ctx) => {
-    const dataset = getDataset(params.dataset);
     if (!params.where && !params.ids && !params.idList) {
       ctx.addIssue({ code: 'custom', path: ['where'], message: 'required unless ids are given: say which rows to update (use {"field": "id", "op": "not_null"} for all rows)' });
     }
     if (params.ids && params.idList) ctx.addIssue({ code: 'custom', path: ['idList'], message: 'give ids or idList, not both' });
-    if (params.where !== undefined) addIssues(ctx, checkFilter(dataset, params.where), ['where']);
-    addIssues(ctx, checkSet(dataset, params.set), ['set']);
   });
 export type BulkUpdateParams = z.infer<typeof bulkUpdateParamsSchema>;
+
+/** A bulk update's params held against the declared datasets: its filter and the values it sets. */
+export function checkBulkUpdateParams(params: BulkUpdateParams, datasets: DatasetRegistry): Issue[] {
+  return withDataset(datasets, params.dataset, ['dataset'], (dataset) => [
+    ...(params.where === undefined ? [] : checkFilter(dataset, params.where, ['where'])),
+    ...checkSet(dataset, params.set, ['set']),
+  ]);
+}

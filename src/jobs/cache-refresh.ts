@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { cacheDatasetNames, getCacheDataset, type CacheDataset } from '../datasets';
+import type { CacheDataset, DatasetRegistry } from '../datasets';
 import { checkTemplate, templateColumns } from '../upstream/urls';
-import { addIssues, checkFilter, filterSchema, isRelativeTime, type Filter } from './filter';
+import { datasetNameSchema, isCacheDataset, prefixIssues, withDataset } from './datasets';
+import { checkFilter, filterSchema, isRelativeTime, type Filter, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
 
 /** What a refresh counts as stale unless told otherwise: the seed's "last_updated < now() - 1 hour". */
@@ -46,7 +47,8 @@ export const cacheRefreshParamsSchema = z
   .strictObject({
     ...errorPolicySchema.shape,
     ...approvalSchema.shape,
-    dataset: z.enum(cacheDatasetNames),
+    /** A cache dataset (declared with cache: true). */
+    dataset: datasetNameSchema,
     /** Rows not refreshed for this long (or never) are stale: "1 hour", "30 minutes", "2 days". The default unless `where` or `force` is given. */
     staleAfter: z
       .string()
@@ -81,25 +83,32 @@ export const cacheRefreshParamsSchema = z
     batchSize: z.number().int().min(1).max(10_000).default(500),
   })
   .superRefine((params, ctx) => {
-    const dataset = getCacheDataset(params.dataset);
     const selectors = [params.staleAfter !== undefined && 'staleAfter', params.where !== undefined && 'where', params.force && 'force'].filter(Boolean);
     if (selectors.length > 1) ctx.addIssue({ code: 'custom', path: [selectors[1] as string], message: `give one of staleAfter, where or force, not ${selectors.join(' and ')}` });
-    if (params.where !== undefined) addIssues(ctx, checkFilter(dataset, params.where), ['where']);
-    addIssues(ctx, checkUpstream(dataset, params.upstream), ['upstream']);
+    for (const { path, message } of checkUpstreamShape(params.upstream)) ctx.addIssue({ code: 'custom', path: ['upstream', ...path], message });
   });
 export type CacheRefreshParams = z.infer<typeof cacheRefreshParamsSchema>;
 export type UpstreamParams = CacheRefreshParams['upstream'];
 
-function checkUpstream(dataset: CacheDataset, upstream: UpstreamParams): { path: (string | number)[]; message: string }[] {
-  const issues: { path: (string | number)[]; message: string }[] = [];
+/** A cache refresh's params held against the declared datasets: a cache dataset, its filter, and the columns its upstream names. */
+export function checkCacheRefreshParams(params: CacheRefreshParams, datasets: DatasetRegistry): Issue[] {
+  return withDataset(datasets, params.dataset, ['dataset'], (dataset) => {
+    if (!isCacheDataset(dataset)) {
+      const caches = datasets.all().filter(isCacheDataset).map((d) => d.name);
+      return [{ path: ['dataset'], message: `"${dataset.name}" is not a cache dataset (${caches.join(', ') || 'none is declared'})` }];
+    }
+    return [...(params.where === undefined ? [] : checkFilter(dataset, params.where, ['where'])), ...prefixIssues(checkUpstreamColumns(dataset, params.upstream), ['upstream'])];
+  });
+}
+
+/** What is wrong with an upstream whatever the dataset: its URLs and headers. */
+function checkUpstreamShape(upstream: UpstreamParams): Issue[] {
+  const issues: Issue[] = [];
   const issue = (path: (string | number)[], message: string) => issues.push({ path, message });
   if ((upstream.url === undefined) === (upstream.batch === undefined)) issue([], 'give url (one request per row) or batch (one request for many rows)');
   if (upstream.url !== undefined) {
     const problem = checkTemplate(upstream.url);
     if (problem) issue(['url'], problem);
-    for (const column of templateColumns(upstream.url)) {
-      if (!dataset.isColumn(column)) issue(['url'], `{${column}} is not a column of ${dataset.name} (${dataset.columnNames.join(', ')})`);
-    }
   }
   if (upstream.batch) {
     if (upstream.itemPath !== undefined) issue(['itemPath'], 'applies to url; a batch endpoint uses batch.itemsPath');
@@ -109,6 +118,16 @@ function checkUpstream(dataset: CacheDataset, upstream: UpstreamParams): { path:
   for (const header of Object.keys(upstream.headers)) {
     if (!HEADER_NAME.test(header)) issue(['headers', header], 'must be an HTTP header name');
     else if (RESERVED_HEADERS.includes(header.toLowerCase())) issue(['headers', header], 'is set by Batchflow itself');
+  }
+  return issues;
+}
+
+/** The columns an upstream names, held against the cache dataset: URL placeholders and the mapping's targets. */
+function checkUpstreamColumns(dataset: CacheDataset, upstream: UpstreamParams): Issue[] {
+  const issues: Issue[] = [];
+  const issue = (path: (string | number)[], message: string) => issues.push({ path, message });
+  for (const column of upstream.url === undefined ? [] : templateColumns(upstream.url)) {
+    if (!dataset.isColumn(column)) issue(['url'], `{${column}} is not a column of ${dataset.name} (${dataset.columnNames.join(', ')})`);
   }
   const mapped = new Map<string, string>();
   for (const [field, column] of Object.entries(upstream.mapping ?? {})) {

@@ -203,8 +203,3 @@ export function filterValue(dataset: Dataset, condition: Condition, value: Scala
   const checked = checkValue(dataset, condition.field, sql, value, ['eq', 'ne', 'in', 'not_in'].includes(condition.op));
   return 'value' in checked ? checked.value : value;
 }
-
-/** A zod refinement that reports checkFilter's issues at their paths. */
-export function addIssues(ctx: z.RefinementCtx, issues: Issue[], prefix: (string | number)[]): void {
-  for (const issue of issues) ctx.addIssue({ code: 'custom', path: [...prefix, ...issue.path], message: issue.message });
-}

@@ -76,6 +76,10 @@ export const previewSchema = z.object({
   /** Listed ids that do not exist (updates by id list). */
   notFound: z.number().int().optional(),
   steps: z.record(z.string(), z.object({ matched: z.number().int(), sample: z.array(z.record(z.string(), z.unknown())) })).optional(),
+  /** Dedupe: rows read, duplicate groups found and the rows in them (`matched` is the rows a merge removes). */
+  scanned: z.number().int().optional(),
+  groups: z.number().int().optional(),
+  duplicateRows: z.number().int().optional(),
 });
 export type Preview = z.infer<typeof previewSchema>;
 

@@ -1,5 +1,4 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import { datasetNames } from '../datasets';
 import { jobKindNames, jobKinds } from '../jobs';
 import { runResultSchema, type Counts } from '../jobs/run';
 
@@ -41,7 +40,11 @@ for (const kind of jobKindNames) {
   runsStarted.inc({ kind }, 0);
   sliceRetries.inc({ kind }, 0);
   for (const status of runResultSchema.shape.status.options) runsFinished.inc({ kind, status }, 0);
-  for (const dataset of datasetNames) for (const rows of [rowsProcessed, rowsRejected, rowsSkipped]) rows.inc({ kind, dataset }, 0);
+}
+
+/** Starts the row series of the declared datasets at 0, once the worker has loaded them. */
+export function startDatasetSeries(datasets: readonly string[]): void {
+  for (const kind of jobKindNames) for (const dataset of datasets) for (const rows of [rowsProcessed, rowsRejected, rowsSkipped]) rows.inc({ kind, dataset }, 0);
 }
 
 const kindOfWorkflowType = new Map<string, string>(Object.entries(jobKinds).map(([kind, job]) => [job.workflowType, kind]));

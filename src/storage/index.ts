@@ -179,3 +179,15 @@ export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Clie
     },
   };
 }
+
+/**
+ * The object store and the import sources a process reads through, from its configuration. They
+ * share one S3 client: the caller's (its ObjectAccess's), or a new one.
+ */
+export function createStorage(
+  config: Pick<Config, 's3' | 'objectStoreDir' | 'localSourceDirs'>,
+  s3Client: S3Client | undefined = config.s3 && createS3Client(config.s3),
+): { store: ObjectStore; sources: SourceOpener } {
+  const store = createObjectStore(config, s3Client);
+  return { store, sources: createSourceOpener({ store, s3Client, localSourceDirs: config.localSourceDirs }) };
+}

@@ -4,6 +4,7 @@ export { bulkUpdateWorkflow } from './bulk-update';
 export { cacheRefreshWorkflow } from './cache-refresh';
 export { cleanupWorkflow } from './cleanup';
 export { customStepWorkflow } from './custom';
+export { dedupeWorkflow } from './dedupe';
 export { exportWorkflow } from './export';
 export { importWorkflow } from './import';
 export { pipelineWorkflow } from './pipeline';

@@ -12,6 +12,7 @@ import { buildApp } from '../../src/api/app';
 import { createKey, type KeyScope } from '../../src/api/keys';
 import type { RunView } from '../../src/api/runs';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
+import { codeDatasets, loadDatasets } from '../../src/datasets';
 import { createPool, type Pool } from '../../src/db/pool';
 import { createObjectAccess } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
@@ -54,7 +55,7 @@ export async function openStack(config: Config = testConfig()) {
   const pool = createPool(requireDatabaseUrl(config), 4);
   const temporal = await connectTemporal(config);
   const objects = createObjectAccess(config);
-  const app = buildApp({ client: temporal.client, pool, config });
+  const app = buildApp({ client: temporal.client, pool, config, datasets: loadDatasets(config.datasetDirs, codeDatasets) });
   const contract = checkResponses(app);
   const adminKey = config.api.key;
   if (!adminKey) throw new Error('BATCHFLOW_API_KEY is not set: run the tests with npm test (scripts/test.ts creates the key)');

@@ -84,7 +84,7 @@ describe('bad input', () => {
     ['SQL as a set column', post(set({ "status = 'inactive', role": 'admin' })), 400, "params.set.status = 'inactive', role", /is not a column of users/],
     ['setting the key column', post(set({ email: 'x@example.com' })), 400, 'params.set.email', /is the key of users/],
     ['setting a system column', post(set({ id: 1 })), 400, 'params.set.id', /is not a column of users/],
-    ['SQL as a dataset', post({ kind: 'bulk-update', params: { dataset: 'users; DROP TABLE users', where: mine, set: { status: 'active' } } }), 400, 'params.dataset', /Invalid option/],
+    ['SQL as a dataset', post({ kind: 'bulk-update', params: { dataset: 'users; DROP TABLE users', where: mine, set: { status: 'active' } } }), 400, 'params.dataset', /must be a dataset name/],
     ['SQL as a cleanup rule field', post(rule({ where: { field: '1=1) OR (1', op: 'not_null' } })), 400, 'params.rules.0.where.field', /must be a column of users/],
     ['SQL as a validate_data operator', post({ kind: 'custom', params: { step: 'validate_data', dataset: 'users', where: { field: 'id', op: 'IN (SELECT id FROM users)' } } }), 400, 'params.where.op', /must be one of/],
     ['SQL as a pipeline step field', post(step('bulk-update', where({ field: 'role; --', op: 'eq', value: 'x' }).params)), 400, 'params.steps.0.params.where.field', /must be a column of users/],

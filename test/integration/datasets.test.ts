@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DatasetView } from '../../src/api/routes/datasets';
-import { datasets, type Dataset } from '../../src/datasets';
+import { loadDatasets, type DatasetRegistry } from '../../src/datasets';
 import { estimateRows } from '../../src/db/datasets';
 import { openStack, runCli, seedUsers, uniqueId, type Stack } from '../helpers/stack';
 
 describe('datasets', () => {
   let stack: Stack;
   let apiUrl: string;
+  let datasets: DatasetRegistry;
   before(async () => {
     stack = await openStack();
+    datasets = loadDatasets(stack.config.datasetDirs);
     apiUrl = await stack.app.listen({ port: 0, host: '127.0.0.1' });
   });
   after(() => stack.close());
@@ -20,9 +22,9 @@ describe('datasets', () => {
     const res = await stack.app.inject({ method: 'GET', url: '/datasets' });
     assert.equal(res.statusCode, 200);
     const listed = res.json<{ datasets: DatasetView[] }>().datasets;
-    assert.deepEqual(listed.map((d) => d.name).sort(), Object.keys(datasets).sort());
+    assert.deepEqual(listed.map((d) => d.name).sort(), [...datasets.names].sort());
     for (const view of listed) {
-      const declared = (datasets as Record<string, Dataset>)[view.name]!;
+      const declared = datasets.get(view.name)!;
       assert.equal(view.table, declared.table);
       assert.deepEqual(view.key, declared.key);
       assert.deepEqual(
@@ -46,7 +48,7 @@ describe('datasets', () => {
     const email = users.columns.find((c) => c.name === 'email')!;
     assert.deepEqual([email.key, email.required, email.aliases.includes('e-mail')], [true, true, true]);
     // Counted or estimated, by the table's size (earlier tests may have loaded many users).
-    assert.deepEqual(users.rows, await estimateRows(stack.pool, datasets.users));
+    assert.deepEqual(users.rows, await estimateRows(stack.pool, datasets.get('users')!));
     assert.deepEqual(users.systemColumns.map((c) => c.name), ['id', 'created_at', 'updated_at']);
 
     const sessions = (await stack.app.inject({ method: 'GET', url: '/datasets/sessions' })).json<DatasetView>();
@@ -55,9 +57,9 @@ describe('datasets', () => {
 
   it('small tables are counted; large ones get the planner estimate instead', async () => {
     // Any table counts as small below a threshold of Infinity pages, and as large above 0.
-    assert.deepEqual(await estimateRows(stack.pool, datasets.users, Infinity), { count: await tableRows('users'), exact: true });
+    assert.deepEqual(await estimateRows(stack.pool, datasets.get('users')!, Infinity), { count: await tableRows('users'), exact: true });
     await stack.pool.query('ANALYZE users');
-    const estimate = await estimateRows(stack.pool, datasets.users, 0);
+    const estimate = await estimateRows(stack.pool, datasets.get('users')!, 0);
     assert.equal(estimate.exact, false);
     const { rows } = await stack.pool.query<{ tuples: number }>(`SELECT reltuples::float8 AS tuples FROM pg_class WHERE oid = 'users'::regclass`);
     assert.equal(estimate.count, Math.round(rows[0]!.tuples));
@@ -72,7 +74,7 @@ describe('datasets', () => {
   it('batchflow datasets shows the same', async () => {
     const list = await runCli(apiUrl, ['datasets']);
     assert.equal(list.code, 0, list.stderr);
-    for (const name of Object.keys(datasets)) assert.match(list.stdout, new RegExp(`^${name}\\s`, 'm'));
+    for (const name of datasets.names) assert.match(list.stdout, new RegExp(`^${name}\\s`, 'm'));
 
     const users = await runCli(apiUrl, ['datasets', 'users']);
     assert.equal(users.code, 0, users.stderr);

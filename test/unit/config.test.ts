@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig, requireDatabaseUrl, shippedSchedulesFile } from '../../src/config';
+import { loadConfig, requireDatabaseUrl, shippedDatasetsDir, shippedSchedulesFile } from '../../src/config';
 
 describe('config', () => {
   it('has working defaults', () => {
@@ -31,6 +31,11 @@ describe('config', () => {
   it('configures S3 from the environment', () => {
     const c = loadConfig({ S3_BUCKET: 'b', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
     assert.deepEqual(c.s3, { bucket: 'b', allowedBuckets: ['b'], endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, forcePathStyle: true });
+  });
+
+  it('reads dataset declarations from the shipped directory, or from BATCHFLOW_DATASETS', () => {
+    assert.deepEqual(loadConfig({}).datasetDirs, [shippedDatasetsDir]);
+    assert.deepEqual(loadConfig({ BATCHFLOW_DATASETS: ['/etc/a', 'relative'].join(path.delimiter) }).datasetDirs, ['/etc/a', path.resolve('relative')]);
   });
 
   it('reads the upstream origins cache refreshes may call, and only BATCHFLOW_SECRET_* as header values', () => {

@@ -12,6 +12,7 @@ import { createApiRegistry } from '../../src/metrics/api';
 import { workerRegistry } from '../../src/metrics/worker';
 import { dashboardMetrics } from '../helpers/prometheus';
 import { repoRoot } from '../helpers/stack';
+import { loadDatasets } from '../../src/datasets';
 
 const read = (file: string) => fs.readFileSync(path.join(repoRoot, file), 'utf8');
 const yaml = <T>(file: string) => YAML.parse(read(file)) as T;
@@ -50,7 +51,7 @@ describe('the production stack (docker-compose.yml and deploy/)', () => {
 
   it("the dashboard reads Batchflow's metrics by their registered names", () => {
     const apiRegistry = createApiRegistry();
-    buildApp({ client: {} as Client, pool: {} as Pool, config: loadConfig({}), metrics: apiRegistry });
+    buildApp({ client: {} as Client, pool: {} as Pool, config: loadConfig({}), datasets: loadDatasets(loadConfig({}).datasetDirs), metrics: apiRegistry });
     const registered = new Set([...workerRegistry.getMetricsAsArray(), ...apiRegistry.getMetricsAsArray()].map((m) => m.name));
     const batchflow = dashboardMetrics().filter((n) => n.startsWith('batchflow_'));
     assert.ok(batchflow.length >= 7);

@@ -9,6 +9,7 @@ import { errorResponses } from '../../src/api/errors';
 import { DOCS_PREFIX } from '../../src/api/scopes';
 import type { Pool } from '../../src/db/pool';
 import { checkResponses, openApiPath } from '../helpers/openapi';
+import { loadDatasets } from '../../src/datasets';
 
 interface Media {
   schema?: { $ref?: string; examples?: unknown[]; example?: unknown };
@@ -29,7 +30,7 @@ interface Spec {
 
 /** The app (its routes need no services to be listed) and every route it registers, seen by an onRoute hook. */
 async function appWithRoutes() {
-  const app = buildApp({ client: {} as Client, pool: {} as Pool, config: loadConfig({}) });
+  const app = buildApp({ client: {} as Client, pool: {} as Pool, config: loadConfig({}), datasets: loadDatasets(loadConfig({}).datasetDirs) });
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
@@ -110,7 +111,7 @@ describe('OpenAPI document', () => {
 
 describe('responses held to the document (the test stack does this for every answer)', () => {
   it('a body that breaks its schema and an undocumented status are caught; documented answers pass', async () => {
-    const app = buildApp({ client: {} as Client, pool: {} as Pool, config: loadConfig({}) });
+    const app = buildApp({ client: {} as Client, pool: {} as Pool, config: loadConfig({}), datasets: loadDatasets(loadConfig({}).datasetDirs) });
     const contract = checkResponses(app);
     app.after(() => {
       const schema = { summary: 'test', response: { 200: z.object({ count: z.number() }).describe('a count').meta({ examples: [{ count: 1 }] }), ...errorResponses } };

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { inspectRequestSchema } from '../../src/inspect/inspect';
 import { jobKinds } from '../../src/jobs';
 import { issuePath, suggestKey } from '../../src/jobs/strict';
+import { shipped } from '../helpers/datasets';
 
 describe('strict params', () => {
   it('suggests the key that was meant: case, separators, one or two edits', () => {
@@ -32,6 +34,10 @@ describe('strict params', () => {
     ['pipeline', { steps: [{ name: 'a', kind: 'cleanup', params: {}, depends_on: [] }] }, 'steps.0.depends_on', 'dependsOn'],
     ['pipeline', { steps: [{ name: 'a', kind: 'bulk-update', params: { ...users, dryrun: true } }] }, 'steps.0.params.dryrun', 'dryRun'],
     ['pipeline', { steps: [{ name: 'a', kind: 'import', params: { source: '/x.csv', dataset: 'users', unknownThing: 1 } }] }, 'steps.0.params.unknownThing', undefined],
+    ['dedupe', { dataset: 'users', exact: ['email'], dryrun: true }, 'dryrun', 'dryRun'],
+    ['dedupe', { dataset: 'users', similar: { fields: ['name'], treshold: 0.9 }, blockBy: [['name']] }, 'similar.treshold', 'threshold'],
+    ['dedupe', { dataset: 'users', exact: ['email'], blockBy: [[{ field: 'name', prefix: 3, eachword: true }]] }, 'blockBy.0.0.eachword', 'eachWord'],
+    ['dedupe', { dataset: 'users', exact: ['email'], merge: { keep: { by: 'id', ordr: 'desc' } } }, 'merge.keep.ordr', 'order'],
   ];
   for (const [kind, params, field, suggestion] of cases) {
     it(`${kind}: ${field} is refused${suggestion ? `, suggesting ${suggestion}` : ''}`, () => {
@@ -44,10 +50,16 @@ describe('strict params', () => {
     });
   }
 
+  it('the inspect body refuses a misspelt key, suggesting the one meant', () => {
+    const parsed = inspectRequestSchema.safeParse({ source: '/x.csv', dataSet: 'users' });
+    assert.equal(parsed.error?.issues[0]?.message, 'Unrecognized key: "dataSet"; did you mean "dataset"?');
+  });
+
   it('filters and set name their unknown keys, columns and operators, with a suggestion', () => {
-    const parsed = jobKinds['bulk-update'].schema.safeParse({ dataset: 'users', where: { and: [{ fiel: 'status', op: 'eq', value: 'x' }, { field: 'stauts', op: 'eq', value: 'active' }, { field: 'status', op: 'not_nul' }] }, set: { rol: 'admin' } });
-    assert.ok(!parsed.success);
-    const byField = Object.fromEntries(parsed.error.issues.map((i) => [issuePath(i).join('.'), i.message]));
+    // Columns are the declared dataset's: the kind's check finds them, as the API and the first activity run it.
+    const kind = jobKinds['bulk-update'];
+    const params = kind.schema.parse({ dataset: 'users', where: { and: [{ fiel: 'status', op: 'eq', value: 'x' }, { field: 'stauts', op: 'eq', value: 'active' }, { field: 'status', op: 'not_nul' }] }, set: { rol: 'admin' } });
+    const byField = Object.fromEntries(kind.check(params, shipped).map((i) => [i.path.join('.'), i.message]));
     assert.match(byField['where.and.0.fiel']!, /unknown key.*did you mean "field"\?/);
     assert.match(byField['where.and.1.field']!, /must be a column of users; did you mean "status"\?/);
     assert.match(byField['where.and.2.op']!, /did you mean "not_null"\?/);

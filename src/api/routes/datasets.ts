@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datasets, type Dataset } from '../../datasets';
+import type { Dataset, DatasetRegistry } from '../../datasets';
 import { estimateRows } from '../../db/datasets';
 import type { Pool } from '../../db/pool';
 import type { App } from '../app';
@@ -69,10 +69,8 @@ async function describeDataset(pool: Pool, dataset: Dataset): Promise<DatasetVie
   };
 }
 
-const byName = (name: string): Dataset | undefined => (Object.hasOwn(datasets, name) ? (datasets as Record<string, Dataset>)[name] : undefined);
-
 /** What runs can import into and change: each dataset's columns, key and size. */
-export function datasetRoutes(app: App, deps: { pool: Pool }): void {
+export function datasetRoutes(app: App, deps: { pool: Pool; datasets: DatasetRegistry }): void {
   app.get(
     '/datasets',
     {
@@ -89,7 +87,7 @@ export function datasetRoutes(app: App, deps: { pool: Pool }): void {
         },
       },
     },
-    async () => ({ datasets: await Promise.all(Object.values(datasets).map((d: Dataset) => describeDataset(deps.pool, d))) }),
+    async () => ({ datasets: await Promise.all(deps.datasets.all().map((d) => describeDataset(deps.pool, d))) }),
   );
 
   app.get(
@@ -104,7 +102,7 @@ export function datasetRoutes(app: App, deps: { pool: Pool }): void {
       },
     },
     async (request) => {
-      const dataset = byName(request.params.name);
+      const dataset = deps.datasets.get(request.params.name);
       if (!dataset) throw notFound(`dataset "${request.params.name}"`);
       return describeDataset(deps.pool, dataset);
     },

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
+import type { DatasetRegistry } from '../../datasets';
 import { strictObject } from '../../jobs/strict';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
@@ -14,8 +15,9 @@ import { runFilterSchema } from '../../visibility';
 import type { App } from '../app';
 import { recordAudit } from '../audit';
 import { actorOf } from '../auth';
-import { ApiError, errorResponse, errorResponses } from '../errors';
+import { ApiError, errorResponse, errorResponses, invalid } from '../errors';
 import { keyNameSchema } from '../keys';
+import { replaysOf } from '../quarantine';
 import { runViewSchema, type RunService } from '../runs';
 
 /** One body shape per kind, so a bad param is named as `params.<field>` and unknown keys are refused. */
@@ -98,8 +100,8 @@ const errorsPage = z
 
 const EXPORT_PAGE = 5_000;
 
-export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): void {
-  const { runs, pool } = deps;
+export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datasets: DatasetRegistry }): void {
+  const { runs, pool, datasets } = deps;
 
   app.post(
     '/runs',
@@ -121,7 +123,10 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
     async (request, reply) => {
       const { kind, params, runId } = request.body;
       const actor = actorOf(request);
-      const adminOnly = (jobKinds[kind] as JobKind).adminOnly?.(params);
+      const kindOf = jobKinds[kind] as JobKind;
+      const issues = kindOf.check(params, datasets);
+      if (issues.length > 0) throw invalid(issues.map((i) => ({ field: ['params', ...i.path].join('.'), message: i.message })));
+      const adminOnly = kindOf.adminOnly?.(params);
       if (adminOnly && !request.caller?.scopes.includes('admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
       const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), { runId, startedBy: actor.name });
       request.log.info({ runId: started.runId, kind, existing: started.existing }, started.existing ? 'run exists' : 'run started');
@@ -155,7 +160,11 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool }): voi
       config: { scope: 'read' },
       schema: { tags: ['runs'], summary: 'A run: status, progress and result', params: runIdParams, response: { 200: runViewSchema.describe('The run as it stands'), ...errorResponses } },
     },
-    async (request) => runs.get(request.params.id),
+    async (request) => {
+      const view = await runs.get(request.params.id);
+      const replays = await replaysOf(pool, view);
+      return replays ? { ...view, replays } : view;
+    },
   );
 
   app.post(
