@@ -31,7 +31,7 @@ export async function benchBulkUpdate(deps: BenchContext): Promise<WorkloadResul
   await settle();
   log(`ours: bulk-update workflow, batch size ${deps.batchSize}`);
   t0 = performance.now();
-  const { runId } = await deps.runs.start('bulk-update', { dataset: 'users', where: FILTER, set: { status: 'pending' }, batchSize: deps.batchSize }, `bench-bulk-update-${process.pid}`);
+  const { runId } = await deps.runs.start('bulk-update', { dataset: 'users', where: FILTER, set: { status: 'pending' }, batchSize: deps.batchSize }, { runId: `bench-bulk-update-${process.pid}`, startedBy: 'bench' });
   const result = (await deps.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE status = 'pending'");

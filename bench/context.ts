@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { RunService } from '../src/api/runs';
+import type { DatasetRegistry } from '../src/datasets';
 import type { Pool } from '../src/db/pool';
 
 /** What every workload gets: the services, the worker's run service, and where to put files. */
@@ -8,6 +9,8 @@ export interface BenchContext {
   databaseUrl: string;
   runs: RunService;
   client: Client;
+  /** The declared datasets, as the worker loads them. */
+  datasets: DatasetRegistry;
   tmp: string;
   rows: number;
   batchSize: number;
@@ -16,6 +19,8 @@ export interface BenchContext {
 export interface WorkloadResult {
   oursSeconds: number;
   referenceSeconds: number;
+  /** Figures a workload reports besides the shared ones, rounded by the workload (dedupe-1m: its recall; cache-refresh-10k: its ideal time and ideal ÷ ours). */
+  extra?: Record<string, number>;
 }
 
 export const log = (m: string) => console.log(`[bench] ${m}`);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { users } from '../src/datasets';
+import { requireDataset } from '../src/activities/params';
 import { exportSelect } from '../src/db/export';
 import { exportableColumns } from '../src/jobs/export';
 import type { RunResult } from '../src/jobs/run';
@@ -24,6 +24,7 @@ async function sha256File(file: string): Promise<string> {
 }
 
 export async function benchExport(ctx: BenchContext): Promise<WorkloadResult> {
+  const users = requireDataset(ctx.datasets, 'users');
   await ensureUsers(ctx);
   await ctx.pool.query('VACUUM ANALYZE users');
   const file = path.join(ctx.tmp, 'users-export.csv');
@@ -47,7 +48,7 @@ export async function benchExport(ctx: BenchContext): Promise<WorkloadResult> {
 
   log('ours: export workflow to CSV in the object store (MinIO)');
   const t0 = performance.now();
-  const { runId } = await ctx.runs.start('export', { dataset: 'users', format: 'csv' }, `bench-export-${process.pid}`);
+  const { runId } = await ctx.runs.start('export', { dataset: 'users', format: 'csv' }, { runId: `bench-export-${process.pid}`, startedBy: 'bench' });
   const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const output = result.outputs[0]!;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Batchflow against the plain-Postgres reference on the same data, same run.
  * It starts its own Temporal dev server, Postgres and MinIO on free ports. Its last line is one
- * JSON object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb }.
+ * JSON object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb, ...its own figures }.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { createRunService } from '../src/api/runs';
 import { loadConfig } from '../src/config';
+import { loadDatasets } from '../src/datasets';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { importParamsSchema } from '../src/jobs/import';
@@ -22,7 +23,9 @@ import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
 import { benchBulkUpdate } from './bulk-update';
+import { benchDedupe } from './dedupe';
 import { benchExport } from './export';
+import { benchCacheRefresh } from './cache-refresh';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -91,7 +94,7 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
   const params = importParamsSchema.parse({ source: csv, dataset: 'users', mode: 'upsert', batchSize: ctx.batchSize });
   log(`ours: import workflow, batch size ${params.batchSize}`);
   t0 = performance.now();
-  const { runId } = await ctx.runs.start('import', params, `bench-import-${process.pid}`);
+  const { runId } = await ctx.runs.start('import', params, { runId: `bench-import-${process.pid}`, startedBy: 'bench' });
   const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const ourRows = await countUsers();
@@ -105,6 +108,9 @@ const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResu
   ['import-1m', benchImport, 1.5],
   ['bulk-update-1m', benchBulkUpdate, 2],
   ['export-1m', benchExport, 1.5],
+  ['dedupe-1m', benchDedupe, 2],
+  // Against a plain client of the same fake upstream; the issue's own target is ideal ÷ ours >= 0.8.
+  ['cache-refresh-10k', benchCacheRefresh, 1.25],
 ];
 
 async function main(): Promise<void> {
@@ -135,7 +141,21 @@ async function main(): Promise<void> {
     // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
     const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
       cwd: repoRoot,
-      env: { ...process.env, ...s3Env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, TASK_QUEUE: taskQueue, BATCHFLOW_WORKFLOW_BUNDLE: bundlePath, BATCHFLOW_LOCAL_SOURCE_DIRS: tmp, BATCHFLOW_SCHEDULES: 'off' },
+      // No metrics endpoints: their default ports may be taken on a shared machine.
+      env: {
+        ...process.env,
+        ...s3Env,
+        TEMPORAL_ADDRESS: temporal.address,
+        DATABASE_URL: postgres.url,
+        TASK_QUEUE: taskQueue,
+        BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
+        BATCHFLOW_LOCAL_SOURCE_DIRS: tmp,
+        BATCHFLOW_SCHEDULES: 'off',
+        BATCHFLOW_WORKER_METRICS_PORT: '0',
+        BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
+        // The cache workload's fake upstream listens on a free local port.
+        BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     stops.unshift(async () => {
@@ -158,21 +178,22 @@ async function main(): Promise<void> {
       databaseUrl: postgres.url,
       runs: createRunService(connection.client, taskQueue, pool),
       client: connection.client,
+      datasets: loadDatasets(config.datasetDirs),
       tmp,
       rows: ROWS,
       batchSize: Number(process.env.BENCH_BATCH_SIZE ?? DEFAULT_BATCH_SIZE),
     };
 
-    const results: Record<string, WorkloadResult & { ratio: number; peakRssMb: number }> = {};
+    const results: Record<string, Omit<WorkloadResult, 'extra'> & Record<string, number>> = {};
     // BENCH_ONLY=import-1m runs only the named workloads (comma-separated).
     const only = process.env.BENCH_ONLY?.split(',');
     for (const [name, run, targetRatio] of workloads.filter(([name]) => !only || only.includes(name))) {
       resetPeakRss(worker.pid!);
-      const { oursSeconds, referenceSeconds } = await run(ctx);
+      const { oursSeconds, referenceSeconds, extra } = await run(ctx);
       const rss = peakRssMb(worker.pid!);
       const ratio = oursSeconds / referenceSeconds;
       log(`${name}: ratio ${ratio.toFixed(2)} (target <= ${targetRatio}), worker peak RSS ${rss} MB (target < 300)`);
-      results[name] = { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss };
+      results[name] = { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss, ...extra };
     }
     console.log(JSON.stringify(results));
   } finally {

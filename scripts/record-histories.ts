@@ -1,6 +1,7 @@
 /**
  * `npm run record-histories`: records one small run of each workflow type (import; bulk update
- * with approval; cleanup; pipeline; custom; export; aggregate; report) on a throwaway stack and writes their histories to
+ * with approval; cleanup; pipeline; custom; export; aggregate; report; cache refresh against a fake
+ * upstream; dedupe with an approved merge) on a throwaway stack and writes their histories to
  * test/replay/histories/, which test/unit/replay.test.ts replays against the current workflow code.
  *
  * Re-record only when a change to workflow code is meant to break replay of running workflows
@@ -12,16 +13,18 @@ import os from 'node:os';
 import path from 'node:path';
 import protos from '@temporalio/proto';
 import { buildApp } from '../src/api/app';
+import { createKey } from '../src/api/keys';
 import type { RunView } from '../src/api/runs';
 import { loadConfig } from '../src/config';
+import { codeDatasets, loadDatasets } from '../src/datasets';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { searchAttributeTypes } from '../src/jobs';
 import { startPostgres } from '../src/stack/postgres';
-import { createObjectAccess } from '../src/storage';
 import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
 import { createWorker } from '../src/worker';
+import { startFakeUpstream, upstreamMapping } from '../test/helpers/fake-upstream';
 
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'test/replay/histories');
@@ -47,7 +50,19 @@ async function main(): Promise<void> {
     ]);
     stops.push(() => temporalServer.stop(), () => postgres.stop());
     await migrate(postgres.url);
-    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporalServer.address, DATABASE_URL: postgres.url, TASK_QUEUE: 'record-histories', BATCHFLOW_DATA_DIR: path.join(tmp, 'data'), BATCHFLOW_SCHEDULES: 'off' });
+    const upstream = await startFakeUpstream();
+    stops.push(() => upstream.close());
+    const config = loadConfig({
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalServer.address,
+      DATABASE_URL: postgres.url,
+      TASK_QUEUE: 'record-histories',
+      BATCHFLOW_DATA_DIR: path.join(tmp, 'data'),
+      BATCHFLOW_SCHEDULES: 'off',
+      BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
+      BATCHFLOW_ALLOW_SELF_APPROVAL: 'true',
+      BATCHFLOW_RATE_LIMIT: '0',
+    });
     const { worker, run } = await createWorker(config, { log });
     const running = run();
     stops.push(async () => {
@@ -56,8 +71,8 @@ async function main(): Promise<void> {
     });
     const pool = createPool(postgres.url, 2);
     const connection = await connectTemporal(config);
-    const objects = createObjectAccess(config);
-    const app = buildApp({ client: connection.client, pool, taskQueue: config.temporal.taskQueue, objects });
+    const app = buildApp({ client: connection.client, pool, config, datasets: loadDatasets(config.datasetDirs, codeDatasets) });
+    const { key } = await createKey(pool, { name: 'record-histories' }, { name: 'record-histories', scopes: ['admin'] });
     stops.push(async () => {
       await app.close();
       await connection.close();
@@ -65,7 +80,7 @@ async function main(): Promise<void> {
     });
 
     const request = async <T>(method: 'GET' | 'POST', url: string, payload?: object): Promise<T> => {
-      const res = await app.inject({ method, url, ...(payload && { payload }) });
+      const res = await app.inject({ method, url, headers: { authorization: `Bearer ${key}` }, ...(payload && { payload }) });
       if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
       return res.json<T>();
     };
@@ -132,6 +147,24 @@ async function main(): Promise<void> {
       'replay-report': async () => {
         await start('report', 'replay-report', { from: '2026-01-01', to: '2026-01-07' });
         return finished('replay-report');
+      },
+      'replay-cache-refresh': async () => {
+        await pool.query(`INSERT INTO product_cache (product_id) SELECT 'replay-' || g FROM generate_series(1, 10) g`);
+        await start('cache-refresh', 'replay-cache-refresh', {
+          dataset: 'product_cache',
+          where: { field: 'product_id', op: 'starts_with', value: 'replay-' },
+          upstream: { url: `${upstream.url}/products/{product_id}`, mapping: upstreamMapping },
+          batchSize: 4,
+        });
+        return finished('replay-cache-refresh');
+      },
+      'replay-dedupe': async () => {
+        // Three users again under other emails: three groups of exact duplicates by name.
+        await pool.query(`INSERT INTO users (email, name, status) SELECT 'replay.again' || g || '@example.com', 'User ' || g, 'active' FROM generate_series(1, 3) g`);
+        await start('dedupe', 'replay-dedupe', { dataset: 'users', where: mine, exact: ['name'], merge: { keep: { by: 'id' } }, requiresConfirmation: true, batchSize: 10 });
+        await until('replay-dedupe', (r) => r.progress?.step === 'awaiting_approval');
+        await request('POST', '/runs/replay-dedupe/approve', { comment: 'recorded' });
+        return finished('replay-dedupe');
       },
     };
 

@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { createKey } from '../src/api/keys';
 import { migrate } from '../src/db/migrate';
+import { createPool } from '../src/db/pool';
 import { searchAttributeTypes } from '../src/jobs';
 import { ensureBucket, startMinio } from '../src/stack/minio';
 import { startPostgres } from '../src/stack/postgres';
@@ -112,6 +114,9 @@ async function main(): Promise<number> {
 
     await migrate(postgres.url);
     await ensureBucket(minio, bucket);
+    // The admin key tests call the API with (the stack helper's inject, a CLI a test runs).
+    const pool = createPool(postgres.url, 1);
+    const { key: apiKey } = await createKey(pool, { name: 'scripts/test.ts' }, { name: 'test-admin', scopes: ['admin'] }).finally(() => pool.end());
     const t1 = Date.now();
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'src/workflows/index.ts'), logger: quietBundlerLogger });
     const bundlePath = path.join(tmp, 'workflow-bundle.js');
@@ -137,6 +142,7 @@ async function main(): Promise<number> {
       // Workers import local files from $BATCHFLOW_DATA_DIR/imports only: test fixtures go there.
       BATCHFLOW_DATA_DIR: path.join(tmp, 'data'),
       BATCHFLOW_TEST_TMP: tmp,
+      BATCHFLOW_API_KEY: apiKey,
       // Workers started by tests leave schedules alone: the shipped hourly cleanup would delete
       // other tests' rows. Schedule tests sync files of their own.
       BATCHFLOW_SCHEDULES: 'off',

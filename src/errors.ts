@@ -41,6 +41,14 @@ export const ErrorCode = {
   NotAwaitingApproval: 'NOT_AWAITING_APPROVAL',
   WorkerUnavailable: 'WORKER_UNAVAILABLE',
   Internal: 'INTERNAL',
+  /** The circuit breaker opened: too many of an upstream's recent requests failed. */
+  UpstreamUnhealthy: 'UPSTREAM_UNHEALTHY',
+  /** The upstream's origin is not one the worker allows (BATCHFLOW_UPSTREAM_ORIGINS). */
+  UpstreamNotAllowed: 'UPSTREAM_NOT_ALLOWED',
+  /** A row's request failed for good: an HTTP error, or network errors and timeouts past maxAttempts. */
+  UpstreamError: 'UPSTREAM_ERROR',
+  /** The upstream answered with something that is not the JSON a row needs. */
+  InvalidResponse: 'INVALID_RESPONSE',
 } as const;
 /** Every code: the map's, and the reading problems the file formats report on rows (src/formats/types.ts). */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | RecordErrorCode | FatalCode;

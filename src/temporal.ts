@@ -2,8 +2,7 @@ import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@t
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from './config';
 import { asErrorCode } from './errors';
-import { scheduledBy, searchAttributes } from './jobs';
-import type { Failure, RunListItem, RunResult } from './jobs/run';
+import type { Failure, RunResult } from './jobs/run';
 
 /** One Temporal connection per process; close it on shutdown. */
 export async function connectTemporal(config: Config): Promise<{ client: Client; close(): Promise<void> }> {
@@ -20,24 +19,4 @@ export async function runFailure(handle: WorkflowHandle): Promise<{ error: Failu
   );
   const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
   return { error: { code: asErrorCode(failure instanceof ApplicationFailure ? failure.type : undefined), message: failure?.message ?? 'the run failed' }, result };
-}
-
-/** Runs matching a visibility query, newest first, up to `limit`. */
-export async function listRuns(client: Client, query: string, limit = Infinity): Promise<RunListItem[]> {
-  const runs: RunListItem[] = [];
-  for await (const w of client.workflow.list({ query })) {
-    if (runs.length >= limit) break;
-    const scheduledAt = w.typedSearchAttributes.get(scheduledBy.startTime);
-    runs.push({
-      runId: w.workflowId,
-      kind: w.typedSearchAttributes.get(searchAttributes.kind),
-      dataset: w.typedSearchAttributes.get(searchAttributes.dataset),
-      scheduleId: w.typedSearchAttributes.get(scheduledBy.id),
-      ...(scheduledAt && { scheduledAt: scheduledAt.toISOString() }),
-      status: w.typedSearchAttributes.get(searchAttributes.status) ?? w.status.name.toLowerCase(),
-      startTime: w.startTime.toISOString(),
-      closeTime: w.closeTime?.toISOString() ?? null,
-    });
-  }
-  return runs;
 }

@@ -1,15 +1,22 @@
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type InjectedSinks } from '@temporalio/worker';
 import { createActivities, type Activities } from './activities';
 import { FailurePolicy } from './activities/failure-policy';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
+import type { DatasetRegistry } from './datasets';
+import { openDatasets } from './datasets/check';
 import { migrate } from './db/migrate';
 import { createPool, type Pool } from './db/pool';
 import { runState } from './db/queries';
+import { createLogger, temporalLogger, type Logger } from './log';
+import { serveMetrics } from './metrics/server';
+import { startDatasetSeries, workerMetrics, workerRegistry } from './metrics/worker';
+import { assertRollupsMatchDatasets } from './rollups';
 import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
 import { createObjectAccess, createObjectStore } from './storage';
 import { connectTemporal } from './temporal';
+import type { RunSinks } from './workflows/run-tracker';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -34,6 +41,14 @@ function purgeExpiredRuns(pool: Pool, retentionMs: number, log: (msg: string) =>
   return () => clearInterval(timer);
 }
 
+/** Where workflows report runs starting and ending: the worker's metrics. */
+const sinks: InjectedSinks<RunSinks> = {
+  runs: {
+    started: { fn: (_info, kind) => workerMetrics.runStarted(kind) },
+    finished: { fn: (_info, kind, status) => workerMetrics.runFinished(kind, status) },
+  },
+};
+
 /**
  * Builds a worker for the configured task queue; the caller runs and shuts it down. Tests may wrap
  * the real activities (to hold a slice back, or to fail one).
@@ -42,20 +57,31 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   const log = opts.log ?? (() => undefined);
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, log);
-  const temporal = await connectTemporal(config);
-  let schedules: SyncOutcome | undefined;
-  try {
-    // A bad schedules file stops the worker here, naming the schedule and the field.
-    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, log });
-  } catch (err) {
-    await temporal.close();
-    throw err;
-  }
   // Each slice loads up to parallelBatches batches, each on a connection of its own, and reads on
   // another now and then: 8 slices can want more connections than the pool's 10. They then wait,
   // in the order they asked, so the oldest batch of a slice (which the later ones wait for to
   // commit) always gets a connection first: slower, never stuck.
   const pool = createPool(databaseUrl, 10, { lockTimeoutMs: config.lockTimeoutMs });
+  let datasets: DatasetRegistry;
+  try {
+    datasets = await openDatasets(config.datasetDirs, pool, log);
+    // Roll-ups count declared datasets: a measure naming a column they do not declare stops the worker here.
+    assertRollupsMatchDatasets(datasets);
+    startDatasetSeries(datasets.names);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const temporal = await connectTemporal(config);
+  let schedules: SyncOutcome | undefined;
+  try {
+    // A bad schedules file stops the worker here, naming the schedule and the field.
+    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, datasets, log });
+  } catch (err) {
+    await temporal.close();
+    await pool.end();
+    throw err;
+  }
   const readers = createImportReaders(config);
   const objects = createObjectAccess(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -67,6 +93,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     activities: withWrapped(
       createActivities({
         pool,
+        datasets,
         readers,
         sliceMs: config.sliceMs,
         parallelBatches: config.parallelBatches,
@@ -74,9 +101,11 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         objects,
         client: temporal.client,
         taskQueue: config.temporal.taskQueue,
+        upstream: config.upstream,
       }),
       opts.wrapActivities,
     ),
+    sinks,
     // Permanent database errors fail at once; other failures retry up to config.maxAttempts.
     interceptors: { activity: [(ctx) => ({ inbound: new FailurePolicy(ctx, config.maxAttempts) })] },
     maxConcurrentActivityTaskExecutions: MAX_SLICES,
@@ -108,11 +137,43 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
 
 const withWrapped = (activities: Activities, wrap?: (activities: Activities) => Partial<Activities>) => (wrap ? { ...activities, ...wrap(activities) } : activities);
 
+/**
+ * The Temporal runtime of a worker process: the SDK's logs (worker, workflows, activities) through
+ * the process's logger, and its metrics on BATCHFLOW_TEMPORAL_METRICS_PORT. Once per process,
+ * before any worker connection exists.
+ */
+export function installWorkerRuntime(config: Config, logger: Logger): void {
+  const { host, temporalPort } = config.metrics;
+  Runtime.install({
+    logger: temporalLogger(logger),
+    ...(temporalPort > 0 && {
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `${host}:${temporalPort}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } },
+    }),
+  });
+}
+
+/** Batchflow's worker metrics on BATCHFLOW_WORKER_METRICS_PORT (0: none). */
+export async function serveWorkerMetrics(config: Config): Promise<{ url: string; close(): Promise<void> } | undefined> {
+  const { host, workerPort } = config.metrics;
+  return workerPort === 0 ? undefined : serveMetrics(workerRegistry, host, workerPort, 'BATCHFLOW_WORKER_METRICS_PORT');
+}
+
 /** `batchflow worker`: a worker process against external services. */
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
-  const { run } = await createWorker(config, { log: (m) => console.log(`[worker] ${m}`) });
-  console.log(`[worker] polling task queue "${config.temporal.taskQueue}" on ${config.temporal.address}`);
+  const logger = createLogger(config.log, { component: 'worker' });
+  installWorkerRuntime(config, logger);
+  const metrics = await serveWorkerMetrics(config);
+  const { run } = await createWorker(config, { log: (m) => logger.info(m) });
+  const { host, temporalPort } = config.metrics;
+  logger.info(
+    { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: metrics?.url, temporalMetrics: temporalPort > 0 ? `http://${host}:${temporalPort}/metrics` : undefined },
+    'polling task queue',
+  );
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM: running slices end at a batch boundary.
-  await run();
+  try {
+    await run();
+  } finally {
+    await metrics?.close();
+  }
 }

@@ -1,11 +1,13 @@
+import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { rollupQueries } from '../db/rollups';
-import type { DatePosition } from '../jobs/aggregate';
+import { checkAggregateParams, type DatePosition } from '../jobs/aggregate';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { addDays, type DateRange } from '../jobs/dates';
 import type { RunRef } from '../jobs/run';
 import { rollups, type RollupName } from '../rollups';
 import { runSlice, type Batch } from './batch-runner';
+import { requireDataset, requireValidParams } from './params';
 
 export interface AggregateSliceInput {
   run: RunRef;
@@ -26,10 +28,13 @@ async function* dateBatches(range: DateRange, from: Checkpoint<DatePosition>): A
   }
 }
 
-export function createAggregateActivities(deps: { pool: Pool; sliceMs: number }) {
+export function createAggregateActivities(deps: { pool: Pool; datasets: DatasetRegistry; sliceMs: number }) {
+  const datasetOf = (name: string) => requireDataset(deps.datasets, name);
   return {
     /** Computes date after date, each date's roll-up rows committed with the checkpoint, for about sliceMs. */
     async aggregateSlice({ run, rollups: names, range, cursor }: AggregateSliceInput): Promise<Checkpoint<DatePosition>> {
+      // Every slice, as the run has no planning step: the check is in memory.
+      requireValidParams(checkAggregateParams({ rollups: names }, deps.datasets));
       return runSlice<DatePosition, DateBatch>({
         pool: deps.pool,
         run,
@@ -40,7 +45,7 @@ export function createAggregateActivities(deps: { pool: Pool; sliceMs: number })
         initialPosition: {},
         batches: (from) => dateBatches(range, from),
         async apply(client, batch) {
-          for (const name of names) await rollupQueries.upsertDay(client, rollups[name], batch.date, run.id);
+          for (const name of names) await rollupQueries.upsertDay(client, rollups[name], datasetOf, batch.date, run.id);
           return { succeeded: 1, skipped: 0, errors: [], rejectedRows: 0 };
         },
       });

@@ -1,9 +1,10 @@
 import { Context } from '@temporalio/activity';
-import { zeroCounts, type ErrorPolicy, type Counts, type Failure, type RowError, type RunRef } from '../jobs/run';
+import { detailCounts, zeroCounts, type Counts, type DetailCount, type ErrorPolicy, type Failure, type RowError, type RunRef } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
 import { ErrorCode } from '../errors';
+import { workerMetrics } from '../metrics/worker';
 
 /**
  * Activities heartbeat at least this often while they work, whatever a batch or a query takes:
@@ -46,19 +47,24 @@ export interface Batch<P> {
   bytesTotal?: number;
   /** The named part of the input this batch belongs to (a cleanup rule): counted per step too. */
   step?: string;
+  /** The dataset the batch writes or reads: its rows are counted per dataset too (stats, metrics). */
+  dataset?: string;
   /**
    * Touches rows that a batch loading beside it (one of the parallelBatches - 1 before it) touches:
    * it must not load until that one has committed. Batches commit in order, so it waits for the
    * batch just before it, and with that for every earlier one.
    */
   waitForPrevious?: boolean;
+  /**
+   * The producer keeps its own time and ends the slice after this batch (a producer with work in
+   * flight, such as requests to an upstream, winds it down and commits it rather than drop it).
+   */
+  handBack?: boolean;
 }
 
-export interface Applied {
+export interface Applied extends Partial<Pick<Counts, DetailCount>> {
   succeeded: number;
   skipped: number;
-  inserted?: number;
-  updated?: number;
   /** Rows the database step rejected, with their errors. */
   errors: RowError[];
   rejectedRows: number;
@@ -67,7 +73,10 @@ export interface Applied {
 export interface SliceSpec<P, B extends Batch<P>> {
   pool: Pool;
   run: RunRef;
-  /** How long one activity call works before handing its checkpoint back to the workflow. */
+  /**
+   * How long one activity call works before handing its checkpoint back to the workflow;
+   * Infinity for a producer that ends its slices itself (`handBack`).
+   */
   sliceMs: number;
   policy: ErrorPolicy;
   /** The checkpoint the workflow holds (undefined on the first slice). */
@@ -93,15 +102,12 @@ function addCounts(counts: Counts, applied: Applied, rejectedBefore: number): Co
   const failed = counts.failed + rejectedBefore + applied.rejectedRows;
   const succeeded = counts.succeeded + applied.succeeded;
   const skipped = counts.skipped + applied.skipped;
-  return {
-    ...counts,
-    processed: succeeded + failed + skipped,
-    succeeded,
-    failed,
-    skipped,
-    ...(applied.inserted !== undefined && { inserted: (counts.inserted ?? 0) + applied.inserted }),
-    ...(applied.updated !== undefined && { updated: (counts.updated ?? 0) + applied.updated }),
-  };
+  const sum: Counts = { ...counts, processed: succeeded + failed + skipped, succeeded, failed, skipped };
+  for (const detail of detailCounts) {
+    const n = applied[detail];
+    if (n !== undefined) sum[detail] = (counts[detail] ?? 0) + n;
+  }
+  return sum;
 }
 
 function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): Checkpoint<unknown>['stop'] {
@@ -152,10 +158,13 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   };
   if (committed.done || committed.stop) return committed;
   if (!stored) await runState.ensureCheckpoint(spec.pool, execution, committed);
+  workerMetrics.sliceStarted(ctx.info.workflowType, ctx.info.attempt);
+  if (ctx.info.attempt > 1) ctx.log.warn('slice retried: resuming after the last committed batch', { batch: committed.seq, processed: committed.counts.processed });
 
   /** Loads a batch, then commits it on top of the checkpoint `previous` resolves to. */
   const load = async (batch: B, previous: Promise<Checkpoint<P>>): Promise<Checkpoint<P>> => {
     if (batch.waitForPrevious && (await previous).stop) return previous;
+    const loadStart = performance.now();
     const checkpoint = await inTransaction(spec.pool, async (client) => {
       const applied = await spec.apply(client, batch);
       const base = await previous;
@@ -168,12 +177,16 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       const byStep = batch.step
         ? { ...base.byStep, [batch.step]: addCounts(base.byStep?.[batch.step] ?? zeroCounts(), applied, batch.rejectedRows) }
         : base.byStep;
+      const byDataset = batch.dataset
+        ? { ...base.byDataset, [batch.dataset]: addCounts(base.byDataset?.[batch.dataset] ?? zeroCounts(), applied, batch.rejectedRows) }
+        : base.byDataset;
       const stop = batch.fatal ?? stopReason(spec.policy, counts, batch.rejectedRows + applied.rejectedRows);
       const updated: Checkpoint<P> = {
         seq: base.seq + 1,
         position: batch.end,
         counts,
         ...(byStep && { byStep }),
+        ...(byDataset && { byDataset }),
         done: false,
         warnings: batch.warnings ?? base.warnings,
         bytesRead: batch.bytesRead,
@@ -183,10 +196,16 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       await runState.insertErrors(client, execution, [...batch.errors, ...applied.errors]);
       await runState.writeCheckpoint(client, execution, updated.seq, updated);
       return updated;
-    }).catch(async (err: unknown) => {
-      if (err instanceof NotCommitted) return previous;
-      throw err;
-    });
+    }).then(
+      async (updated) => {
+        workerMetrics.batchCommitted(ctx.info.workflowType, batch.dataset, (await previous).counts, updated.counts, (performance.now() - loadStart) / 1000);
+        return updated;
+      },
+      async (err: unknown) => {
+        if (err instanceof NotCommitted) return previous;
+        throw err;
+      },
+    );
     if (checkpoint.seq > committed.seq) {
       committed = checkpoint;
       ctx.heartbeat(checkpoint);
@@ -202,7 +221,8 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   let tail: Promise<Checkpoint<P>> = Promise.resolve(committed);
   const inFlight: Promise<Checkpoint<P>>[] = [];
   let reachedEnd = false;
-  // A batch may take longer than the heartbeat timeout: keep heartbeating what is committed.
+  // A batch that takes long to read or load (a slow source, an upstream's Retry-After) must not
+  // make a live worker look dead: the committed checkpoint is heartbeated every few seconds anyway.
   const stopHeartbeats = startHeartbeats(() => committed, spec.heartbeatMs);
   try {
     while (next) {
@@ -213,7 +233,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       }
       const batch: B = result.value;
       // Read and validate the next batch while this one loads; Postgres and Node work side by side.
-      next = batch.fatal ? undefined : iterator.next();
+      next = batch.fatal || batch.handBack ? undefined : iterator.next();
       next?.catch(() => undefined);
       tail = load(batch, tail);
       tail.catch(() => undefined);
@@ -234,5 +254,6 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
     committed = { ...committed, done: true };
     await runState.writeCheckpoint(spec.pool, execution, committed.seq, committed);
   }
+  ctx.log.info('slice handed back', { batch: committed.seq, processed: committed.counts.processed, failed: committed.counts.failed, done: committed.done, ...(committed.stop && { stop: committed.stop.code }) });
   return committed;
 }

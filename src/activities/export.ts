@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { createSHA256, type IHasher } from 'hash-wasm';
-import { getDataset } from '../datasets';
+import type { DatasetRegistry } from '../datasets';
 import { exportReader, type ExportReader } from '../db/export';
 import type { Pool, PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
@@ -10,6 +10,7 @@ import { ErrorCode, permanentFailure } from '../errors';
 import { fileHead, fileTail, frameRows } from '../formats/writers';
 import type { Checkpoint } from '../jobs/checkpoint';
 import {
+  checkExportParams,
   defaultExportKey,
   exportableColumns,
   exportContentType,
@@ -23,6 +24,7 @@ import { downloadPath, zeroCounts, type RunOutput, type RunRef } from '../jobs/r
 import { canonicalLocation, locateObject, type ObjectAccess } from '../storage';
 import { multipartTo, type MultipartTarget } from '../storage/multipart';
 import { runSlice, type Batch } from './batch-runner';
+import { requireDataset, requireValidParams } from './params';
 import { planOrFail } from './rows';
 
 const gzip = promisify(gzipCallback);
@@ -42,7 +44,11 @@ interface ExportPart extends Batch<ExportPosition> {
   rows: number;
 }
 
-const selectionOf = (params: ExportParams, asOf: string): RowSelection => ({ dataset: getDataset(params.dataset), where: params.where, asOf: new Date(asOf) });
+const selectionOf = (datasets: DatasetRegistry, params: ExportParams, asOf: string): RowSelection => ({
+  dataset: requireDataset(datasets, params.dataset),
+  where: params.where,
+  asOf: new Date(asOf),
+});
 
 const hashState = (hasher: IHasher) => Buffer.from(hasher.save()).toString('base64');
 async function resumeHash(state: string | undefined): Promise<IHasher> {
@@ -114,9 +120,8 @@ async function* rowChunks(o: { pool: Pool; selection: RowSelection; reader: Expo
  * With gzip every chunk is a gzip member of its own: members concatenate into one valid gzip
  * stream, and a resumed run compresses exactly the chunks an uninterrupted one would.
  */
-async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPlan; from: ExportPosition; readers: number }): AsyncGenerator<PartBody> {
-  const { params, plan, from } = o;
-  const selection = selectionOf(params, plan.asOf);
+async function* partBodies(o: { pool: Pool; selection: RowSelection; params: ExportParams; plan: ExportPlan; from: ExportPosition; readers: number }): AsyncGenerator<PartBody> {
+  const { selection, params, plan, from } = o;
   const reader = exportReader({ selection, columns: plan.columns, format: params.format, csvFormulaEscape: params.csvFormulaEscape });
   let partNumber = from.parts.length + 1;
   let body: PartBody = { chunks: [], size: 0, lastId: from.lastId, rows: from.rows, finished: false };
@@ -154,7 +159,15 @@ async function* partBodies(o: { pool: Pool; params: ExportParams; plan: ExportPl
  * checkpoint committed with it then holds its ETag. The next part is read from Postgres while
  * the one before it uploads.
  */
-async function* uploadedParts(o: { pool: Pool; target: MultipartTarget; params: ExportParams; plan: ExportPlan; from: Checkpoint<ExportPosition>; readers: number }): AsyncGenerator<ExportPart> {
+async function* uploadedParts(o: {
+  pool: Pool;
+  target: MultipartTarget;
+  selection: RowSelection;
+  params: ExportParams;
+  plan: ExportPlan;
+  from: Checkpoint<ExportPosition>;
+  readers: number;
+}): AsyncGenerator<ExportPart> {
   const from = o.from.position;
   if (from.finished) return;
   const uploadId = from.uploadId!;
@@ -167,12 +180,12 @@ async function* uploadedParts(o: { pool: Pool; target: MultipartTarget; params: 
   const handOver = async (p: NonNullable<typeof pending>): Promise<ExportPart> => {
     parts.push(await p.upload);
     const end: ExportPosition = { lastId: p.body.lastId, rows: p.body.rows, bytes: p.bytes, uploadId, parts: [...parts], sha256: p.sha256, finished: p.body.finished };
-    const part: ExportPart = { end, rows: p.body.rows - rows, errors: [], rejectedRows: 0 };
+    const part: ExportPart = { end, rows: p.body.rows - rows, errors: [], rejectedRows: 0, dataset: o.params.dataset };
     rows = p.body.rows;
     return part;
   };
   try {
-    for await (const body of partBodies({ pool: o.pool, params: o.params, plan: o.plan, from, readers: o.readers })) {
+    for await (const body of partBodies({ pool: o.pool, selection: o.selection, params: o.params, plan: o.plan, from, readers: o.readers })) {
       const data = body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size);
       hasher.update(data);
       bytes += data.length;
@@ -201,7 +214,7 @@ async function checkUploadedParts(target: MultipartTarget, uploadId: string, par
   if (differs !== -1) throw permanentFailure(ErrorCode.UploadLost, `part ${differs + 1} of the export's upload is missing or was replaced: start the export again`);
 }
 
-export function createExportActivities(deps: { pool: Pool; objects: ObjectAccess; sliceMs: number; parallelBatches: number }) {
+export function createExportActivities(deps: { pool: Pool; datasets: DatasetRegistry; objects: ObjectAccess; sliceMs: number; parallelBatches: number }) {
   const { pool } = deps;
   const targetOf = (plan: ExportPlan) => multipartTo(locateObject(deps.objects, plan.location, ErrorCode.DestinationNotAllowed));
   const storedPosition = async (run: RunRef) => (await runState.readCheckpoint<Checkpoint<ExportPosition>>(pool, run.execution))?.checkpoint.position;
@@ -225,10 +238,11 @@ export function createExportActivities(deps: { pool: Pool; objects: ObjectAccess
   return {
     /** Checks the destination, counts the matching rows and fixes the highest id the export may reach. */
     async planExport({ run, params, asOf }: { run: RunRef; params: ExportParams; asOf: string }): Promise<ExportPlan> {
+      requireValidParams(checkExportParams(params, deps.datasets));
       const location = canonicalLocation(params.destination ?? defaultExportKey(run.id, params));
       locateObject(deps.objects, location, ErrorCode.DestinationNotAllowed);
       return planOrFail(pool, run, async () => {
-        const selection = selectionOf(params, asOf);
+        const selection = selectionOf(deps.datasets, params, asOf);
         await rowQueries.analyzeIfStale(pool, selection.dataset);
         const { matched, maxId } = await rowQueries.count(pool, selection);
         const columns = params.columns ?? exportableColumns(selection.dataset, params.includeSecrets);
@@ -239,6 +253,7 @@ export function createExportActivities(deps: { pool: Pool; objects: ObjectAccess
     /** Writes and uploads part after part from the run's checkpoint for about sliceMs. */
     async exportSlice({ run, params, plan, cursor }: ExportSliceInput): Promise<Checkpoint<ExportPosition>> {
       const target = targetOf(plan);
+      const selection = selectionOf(deps.datasets, params, plan.asOf);
       await ensureUpload(run, target, plan);
       return runSlice<ExportPosition, ExportPart>({
         pool,
@@ -248,7 +263,7 @@ export function createExportActivities(deps: { pool: Pool; objects: ObjectAccess
         cursor,
         initialPosition: exportStart,
         // Chunks are read on parallelBatches connections at once.
-        batches: (from) => uploadedParts({ pool, target, params, plan, from, readers: deps.parallelBatches }),
+        batches: (from) => uploadedParts({ pool, target, selection, params, plan, from, readers: deps.parallelBatches }),
         // The part is uploaded; committing its checkpoint is all that is left.
         apply: (_client, part) => Promise.resolve({ succeeded: part.rows, skipped: 0, errors: [], rejectedRows: 0 }),
       });

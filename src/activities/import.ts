@@ -1,15 +1,17 @@
-import { getDataset, type Dataset } from '../datasets';
+import type { Dataset, DatasetRegistry } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
 import { CopyBuffer, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
 import { isRowRefusal, type Pool } from '../db/pool';
+import { replayQueries } from '../db/replays';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { ImportParams } from '../jobs/import';
+import { checkImportParams, REPLAY_ROW_FIELD, type ImportParams } from '../jobs/import';
 import type { RowError, RunRef } from '../jobs/run';
 import type { SourceOpener } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import type { ImportReaders } from './import-readers';
+import { requireDataset, requireValidParams } from './params';
 
 export type ImportCheckpoint = Checkpoint<ReadPosition>;
 export interface ImportSliceInput {
@@ -21,7 +23,11 @@ export interface ImportSliceInput {
 export interface ImportBatch extends Batch<ReadPosition> {
   /** The dataset columns the file feeds (known once the header is read). */
   columns?: string[];
+  /** The source field of each column, where the file has a header: refused rows are reported by them. */
+  fields?: string[];
   staged: StagedBatch;
+  /** A replay's staged rows (row numbers in this file) and the rows of the first run they fix. */
+  replayed?: { rows: number[]; fixes: number[] };
 }
 
 /** Which dataset columns a file feeds, and how a source record becomes a validated row. */
@@ -33,6 +39,8 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
     fieldOf = new Map();
     const ignored: string[] = [];
     for (const h of header) {
+      // A replay file's own bookkeeping: which row of the first run each row fixes.
+      if (params.replayOf !== undefined && h === REPLAY_ROW_FIELD) continue;
       const column = dataset.columnFor(h, params.mapping);
       if (column && ![...fieldOf.values()].includes(column)) fieldOf.set(h, column);
       else ignored.push(h);
@@ -87,7 +95,7 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
     }
     return issues ? { issues } : { values };
   };
-  return { columns, keyIndexes, parse, warnings };
+  return { columns, fields, keyIndexes, parse, warnings };
 }
 
 /**
@@ -95,8 +103,14 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
  * `loadingBeside` is how many earlier batches may still be loading while a batch loads
  * (BATCHFLOW_PARALLEL_BATCHES - 1): a batch repeating a key of any of them waits for them.
  */
-export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint, loadingBeside: number, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
-  const dataset = getDataset(params.dataset);
+export async function* importBatches(
+  sources: SourceOpener,
+  dataset: Dataset,
+  params: ImportParams,
+  from: ImportCheckpoint,
+  loadingBeside: number,
+  copy = new CopyBuffer(),
+): AsyncGenerator<ImportBatch> {
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
   const opened = await sources.open(params.source, from.position.byte);
@@ -113,9 +127,11 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     const done = batch;
     done.staged.copy = copy.take();
     done.columns = plan?.columns;
+    done.fields = plan?.fields;
     done.warnings = warnings;
     done.bytesTotal = opened.size;
     done.bytesRead = done.end.byte;
+    done.dataset = dataset.name;
     batch = newBatch(done.end);
     keysLoadingBeside.push(keysInBatch);
     if (keysLoadingBeside.length > loadingBeside) keysLoadingBeside.shift();
@@ -140,6 +156,12 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
           batch.rejectedRows += 1;
         } else {
           copy.add(checked);
+          const fixes = params.replayOf !== undefined && record.kind === 'row' ? replayedRow(record.values) : undefined;
+          if (fixes !== undefined) {
+            batch.replayed ??= { rows: [], fixes: [] };
+            batch.replayed.rows.push(checked.row);
+            batch.replayed.fixes.push(fixes);
+          }
           // A key a batch loading beside this one also has: loading both at once would race for its row.
           if (!batch.waitForPrevious && keysLoadingBeside.some((keys) => keys.has(checked.key))) batch.waitForPrevious = true;
           if (batch.staged.count++ === 0) batch.staged.firstRow = checked.row;
@@ -159,6 +181,12 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     opened.stream.destroy();
   }
   if (batch.staged.count + batch.rejectedRows > 0 || from.seq === 0) yield finishBatch();
+}
+
+/** The row of the first run a replayed record fixes, from its `_row` field. */
+function replayedRow(values: Record<string, unknown>): number | undefined {
+  const n = Number(values[REPLAY_ROW_FIELD]);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, staged: { copy: new Uint8Array(0), count: 0, firstRow: 0, lastRow: 0 } });
@@ -191,8 +219,8 @@ function validate(
   return { row: record.row, line: record.line, key, values };
 }
 
-/** Row errors for rows the database step refused, with the row's values as raw input. */
-function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatch, rejected: LoadOutcome['rejected']): RowError[] {
+/** Row errors for rows the database step refused, with the row's values under their source fields as raw input. */
+function rejectionErrors(dataset: Dataset, columns: string[], fields: string[] | undefined, staged: StagedBatch, rejected: LoadOutcome['rejected']): RowError[] {
   // Decoded once for the batch: every row of it may be refused (insert mode over existing keys).
   const values = stagedValues(staged, new Set(rejected.map((r) => r.row)));
   return rejected.map((r) =>
@@ -201,7 +229,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatc
       dataset.key.join(','),
       r.code,
       r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.firstSeen) : `${dataset.key.join(', ')} already exists (mode insert)`,
-      Object.fromEntries(columns.map((c, i) => [c, values.get(r.row)?.[i]])),
+      Object.fromEntries(columns.map((c, i) => [fields?.[i] ?? c, values.get(r.row)?.[i]])),
     ),
   );
 }
@@ -219,11 +247,12 @@ const refused =
     throw permanentFailure(ErrorCode.BatchFailed, `the database refused the batch of rows ${staged.firstRow}-${staged.lastRow}: ${err.message}${where}`);
   };
 
-export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number; parallelBatches: number }) {
+export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; datasets: DatasetRegistry; sliceMs: number; parallelBatches: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
     async importSlice({ run, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
-      const dataset = getDataset(params.dataset);
+      requireValidParams(checkImportParams(params, deps.datasets));
+      const dataset = requireDataset(deps.datasets, params.dataset);
       const statements = new Map<string, LoadStatements>();
       const statementsFor = (columns: string[]) => {
         const key = columns.join(',');
@@ -240,11 +269,17 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
         // Two batches loading at once keep two Postgres backends busy; they still commit in order.
         parallelBatches: deps.parallelBatches,
         // Reading, validating and staging run in a thread of their own, side by side with loading.
-        batches: (from) => deps.readers.batches(params, from),
+        batches: (from) => deps.readers.batches(dataset, params, from),
         async apply(client, batch) {
           const { columns, staged } = batch;
           const loaded = columns && staged.count > 0 ? await loadBatch(client, run.execution, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;
-          const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, staged, loaded.rejected) : [];
+          const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, batch.fields, staged, loaded.rejected) : [];
+          if (params.replayOf !== undefined && batch.replayed) {
+            // Committed with the batch: the first run's view counts each fixed row once.
+            const refused = new Set(loaded?.rejected.map((r) => r.row));
+            const fixed = batch.replayed.fixes.filter((_, i) => !refused.has(batch.replayed!.rows[i]!));
+            await replayQueries.recordAccepted(client, params.replayOf, run.id, fixed);
+          }
           deps.readers.recycle(staged.copy);
           return {
             succeeded: (loaded?.inserted ?? 0) + (loaded?.updated ?? 0),

@@ -8,7 +8,8 @@ import { downloadPath, type RunOutput } from '../jobs/run';
 import { dailyStats } from '../rollups/daily-stats';
 import { reportCsv, reportHtml, type ReportFacts, type RunFact } from '../reports/weekly-report';
 import type { ObjectStore } from '../storage';
-import { listRuns, runFailure } from '../temporal';
+import { runFailure } from '../temporal';
+import { listRuns } from '../visibility';
 
 export interface ReportDeps {
   pool: Pool;

@@ -32,7 +32,7 @@ export async function* rowBatches(pool: Pool, targets: readonly RowTarget[], fro
   for (let step = from.position.step; step < targets.length; step++) {
     const target = targets[step]!;
     let after = step === from.position.step ? from.position.lastId : 0;
-    const batch = (rows: IdBatch, lastId: number): RowBatch => ({ end: { step, lastId }, errors: [], rejectedRows: 0, target, rows, step: target.name });
+    const batch = (rows: IdBatch, lastId: number): RowBatch => ({ end: { step, lastId }, errors: [], rejectedRows: 0, target, rows, step: target.name, dataset: target.selection.dataset.name });
     if (target.ids) {
       for (;;) {
         const ids = await nextIds(pool, target.ids, after, target.batchSize);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
-import { TypedSearchAttributes, WorkflowIdReusePolicy, type Timestamp } from '@temporalio/common';
-import { listRuns, runFailure } from '../temporal';
+import { defaultPayloadConverter, TypedSearchAttributes, WorkflowIdReusePolicy, type Timestamp } from '@temporalio/common';
+import { runFailure } from '../temporal';
 import { scheduledBy, type JobKindName } from '../jobs';
 import { runStartOptions } from '../jobs/start';
 import { z } from 'zod';
@@ -12,6 +12,7 @@ import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
 import { ErrorCode } from '../errors';
+import { BadPageTokenError, listRuns, listRunsPage, visibilityQuery, type RunFilter } from '../visibility';
 import { ApiError } from './errors';
 
 /** How long the API waits for a worker to answer a run's progress query. */
@@ -30,22 +31,62 @@ export const runViewSchema = z
   .object({
     runId: z.string(),
     kind: z.string().optional(),
-    /** The schedule that started the run, if one did. */
-    scheduleId: z.string().optional(),
+    scheduleId: z.string().optional().describe('The schedule that started the run, if one did'),
+    startedBy: z.string().optional().describe('The name of the API key that started it'),
     status: runStatusSchema,
-    progress: progressSchema.nullable(),
-    result: runResultSchema.nullable(),
-    error: failureSchema.optional(),
+    progress: progressSchema.nullable().describe('Counts, rate, ETA and step: live while it runs, final once it ended'),
+    result: runResultSchema.nullable().describe('Set once the run ended'),
+    error: failureSchema.optional().describe('Why a failed run failed'),
     /** Set while one of the run's activities retries after a failure: "running" never hides a retry loop. */
-    retrying: retryingSchema.optional(),
+    retrying: retryingSchema.optional().describe("Set while one of the run's activities retries after a failure"),
+    replays: z
+      .object({
+        rejectedRows: z.number().int(),
+        acceptedLater: z.number().int(),
+        runs: z.array(z.string()),
+        replayOf: z.string().optional(),
+      })
+      .optional()
+      .describe('Imports: the replays of its rejected rows and how many of them were accepted later; a replay names the run it fixes'),
   })
-  .meta({ id: 'Run' });
+  .meta({
+    id: 'Run',
+    examples: [
+      {
+        runId: 'users-2026-11-23',
+        kind: 'import',
+        status: 'partial',
+        progress: {
+          step: 'partial',
+          counts: { processed: 1205, succeeded: 1200, failed: 5, skipped: 0, inserted: 1180, updated: 20 },
+          rowsPerSecond: 268,
+          etaSeconds: 0,
+          startedAt: '2026-11-23T08:00:00.000Z',
+          updatedAt: '2026-11-23T08:00:04.512Z',
+          cancelRequested: false,
+        },
+        result: {
+          status: 'partial',
+          kind: 'import',
+          counts: { processed: 1205, succeeded: 1200, failed: 5, skipped: 0, inserted: 1180, updated: 20 },
+          errorSample: [{ row: 3, line: 4, field: 'email', code: 'VALIDATION_FAILED', message: 'must be a valid email address', raw: { email: 'not-an-email', name: 'Ann' } }],
+          errorCount: 6,
+          errorReport: '/runs/users-2026-11-23/errors',
+          outputs: [],
+          warnings: [],
+          startedAt: '2026-11-23T08:00:00.000Z',
+          endedAt: '2026-11-23T08:00:04.512Z',
+          durationMs: 4512,
+        },
+      },
+    ],
+  });
 export type RunView = z.infer<typeof runViewSchema>;
 
-/** Runs as the API sees them: started, read and stopped through Temporal. */
-export function createRunService(client: Client, taskQueue: string, pool: Pool) {
-  const listWhere = (query: string, limit: number) => listRuns(client, query, limit);
+const memoString = (memo: Record<string, unknown> | undefined, key: string) => (typeof memo?.[key] === 'string' ? memo[key] : undefined);
 
+/** Runs as the API sees them: started, read and stopped through Temporal. */
+export function createRunService(client: Client, taskQueue: string, pool: Pool, opts: { allowSelfApproval?: boolean } = {}) {
   /** The run's execution, keying its state: reported by Temporal, else the newest one registered under its id. */
   const executionOf = async (description: WorkflowExecutionDescription): Promise<string> =>
     description.raw.workflowExecutionInfo?.firstRunId || (await runState.latestExecution(pool, description.workflowId)) || description.runId;
@@ -60,10 +101,13 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
   };
 
   return {
-    /** Starts a run; the same runId again returns that run, and refuses different params. */
-    async start(kind: JobKindName, params: unknown, runId?: string): Promise<{ runId: string; existing: boolean }> {
-      const { workflowType, typedSearchAttributes, ...options } = runStartOptions(kind, params);
-      const workflowId = runId ?? `${kind}-${randomUUID()}`;
+    /**
+     * Starts a run on behalf of `startedBy` (a key's name); the same runId again returns that run,
+     * whoever asks, and refuses different params.
+     */
+    async start(kind: JobKindName, params: unknown, run: { runId?: string; startedBy: string }): Promise<{ runId: string; existing: boolean }> {
+      const { workflowType, typedSearchAttributes, ...options } = runStartOptions(kind, params, run.startedBy);
+      const workflowId = run.runId ?? `${kind}-${randomUUID()}`;
       try {
         await client.workflow.start(workflowType, {
           ...options,
@@ -86,16 +130,17 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
     async get(runId: string): Promise<RunView> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
-      const kind = description.memo?.kind as string | undefined;
+      const kind = memoString(description.memo, 'kind');
       const scheduleId = description.typedSearchAttributes.get(scheduledBy.id);
-      const view = async (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId'>): Promise<RunView> => {
+      const startedBy = memoString(description.memo, 'startedBy');
+      const view = async (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId' | 'startedBy'>): Promise<RunView> => {
         // Preview sample rows are kept out of workflow history: join them back in for display.
         const previews = [state.progress?.preview, state.result?.preview].filter((p): p is Preview => p !== undefined);
         if (previews.length > 0) {
           const samples = await runState.readPreviewSamples(pool, await executionOf(description));
           for (const preview of previews) withSamples(preview, samples);
         }
-        return { runId, kind, ...(scheduleId && { scheduleId }), ...state };
+        return { runId, kind, ...(scheduleId && { scheduleId }), ...(startedBy && { startedBy }), ...state };
       };
       switch (description.status.name) {
         case 'RUNNING': {
@@ -132,8 +177,12 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       await handle.signal(cancelSignal, { reason });
     },
 
-    /** Approves or rejects a run that waits for confirmation; 409 unless it is waiting. */
-    async decide(runId: string, decision: 'approve' | 'reject', details: { by?: string; comment?: string; reason?: string }): Promise<void> {
+    /**
+     * Approves or rejects, on behalf of `by` (a key's name), a run that waits for confirmation; 409
+     * unless it is waiting. Four eyes: whoever started a run may reject it but not approve it,
+     * unless self-approval is allowed.
+     */
+    async decide(runId: string, decision: 'approve' | 'reject', details: { by: string; comment?: string; reason?: string }): Promise<void> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
       const step =
@@ -147,26 +196,39 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool) 
       if (step !== AWAITING_APPROVAL) {
         throw new ApiError(409, ErrorCode.NotAwaitingApproval, `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
       }
+      if (decision === 'approve' && !opts.allowSelfApproval && memoString(description.memo, 'startedBy') === details.by) {
+        throw new ApiError(
+          403,
+          'SELF_APPROVAL',
+          `run "${runId}" was started by "${details.by}", who may not approve it too: another key with the approve scope must (four eyes; BATCHFLOW_ALLOW_SELF_APPROVAL=true allows it)`,
+        );
+      }
       await handle.signal(decision === 'approve' ? approveSignal : rejectSignal, details);
     },
 
-    async list(filter: { kind?: string; dataset?: string; status?: string; scheduleId?: string; limit: number }) {
-      const clauses = [
-        filter.kind && `BatchflowKind = ${quote(filter.kind)}`,
-        filter.dataset && `BatchflowDataset = ${quote(filter.dataset)}`,
-        filter.status && `BatchflowStatus = ${quote(filter.status)}`,
-        filter.scheduleId && `TemporalScheduledById = ${quote(filter.scheduleId)}`,
-      ].filter(Boolean);
-      return listWhere(clauses.length ? clauses.join(' AND ') : 'BatchflowKind IS NOT NULL', filter.limit);
+    /** The kind a run was started as and its params, from the first event of its (latest) history. */
+    async startedAs(runId: string): Promise<{ kind?: string; params: unknown; running: boolean }> {
+      const handle = client.workflow.getHandle(runId);
+      const description = await handle.describe();
+      const history = await handle.fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const input = payload ? defaultPayloadConverter.fromPayload<{ params?: unknown }>(payload) : undefined;
+      return { kind: description.memo?.kind as string | undefined, params: input?.params, running: description.status.name === 'RUNNING' };
     },
 
-    listWhere,
+    /** A page of runs from Temporal's visibility; a page token that is not one is a 400. */
+    async list(filter: RunFilter, page: { pageSize: number; pageToken?: string }) {
+      return listRunsPage(client, filter, page).catch((err: unknown) => {
+        if (err instanceof BadPageTokenError) throw new ApiError(400, 'INVALID_REQUEST', 'pageToken: not a page token for this filter; start again without one', 'pageToken');
+        throw err;
+      });
+    },
+
+    /** Every run a filter matches, up to `limit`. */
+    listWhere: (filter: RunFilter, limit: number) => listRuns(client, visibilityQuery(filter), limit),
   };
 }
 export type RunService = ReturnType<typeof createRunService>;
-
-// Visibility queries take string literals; values are already validated, quotes are escaped anyway.
-export const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /**
  * The workflow learns its counts once per slice (several seconds); the checkpoint row commits with

@@ -4,7 +4,24 @@ import { addDays, startOfDay, type DateRange } from '../jobs/dates';
 import { isManaged } from '../schedules/declarations';
 import { ErrorCode } from '../errors';
 import { ApiError, notFound } from './errors';
-import { quote, type RunService } from './runs';
+import type { RunService } from './runs';
+
+/** A schedule as the API shows it, for the docs. */
+export const scheduleExample = {
+  id: 'daily-stats',
+  kind: 'aggregate',
+  params: {},
+  spec: { declared: '0 2 * * *', timeZone: 'UTC' },
+  overlap: 'buffer_all',
+  catchupWindowMs: 86_400_000,
+  paused: false,
+  note: '',
+  nextRunTimes: ['2026-11-24T02:00:00.000Z', '2026-11-25T02:00:00.000Z'],
+  recentRuns: [{ runId: 'daily-stats-2026-11-23T02:00:00Z', status: 'success', scheduledAt: '2026-11-23T02:00:00.000Z', startTime: '2026-11-23T02:00:00.114Z', closeTime: '2026-11-23T02:00:03.902Z' }],
+  runsStarted: 31,
+  skippedOverlap: 0,
+  missedCatchupWindow: 0,
+};
 
 export const scheduleViewSchema = z
   .object({
@@ -27,7 +44,7 @@ export const scheduleViewSchema = z
     skippedOverlap: z.number().int(),
     missedCatchupWindow: z.number().int(),
   })
-  .meta({ id: 'Schedule' });
+  .meta({ id: 'Schedule', examples: [scheduleExample] });
 export type ScheduleView = z.infer<typeof scheduleViewSchema>;
 
 const NEXT_RUNS = 5;
@@ -48,7 +65,7 @@ export function createScheduleService(client: Client, taskQueue: string, runs: R
   };
 
   const view = async ({ scheduleId, spec, action, policies, state, info }: ScheduleDescription): Promise<ScheduleView> => {
-    const recent = await runs.listWhere(`TemporalScheduledById = ${quote(scheduleId)}`, RECENT_RUNS);
+    const recent = await runs.listWhere({ scheduleId }, RECENT_RUNS);
     return {
       id: scheduleId,
       kind: action.memo?.kind as string | undefined,

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import type { ScheduleView } from '../api/schedules';
 import { loadConfig } from '../config';
+import { codeDatasets, loadDatasets } from '../datasets';
 import { loadSchedules } from '../schedules/declarations';
 import { summariseSync, syncSchedules } from '../schedules/sync';
 import { connectTemporal } from '../temporal';
 import { follow } from './follow';
-import { ApiClient, CliError, ExitCode } from './http';
+import { apiClient } from './api';
+import { CliError, ExitCode } from './http';
 
 const path = (id: string, action = '') => `/schedules/${encodeURIComponent(id)}${action && `/${action}`}`;
 
@@ -34,7 +36,7 @@ export async function schedulesCommand(args: string[], usage: string): Promise<n
     return id;
   };
   const config = loadConfig();
-  const api = new ApiClient(config.api.url);
+  const api = apiClient();
   switch (sub) {
     case 'list': {
       const { body } = await api.request<{ schedules: ScheduleView[] }>('GET', '/schedules');
@@ -74,7 +76,8 @@ export async function schedulesCommand(args: string[], usage: string): Promise<n
     case 'sync': {
       const file = values.file ?? config.schedulesFile;
       if (!file) throw new CliError('BATCHFLOW_SCHEDULES is off: give --file', ExitCode.Usage);
-      const declarations = loadSchedules(file);
+      // Params are checked against the declared datasets, as the worker's own sync checks them.
+      const declarations = loadSchedules(file, loadDatasets(config.datasetDirs, codeDatasets));
       const temporal = await connectTemporal(config);
       try {
         console.log(summariseSync(await syncSchedules(temporal.client, declarations, config.temporal.taskQueue), file));

@@ -3,17 +3,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScheduleView } from '../api/schedules';
 import { startApi } from '../api/server';
-import { loadConfig } from '../config';
+import { loadConfig, requireDatabaseUrl } from '../config';
+import { createPool } from '../db/pool';
 import { searchAttributeTypes } from '../jobs';
+import { createLogger } from '../log';
 import { freePort } from '../stack/ports';
 import { startPostgres } from '../stack/postgres';
 import { startTemporal } from '../stack/temporal';
-import { createWorker } from '../worker';
+import { createWorker, installWorkerRuntime, serveWorkerMetrics } from '../worker';
 import { follow } from './follow';
 import { ApiClient } from './http';
+import { ensureLocalAdminKey, readLocalKey } from './local-key';
 
 const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
-const log = (msg: string) => console.log(`[batchflow] ${msg}`);
+
+/** A configured port, or a free one when it is taken; 0 (none) stays 0. */
+const portNear = async (port: number) => String(port === 0 ? 0 : await freePort(port));
 
 /**
  * `npm start`: the whole local stack in one process. Services given by the environment
@@ -21,11 +26,23 @@ const log = (msg: string) => console.log(`[batchflow] ${msg}`);
  * data under BATCHFLOW_DATA_DIR so that starting again reuses it.
  */
 export async function startLocalStack(opts: { sample: boolean }): Promise<void> {
-  const base = loadConfig();
+  // Readable lines here; LOG_FORMAT=json gives what `batchflow worker` and `batchflow api` write.
+  const env = { LOG_FORMAT: 'pretty', ...process.env };
+  const base = loadConfig(env);
+  const logger = createLogger(base.log);
+  const startLogger = logger.child({ component: 'start' });
+  const log = (msg: string) => startLogger.info(msg);
+  const metricsPorts = {
+    BATCHFLOW_API_METRICS_PORT: await portNear(base.metrics.apiPort),
+    BATCHFLOW_WORKER_METRICS_PORT: await portNear(base.metrics.workerPort),
+    BATCHFLOW_TEMPORAL_METRICS_PORT: await portNear(base.metrics.temporalPort),
+  };
+  // Before anything else touches the Temporal runtime (the SDK's download of the dev server does).
+  installWorkerRuntime(loadConfig({ ...env, ...metricsPorts }), logger.child({ component: 'worker' }));
   await fs.mkdir(base.dataDir, { recursive: true });
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err: Error) => console.error(`[batchflow] ${err.message}`));
+    for (const stop of stops.reverse()) await stop().catch((err: Error) => startLogger.error(err.message));
   };
 
   try {
@@ -47,22 +64,30 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     if ('stop' in temporal) stops.push(() => temporal.stop());
     if ('stop' in postgres) stops.push(() => postgres.stop());
 
-    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, PORT: String(await freePort(base.api.port)) });
+    const config = loadConfig({ ...env, ...metricsPorts, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, PORT: String(await freePort(base.api.port)) });
     const { worker, run } = await createWorker(config, { log });
     const workerDone = run();
     stops.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerDone;
     });
-    const api = await startApi(config, { logger: false });
+    const workerMetrics = await serveWorkerMetrics(config);
+    if (workerMetrics) stops.push(() => workerMetrics.close());
+    const api = await startApi(config, { logger: logger.child({ component: 'api' }) });
     stops.push(() => api.close());
     const apiUrl = `http://localhost:${new URL(api.address).port}`;
+    const pool = createPool(requireDatabaseUrl(config), 1);
+    const { created } = await ensureLocalAdminKey(pool, config.localKeyFile).finally(() => pool.end());
+    const client = new ApiClient(apiUrl, readLocalKey(config.localKeyFile));
+    const { host, temporalPort } = config.metrics;
 
     log(`object store: ${config.s3 ? `s3://${config.s3.bucket}` : config.objectStoreDir}`);
-    log(`API:          ${apiUrl}   (GET ${apiUrl}/health)`);
+    log(`API:          ${apiUrl}   (GET ${apiUrl}/health)   docs: ${apiUrl}/docs`);
+    log(`metrics:      API ${api.metricsUrl ?? 'off'}   worker ${workerMetrics?.url ?? 'off'}   Temporal SDK ${temporalPort > 0 ? `http://${host}:${temporalPort}/metrics` : 'off'}`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
-    await logSchedules(new ApiClient(apiUrl));
+    log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
+    await logSchedules(client, log);
     // Workers import local files only from $BATCHFLOW_DATA_DIR/imports (by default): the example
     // files go there, for the sample run and for trying the CLI by hand.
     const importsDir = path.join(config.dataDir, 'imports');
@@ -72,7 +97,7 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     const shown = path.relative(process.cwd(), example).startsWith('..') ? example : path.relative(process.cwd(), example);
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import ${shown} --dataset users --mode upsert`);
 
-    if (opts.sample) await runSample(new ApiClient(apiUrl), example);
+    if (opts.sample) await runSample(client, example, log);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -92,7 +117,7 @@ async function copyExamples(importsDir: string): Promise<void> {
 }
 
 /** The schedules the worker synced, as Temporal now has them: one line each. */
-async function logSchedules(api: ApiClient): Promise<void> {
+async function logSchedules(api: ApiClient, log: (msg: string) => void): Promise<void> {
   const { body } = await api.request<{ schedules: ScheduleView[] }>('GET', '/schedules');
   if (body.schedules.length === 0) log('schedules:    none (BATCHFLOW_SCHEDULES is off or declares none)');
   for (const [i, s] of body.schedules.entries()) {
@@ -102,7 +127,7 @@ async function logSchedules(api: ApiClient): Promise<void> {
 }
 
 /** Runs the sample import once per data directory: its fixed runId makes a restart reuse it. */
-async function runSample(api: ApiClient, sampleFile: string): Promise<void> {
+async function runSample(api: ApiClient, sampleFile: string, log: (msg: string) => void): Promise<void> {
   const runId = 'sample-users-import';
   const { body } = await api.request<{ existing: boolean }>('POST', '/runs', {
     kind: 'import',

@@ -46,7 +46,7 @@ function valueSql(o: ExportQueryOptions, column: string): string {
 export function exportSelect(o: ExportQueryOptions, where = 'true'): string {
   const { dataset } = o.selection;
   const id = `t.${ident(dataset.idColumn)}`;
-  const select = `SELECT ${o.columns.map((c) => `${valueSql(o, c)} AS ${ident(c)}`).join(', ')} FROM ${ident(dataset.table)} t WHERE ${where} ORDER BY ${id}`;
+  const select = `SELECT ${o.columns.map((c) => `${valueSql(o, c)} AS ${ident(c)}`).join(', ')} FROM ${dataset.sqlTable} t WHERE ${where} ORDER BY ${id}`;
   // A subquery with ORDER BY is never flattened into the outer query, so its order holds.
   return o.format === 'csv' ? select : `SELECT row_to_json(r) FROM (${select}) r`;
 }

@@ -142,7 +142,7 @@ export const runState = {
 
   /**
    * Deletes the state of executions untouched since `before` (checkpoints, row errors, previews,
-   * import bookkeeping, id list references), then the stored id lists no run references that were
+   * import bookkeeping, dedupe keys, pairs and groups, id list references), then the stored id lists no run references that were
    * not stored again since. Returns how many executions went.
    */
   async purge(db: Queryable, before: Date): Promise<number> {
@@ -153,7 +153,10 @@ export const runState = {
          previews AS (DELETE FROM run_previews WHERE execution_id IN (SELECT execution_id FROM gone)),
          keys AS (DELETE FROM import_keys WHERE execution_id IN (SELECT execution_id FROM gone)),
          batches AS (DELETE FROM import_batches WHERE execution_id IN (SELECT execution_id FROM gone)),
-         lists AS (DELETE FROM run_id_lists WHERE execution_id IN (SELECT execution_id FROM gone))
+         lists AS (DELETE FROM run_id_lists WHERE execution_id IN (SELECT execution_id FROM gone)),
+         dedupe_keys AS (DELETE FROM dedupe_keys WHERE execution_id IN (SELECT execution_id FROM gone)),
+         dedupe_links AS (DELETE FROM dedupe_links WHERE execution_id IN (SELECT execution_id FROM gone)),
+         dedupe_groups AS (DELETE FROM dedupe_groups WHERE execution_id IN (SELECT execution_id FROM gone))
        SELECT count(*)::int AS n FROM gone`,
       [before],
     );

@@ -6,7 +6,8 @@ type Queryable = Pool | PoolClient;
 
 type Scalar = string | number | boolean;
 
-const CAST: Record<SqlType, string> = { text: 'text', integer: 'bigint', numeric: 'numeric', date: 'date', timestamptz: 'timestamptz', boolean: 'boolean' };
+/** The type a value of each column type binds as (integers as bigint: ids exceed int4). */
+export const CAST: Record<SqlType, string> = { text: 'text', integer: 'bigint', numeric: 'numeric', date: 'date', timestamptz: 'timestamptz', boolean: 'boolean' };
 const COMPARE: Partial<Record<FilterOp, string>> = { eq: '=', lt: '<', lte: '<=', gt: '>', gte: '>=' };
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -60,7 +61,7 @@ export interface RowSelection {
   asOf: Date;
 }
 
-const table = (s: RowSelection) => ident(s.dataset.table);
+const table = (s: RowSelection) => s.dataset.sqlTable;
 const idCol = (s: RowSelection) => ident(s.dataset.idColumn);
 
 /** ` AND (filter)` with its values appended to params, or nothing without a filter. */
@@ -82,11 +83,11 @@ export const rowQueries = {
     const { rows } = await db.query<{ live: number; changed: number; analyzed: boolean }>(
       `SELECT n_live_tup AS live, n_mod_since_analyze AS changed, (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) AS analyzed
        FROM pg_stat_user_tables WHERE relid = $1::regclass`,
-      [dataset.table],
+      [dataset.sqlTable],
     );
     const stats = rows[0];
     if (stats && stats.analyzed && stats.changed <= Math.max(stats.live, 1_000) / 10) return;
-    await db.query(`ANALYZE ${ident(dataset.table)}`);
+    await db.query(`ANALYZE ${dataset.sqlTable}`);
   },
 
   /** How many rows match and the highest matching id (the run never goes past it). */

@@ -1,6 +1,9 @@
 import { z } from 'zod';
-import { rollupNames, rollups } from '../rollups';
+import type { DatasetRegistry } from '../datasets';
+import { checkRollup, rollupNames, rollups } from '../rollups';
+import { strictObject } from './strict';
 import { checkDateRange, isoDateSchema, previousDay, type DateRange } from './dates';
+import type { Issue } from './filter';
 
 /** The longest range one aggregate run computes (ten years of dates). */
 export const MAX_AGGREGATE_DAYS = 3_660;
@@ -10,18 +13,20 @@ export const MAX_AGGREGATE_DAYS = 3_660;
  * from/to range. Without either, a scheduled run computes the day before its scheduled time, and
  * a run started by hand the day before it started.
  */
-export const aggregateParamsSchema = z
-  .strictObject({
-    rollups: z.array(z.enum(rollupNames)).min(1).default([...rollupNames]),
-    date: isoDateSchema.optional(),
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
-  })
-  .superRefine((p, ctx) => {
-    if (p.date !== undefined && (p.from !== undefined || p.to !== undefined)) ctx.addIssue({ code: 'custom', path: ['date'], message: 'give date, or from and to, not both' });
-    checkDateRange(ctx, p, MAX_AGGREGATE_DAYS);
-  });
+export const aggregateParamsSchema = strictObject({
+  rollups: z.array(z.enum(rollupNames)).min(1).default([...rollupNames]),
+  date: isoDateSchema.optional(),
+  from: isoDateSchema.optional(),
+  to: isoDateSchema.optional(),
+}).superRefine((p, ctx) => {
+  if (p.date !== undefined && (p.from !== undefined || p.to !== undefined)) ctx.addIssue({ code: 'custom', path: ['date'], message: 'give date, or from and to, not both' });
+  checkDateRange(ctx, p, MAX_AGGREGATE_DAYS);
+});
 export type AggregateParams = z.infer<typeof aggregateParamsSchema>;
+
+/** An aggregate's roll-ups held against the declared datasets they count. */
+export const checkAggregateParams = (params: Pick<AggregateParams, 'rollups'>, datasets: DatasetRegistry): Issue[] =>
+  params.rollups.flatMap((name, i) => checkRollup(rollups[name], datasets).map((message) => ({ path: ['rollups', i], message })));
 
 /** Where an aggregate run stands: the last date whose rows are committed. */
 export interface DatePosition {

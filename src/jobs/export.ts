@@ -1,55 +1,61 @@
 import { z } from 'zod';
-import { datasetNames, getDataset, type Dataset } from '../datasets';
-import { addIssues, checkFilter, filterSchema } from './filter';
+import type { Dataset, DatasetRegistry } from '../datasets';
+import { mediaTypes } from '../formats/types';
+import { datasetNameSchema, withDataset } from './datasets';
+import { checkFilter, filterSchema, type Issue } from './filter';
 
 export const exportFormats = ['csv', 'ndjson', 'json'] as const;
 export type ExportFormat = (typeof exportFormats)[number];
 
 /** Parameters of an export run: the API body's `params`, the CLI's flags and the workflow input. */
-export const exportParamsSchema = z
-  .strictObject({
-    dataset: z.enum(datasetNames),
-    /** A structured filter, as for bulk updates; every row when absent. */
-    where: filterSchema.optional(),
-    /** Columns to write, in this order: the id, declared and system columns; all but secret ones when absent. */
-    columns: z.array(z.string().min(1)).min(1).max(100).optional(),
-    format: z.enum(exportFormats).default('csv'),
-    /** Compress the file (gzip); its name gets `.gz`. */
-    gzip: z.boolean().default(false),
-    /**
-     * Where the file goes: a key in Batchflow's object store (`exports/users.csv` or
-     * `store://exports/users.csv`), or `s3://bucket/key` in an allowed bucket. Default
-     * `exports/<run id>.<format>[.gz]` in the object store.
-     */
-    destination: z
-      .string()
-      .min(1)
-      .max(1024)
-      .refine((d) => d.startsWith('s3://') || d.startsWith('store://') || !/^[a-z][a-z0-9+.-]*:/i.test(d), 'must be a key in the object store (store://key) or s3://bucket/key')
-      .optional(),
-    /** CSV only: text cells that begin with = + - @ tab CR or LF get a leading ' so that spreadsheets show them as text. */
-    csvFormulaEscape: z.boolean().default(true),
-    /** Write secret columns (tokens, token hashes) too: only callers with the admin scope may ask. */
-    includeSecrets: z.boolean().default(false),
-    /** The size of each uploaded part, in MiB (S3 needs at least 5); it doubles every 1,000 parts. */
-    partSizeMb: z.number().int().min(5).max(64).default(8),
-  })
-  .superRefine((params, ctx) => {
-    const dataset = getDataset(params.dataset);
-    if (params.where !== undefined) addIssues(ctx, checkFilter(dataset, params.where), ['where']);
+export const exportParamsSchema = z.strictObject({
+  dataset: datasetNameSchema,
+  /** A structured filter, as for bulk updates; every row when absent. */
+  where: filterSchema.optional(),
+  /** Columns to write, in this order: the id, declared and system columns; all but secret ones when absent. */
+  columns: z.array(z.string().min(1)).min(1).max(100).optional(),
+  format: z.enum(exportFormats).default('csv'),
+  /** Compress the file (gzip); its name gets `.gz`. */
+  gzip: z.boolean().default(false),
+  /**
+   * Where the file goes: a key in Batchflow's object store (`exports/users.csv` or
+   * `store://exports/users.csv`), or `s3://bucket/key` in an allowed bucket. Default
+   * `exports/<run id>.<format>[.gz]` in the object store.
+   */
+  destination: z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine((d) => d.startsWith('s3://') || d.startsWith('store://') || !/^[a-z][a-z0-9+.-]*:/i.test(d), 'must be a key in the object store (store://key) or s3://bucket/key')
+    .optional(),
+  /** CSV only: text cells that begin with = + - @ tab CR or LF get a leading ' so that spreadsheets show them as text. */
+  csvFormulaEscape: z.boolean().default(true),
+  /** Write secret columns (tokens, token hashes) too: only callers with the admin scope may ask. */
+  includeSecrets: z.boolean().default(false),
+  /** The size of each uploaded part, in MiB (S3 needs at least 5); it doubles every 1,000 parts. */
+  partSizeMb: z.number().int().min(5).max(64).default(8),
+});
+export type ExportParams = z.infer<typeof exportParamsSchema>;
+
+/** An export's params held against the declared datasets: its filter and the columns it writes. */
+export function checkExportParams(params: ExportParams, datasets: DatasetRegistry): Issue[] {
+  return withDataset(datasets, params.dataset, ['dataset'], (dataset) => {
+    const issues = params.where === undefined ? [] : checkFilter(dataset, params.where, ['where']);
     const seen = new Set<string>();
     params.columns?.forEach((column, i) => {
+      const path = ['columns', i];
       if (!exportableColumns(dataset, true).includes(column)) {
-        ctx.addIssue({ code: 'custom', path: ['columns', i], message: `"${column}" is not a column of ${dataset.name} (${exportableColumns(dataset, params.includeSecrets).join(', ')})` });
+        issues.push({ path, message: `"${column}" is not a column of ${dataset.name} (${exportableColumns(dataset, params.includeSecrets).join(', ')})` });
       } else if (dataset.columns[column]?.secret && !params.includeSecrets) {
-        ctx.addIssue({ code: 'custom', path: ['columns', i], message: `"${column}" is a secret column: leave it out, or set includeSecrets (admin scope only)` });
+        issues.push({ path, message: `"${column}" is a secret column: leave it out, or set includeSecrets (admin scope only)` });
       } else if (seen.has(column)) {
-        ctx.addIssue({ code: 'custom', path: ['columns', i], message: `"${column}" is listed twice` });
+        issues.push({ path, message: `"${column}" is listed twice` });
       }
       seen.add(column);
     });
+    return issues;
   });
-export type ExportParams = z.infer<typeof exportParamsSchema>;
+}
 
 /** The columns an export may write, in their default order: the id, the declared columns, the other system columns. */
 export function exportableColumns(dataset: Dataset, includeSecrets: boolean): string[] {
@@ -57,10 +63,8 @@ export function exportableColumns(dataset: Dataset, includeSecrets: boolean): st
   return [dataset.idColumn, ...declared, ...Object.keys(dataset.system).filter((c) => c !== dataset.idColumn)];
 }
 
-const MEDIA_TYPE: Record<ExportFormat, string> = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json' };
-
 /** The file's media type: gzip files are application/gzip, so that no client unpacks them on the way. */
-export const exportContentType = (params: Pick<ExportParams, 'format' | 'gzip'>) => (params.gzip ? 'application/gzip' : MEDIA_TYPE[params.format]);
+export const exportContentType = (params: Pick<ExportParams, 'format' | 'gzip'>) => (params.gzip ? 'application/gzip' : mediaTypes[params.format]);
 
 /** The default object key of a run's file. */
 export const defaultExportKey = (runId: string, params: Pick<ExportParams, 'format' | 'gzip'>) => `exports/${runId}.${params.format}${params.gzip ? '.gz' : ''}`;

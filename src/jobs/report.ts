@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import { strictObject } from './strict';
 import { addDays, checkDateRange, dateIn, isoDateSchema, type DateRange } from './dates';
 
 /** The longest window one report covers. */
@@ -9,12 +10,10 @@ export const MAX_REPORT_DAYS = 31;
  * the seven days before its scheduled date (Sunday to Saturday for a Sunday schedule), and a run
  * started by hand the seven days before it started.
  */
-export const reportParamsSchema = z
-  .strictObject({
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
-  })
-  .superRefine((p, ctx) => checkDateRange(ctx, p, MAX_REPORT_DAYS));
+export const reportParamsSchema = strictObject({
+  from: isoDateSchema.optional(),
+  to: isoDateSchema.optional(),
+}).superRefine((p, ctx) => checkDateRange(ctx, p, MAX_REPORT_DAYS));
 export type ReportParams = z.infer<typeof reportParamsSchema>;
 
 /** Reports count days in UTC, like daily_stats. */

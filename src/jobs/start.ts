@@ -6,13 +6,14 @@ export const paramsDigest = (kind: string, params: unknown) => createHash('sha25
 
 /**
  * What a run starts with, whoever starts it (POST /runs, the CLI, a schedule): its workflow type,
- * its one input object, its search attributes and its memo.
+ * its one input object, its search attributes and its memo. `startedBy` is the name of the API key
+ * that started it (a schedule's runs have none: their schedule says where they came from).
  */
-export function runStartOptions(kind: JobKindName, params: unknown) {
+export function runStartOptions(kind: JobKindName, params: unknown, startedBy?: string) {
   return {
     workflowType: jobKinds[kind].workflowType,
     args: [{ params }],
-    typedSearchAttributes: runSearchAttributes(kind, params),
-    memo: { kind, paramsDigest: paramsDigest(kind, params) },
+    typedSearchAttributes: runSearchAttributes(kind, params, startedBy),
+    memo: { kind, paramsDigest: paramsDigest(kind, params), ...(startedBy && { startedBy }) },
   };
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import YAML from 'yaml';
 import { z } from 'zod';
+import type { DatasetRegistry } from '../datasets';
 import { isTimeZone } from '../jobs/dates';
 import { jobKindNames, jobKinds, scheduleDigestAttribute, type JobKind } from '../jobs';
 import { durationMs, durationSchema } from '../jobs/run';
@@ -11,8 +12,8 @@ import { calendarFields, describeCalendar, parseCalendarField, toCalendarSpec, t
 
 /**
  * Schedules declared in one YAML file (BATCHFLOW_SCHEDULES): each an id, a cron or calendar spec
- * in a time zone, a job kind and its params (checked by the kind's schema, as POST /runs checks
- * them), an overlap policy, a catch-up window, an optional jitter, and a paused flag with a note.
+ * in a time zone, a job kind and its params (checked by the kind's schema and against the declared
+ * datasets, as POST /runs checks them), an overlap policy, a catch-up window, an optional jitter, and a paused flag with a note.
  */
 
 export const scheduleIdSchema = z
@@ -75,7 +76,7 @@ export class ScheduleFileError extends Error {}
 const at = (path: readonly PropertyKey[]) => path.map(String).join('.');
 
 /** Checks a schedules file's text; throws ScheduleFileError naming each bad schedule and field. */
-export function parseSchedules(text: string, source: string): ScheduleDeclaration[] {
+export function parseSchedules(text: string, source: string, datasets: DatasetRegistry): ScheduleDeclaration[] {
   let raw: unknown;
   try {
     raw = YAML.parse(text) ?? {};
@@ -90,10 +91,12 @@ export function parseSchedules(text: string, source: string): ScheduleDeclaratio
     const declared = declarationSchema.safeParse(value);
     const issues = declared.success ? [] : declared.error.issues.map((i) => ({ path: at(i.path), message: i.message }));
     if (declared.success) {
-      // The same strict schema as POST /runs: unknown keys are refused, defaults filled in.
-      const params = (jobKinds[declared.data.kind] as JobKind).schema.safeParse(declared.data.params);
-      if (params.success) declarations.push({ ...declared.data, params: params.data as Record<string, unknown>, id });
-      else issues.push(...params.error.issues.map((i) => ({ path: at(['params', ...i.path]), message: i.message })));
+      // The same strict schema and check as POST /runs: unknown keys are refused, defaults filled in, datasets declared.
+      const kind = jobKinds[declared.data.kind] as JobKind;
+      const params = kind.schema.safeParse(declared.data.params);
+      const paramIssues = params.success ? kind.check(params.data, datasets) : params.error.issues;
+      if (params.success && paramIssues.length === 0) declarations.push({ ...declared.data, params: params.data as Record<string, unknown>, id });
+      else issues.push(...paramIssues.map((i) => ({ path: at(['params', ...i.path]), message: i.message })));
     }
     problems.push(...issues.map((i) => `schedule "${id}": ${i.path || 'declaration'}: ${i.message}`));
   }
@@ -101,14 +104,14 @@ export function parseSchedules(text: string, source: string): ScheduleDeclaratio
   return declarations;
 }
 
-export function loadSchedules(file: string): ScheduleDeclaration[] {
+export function loadSchedules(file: string, datasets: DatasetRegistry): ScheduleDeclaration[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new ScheduleFileError(`cannot read the schedules file ${file} (BATCHFLOW_SCHEDULES): ${(err as Error).message}`);
   }
-  return parseSchedules(text, file);
+  return parseSchedules(text, file, datasets);
 }
 
 const OVERLAP: Record<OverlapPolicy, ScheduleOverlapPolicy> = {

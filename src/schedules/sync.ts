@@ -1,4 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
+import type { DatasetRegistry } from '../datasets';
 import { scheduleDigestAttribute } from '../jobs';
 import { isManaged, loadSchedules, scheduleOptions, ScheduleFileError, type ScheduleDeclaration } from './declarations';
 
@@ -102,8 +103,8 @@ export async function syncSchedules(client: Client, declarations: readonly Sched
 }
 
 /** The worker's start-up sync: the declarations file, checked (a bad one stops the worker), then synced. */
-export async function syncDeclaredSchedules(client: Client, opts: { file: string; taskQueue: string; log?: (msg: string) => void }): Promise<SyncOutcome> {
-  const outcome = await syncSchedules(client, loadSchedules(opts.file), opts.taskQueue);
+export async function syncDeclaredSchedules(client: Client, opts: { file: string; taskQueue: string; datasets: DatasetRegistry; log?: (msg: string) => void }): Promise<SyncOutcome> {
+  const outcome = await syncSchedules(client, loadSchedules(opts.file, opts.datasets), opts.taskQueue);
   opts.log?.(summariseSync(outcome, opts.file));
   return outcome;
 }

@@ -39,7 +39,13 @@ function localStore(dir: string): ObjectStore {
     async put(key, body) {
       const file = path.join(dir, safeKey(key));
       await fsp.mkdir(path.dirname(file), { recursive: true });
-      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, fs.createWriteStream(file));
+      try {
+        await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, fs.createWriteStream(file));
+      } catch (err) {
+        // A body that failed half way (an upload over its limit, a dropped client) leaves no part-file.
+        await fsp.rm(file, { force: true });
+        throw err;
+      }
       return { uri: `store://${safeKey(key)}`, size: (await fsp.stat(file)).size };
     },
     open: (key, start) => openLocalFile(path.join(dir, safeKey(key)), start),
@@ -227,4 +233,16 @@ export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Clie
       return openAllowedFile(source, deps.localSourceDirs, start);
     },
   };
+}
+
+/**
+ * The object store and the import sources a process reads through, from its configuration. They
+ * share one S3 client: the caller's (its ObjectAccess's), or a new one.
+ */
+export function createStorage(
+  config: Pick<Config, 's3' | 'objectStoreDir' | 'localSourceDirs' | 's3SourceBuckets'>,
+  s3Client: S3Client | undefined = config.s3 && createS3Client(config.s3),
+): { store: ObjectStore; sources: SourceOpener } {
+  const store = createObjectStore(config, s3Client);
+  return { store, sources: createSourceOpener({ store, s3Client, localSourceDirs: config.localSourceDirs, s3SourceBuckets: config.s3SourceBuckets }) };
 }

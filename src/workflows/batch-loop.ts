@@ -1,7 +1,7 @@
 import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type Failure, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { zeroCounts, type ApprovalRecord, type Failure, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 import { activityError, currentRun, sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
@@ -20,6 +20,8 @@ export interface LoopOutcome<P> {
  */
 export async function runCheckpointedLoop<P>(opts: {
   tracker: RunTracker;
+  /** Start from the beginning of the input rather than the tracker's checkpoint (the run's next phase). */
+  fresh?: boolean;
   /** Per-step states to show in progress after each slice, for runs made of steps. */
   stepsOf?: (checkpoint: Checkpoint<P>) => Record<string, StepState>;
   slice: (cursor: Checkpoint<P> | undefined) => Promise<Checkpoint<P>>;
@@ -27,7 +29,7 @@ export async function runCheckpointedLoop<P>(opts: {
 }): Promise<LoopOutcome<P>> {
   const { tracker } = opts;
   const stopRequested = () => tracker.cancelRequested || CancellationScope.current().consideredCancelled;
-  let checkpoint = tracker.checkpoint as Checkpoint<P> | undefined;
+  let checkpoint = opts.fresh ? undefined : (tracker.checkpoint as Checkpoint<P> | undefined);
   while (!checkpoint?.done && !checkpoint?.stop && !stopRequested()) {
     if (workflowInfo().continueAsNewSuggested) await opts.continueAsNew(tracker.carry() as CarriedState<P>);
     try {
@@ -77,7 +79,7 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: { preview?: Preview; total?: number; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState>; outputs?: RunOutput[] } = {},
+  extra: { preview?: Preview; total?: number; approval?: ApprovalRecord; outputs?: RunOutput[]; warnings?: string[]; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ run: currentRun() });
@@ -88,9 +90,10 @@ export async function completeLoop<P>(
     error: outcome.error,
     errorSample: finished.errorSample,
     errorCount: finished.errorCount,
-    warnings: finished.warnings ?? outcome.checkpoint?.warnings ?? [],
-    preview: extra.preview,
-    steps: extra.steps?.(outcome.checkpoint),
+    warnings: [...(extra.warnings ?? []), ...(finished.warnings ?? outcome.checkpoint?.warnings ?? [])],
     outputs: extra.outputs,
+    preview: extra.preview,
+    approval: extra.approval,
+    steps: extra.steps?.(outcome.checkpoint),
   });
 }

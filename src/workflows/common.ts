@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { asErrorCode, ErrorCode } from '../errors';
 import { scheduledBy } from '../jobs';
 import type { Failure, RunRef } from '../jobs/run';
+import { issuePath } from '../jobs/strict';
 
 /** This run, as activities key its state: by its first execution, so a reused run id starts afresh. */
 export const currentRun = (): RunRef => ({ id: workflowInfo().workflowId, execution: workflowInfo().firstExecutionRunId });
@@ -27,12 +28,13 @@ export const sliceActivityOptions: ActivityOptions = {
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
+    const field = (issue: z.core.$ZodIssue) => issuePath(issue).map(String).join('.');
     const issue = parsed.error.issues[0]!;
     throw ApplicationFailure.create({
       type: ErrorCode.InvalidParams,
-      message: `params.${issue.path.join('.')}: ${issue.message}`,
+      message: `params.${field(issue)}: ${issue.message}`,
       nonRetryable: true,
-      details: [parsed.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message }))],
+      details: [parsed.error.issues.map((i) => ({ field: field(i), message: i.message }))],
     });
   }
   return parsed.data;

@@ -1,8 +1,10 @@
 // The worker's workflow bundle: every workflow type Batchflow runs.
 export { aggregateWorkflow } from './aggregate';
 export { bulkUpdateWorkflow } from './bulk-update';
+export { cacheRefreshWorkflow } from './cache-refresh';
 export { cleanupWorkflow } from './cleanup';
 export { customStepWorkflow } from './custom';
+export { dedupeWorkflow } from './dedupe';
 export { exportWorkflow } from './export';
 export { importWorkflow } from './import';
 export { pipelineWorkflow } from './pipeline';

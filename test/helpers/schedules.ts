@@ -3,10 +3,11 @@ import type { ScheduleView } from '../../src/api/schedules';
 import type { RunListItem } from '../../src/jobs/run';
 import { parseSchedules, type ScheduleDeclaration } from '../../src/schedules/declarations';
 import { syncSchedules } from '../../src/schedules/sync';
+import { shipped } from './datasets';
 import type { Stack } from './stack';
 
 /** Declarations from YAML text, checked as a schedules file is. */
-export const declare = (yaml: string): ScheduleDeclaration[] => parseSchedules(yaml, 'test schedules');
+export const declare = (yaml: string): ScheduleDeclaration[] => parseSchedules(yaml, 'test schedules', shipped);
 
 /** Syncs declarations for the stack's task queue (or another). */
 export const sync = (stack: Stack, declarations: readonly ScheduleDeclaration[], taskQueue = stack.config.temporal.taskQueue) =>

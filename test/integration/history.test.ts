@@ -116,6 +116,21 @@ describe('no rows in workflow history', () => {
     await assertNotInHistory(stack(), m, run.runId, steps.load!.runId!, steps.update!.runId!);
   });
 
+  it('dedupe with a merge that waits for approval: its groups are shown by id, its rows nowhere in history', async () => {
+    const p = uniqueId('histdup');
+    const m = newMarker();
+    // Every name twice: four groups of exact duplicates, each row carrying the marker.
+    await seedMarked(stack(), p, m, 8, (i) => `Name ${m} ${(i % 4) + 1}`);
+    const runId = await startRun(stack(), 'dedupe', { dataset: 'users', where: ownUsers(p), exact: ['name'], merge: { keep: { by: 'id' } }, requiresConfirmation: true, batchSize: 3 });
+    const waiting = await waitForRun(stack(), runId, (r) => r.progress?.step === 'awaiting_approval');
+    assert.equal(waiting.progress!.preview!.sample!.length, 4, 'the preview shows the groups, read from Postgres');
+    assert.equal((await stack().app.inject({ method: 'POST', url: `/runs/${runId}/approve` })).statusCode, 202);
+    const run = await waitForRun(stack(), runId);
+    assert.deepEqual([run.status, run.result!.counts.succeeded], ['success', 4]);
+    assert.equal(run.result!.preview!.sample!.length, 4);
+    await assertNotInHistory(stack(), m, runId);
+  });
+
   it('params over 1 MiB are a 400 before the run starts; long id lists are stored apart and do not count', async () => {
     const big = Array.from({ length: 8_000 }, (_, i) => `${i}-${'n'.repeat(150)}`);
     const refused = await stack().app.inject({ method: 'POST', url: '/runs', payload: { kind: 'bulk-update', params: { dataset: 'users', where: { field: 'name', op: 'in', value: big }, set: { status: 'inactive' }, dryRun: true } } });

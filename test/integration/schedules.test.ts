@@ -9,6 +9,7 @@ import { scheduleDigestAttribute } from '../../src/jobs';
 import { previousDay } from '../../src/jobs/dates';
 import { loadSchedules } from '../../src/schedules/declarations';
 import { createWorker } from '../../src/worker';
+import { shipped as shippedDatasets } from '../helpers/datasets';
 import { declare, describeSchedule, eventually, getSchedule, scheduledRuns, sync, waitListed } from '../helpers/schedules';
 import { repoRoot, testConfig, uniqueId, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
 
@@ -120,6 +121,9 @@ describe('schedules', () => {
   it('a bad schedules file stops the worker, naming the schedule and the field', async () => {
     const file = await writeFixture('schedules.yaml', 'schedules:\n  nightly:\n    cron: "0 2 * * *"\n    kind: aggregate\n    params: {date: yesterday}\n');
     await assert.rejects(createWorker(testConfig({ BATCHFLOW_SCHEDULES: file })), /schedule "nightly": params\.date: must be a date as YYYY-MM-DD/);
+    // Params are held against the worker's declared datasets too.
+    const undeclared = await writeFixture('undeclared.yaml', 'schedules:\n  nightly-export:\n    cron: "0 2 * * *"\n    kind: export\n    params: {dataset: nope}\n');
+    await assert.rejects(createWorker(testConfig({ BATCHFLOW_SCHEDULES: undeclared })), /schedule "nightly-export": params\.dataset: "nope" is not a declared dataset/);
   });
 
   it('trigger starts a run now, listed in GET /runs with its schedule id; the day it computes is the day before it was due', async () => {
@@ -202,15 +206,20 @@ describe('schedules', () => {
   });
 
   it('every shipped schedule runs end to end from its schedule', async () => {
-    const shipped = loadSchedules(shippedSchedulesFile);
+    const shipped = loadSchedules(shippedSchedulesFile, shippedDatasets);
     // The shipped ids on this file's own task queue, triggered rather than waited for.
     await sync(stack(), shipped);
     for (const { id, kind } of shipped) {
       const res = await post(`/schedules/${id}/trigger`);
       assert.equal(res.statusCode, 202, res.body);
       const run = await waitForRun(stack(), res.json<{ runId: string }>().runId);
-      assert.equal(run.status, 'success', `${id}: ${JSON.stringify(run.error ?? run.result?.error)}`);
       assert.deepEqual([run.kind, run.scheduleId], [kind, id]);
+      if (id === 'refresh-product-cache') {
+        // Shipped paused, pointing at a placeholder API this worker does not allow: it asks nothing.
+        assert.equal(run.error?.code, 'UPSTREAM_NOT_ALLOWED', JSON.stringify(run.error));
+        continue;
+      }
+      assert.equal(run.status, 'success', `${id}: ${JSON.stringify(run.error ?? run.result?.error)}`);
     }
     await sync(stack(), []);
   });

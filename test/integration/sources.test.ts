@@ -59,6 +59,17 @@ describe('local sources', () => {
     await assertRefused(await importRun(link), 'SOURCE_NOT_ALLOWED', new RegExp(`${link} \\(/etc/passwd\\) is outside the directories`));
   });
 
+  it('POST /inspect reads local sources by the same rules: a link out of the imports directory and a path outside it are a 400', async () => {
+    const link = path.join(importsDir(), `${uniqueId('passwd')}.csv`);
+    await fs.symlink('/etc/passwd', link);
+    for (const source of [link, `${importsDir()}/../../../../../../etc/passwd`]) {
+      const res = await stack.app.inject({ method: 'POST', url: '/inspect', payload: { source, format: 'csv' } });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.deepEqual([res.json<{ error: string }>().error, res.json<{ field: string }>().field], ['SOURCE_NOT_ALLOWED', 'source']);
+      assert.doesNotMatch(res.body, /root:/, 'nothing of /etc/passwd in the answer');
+    }
+  });
+
   it('a FIFO is refused at once (no hang waiting for a writer), and so is a directory', async () => {
     const fifo = path.join(importsDir(), `${uniqueId('fifo')}.csv`);
     execFileSync('mkfifo', [fifo]);

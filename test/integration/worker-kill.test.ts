@@ -4,13 +4,16 @@ import { after, before, it } from 'node:test';
 import { ListPartsCommand } from '@aws-sdk/client-s3';
 import { dayCount } from '../../src/jobs/dates';
 import type { ExportPosition } from '../../src/jobs/export';
+import { startFakeUpstream, upstreamMapping } from '../helpers/fake-upstream';
 import { expectedStats, insertSeed, removeSeed, statsRows, type RollupSeed } from '../helpers/rollups';
 import {
   assertImportedOnce,
   countUsers,
   download,
   openStack,
+  ownStaleProducts,
   ownUsers,
+  seedProductCache,
   seedUsers,
   spawnWorker,
   startRun,
@@ -31,13 +34,13 @@ before(async () => {
 after(() => stack.close());
 
 /** Runs `fn` with a worker process that the test may kill, and stops whichever worker is left. */
-async function withKillableWorker(fn: (kill: () => Promise<void>) => Promise<void>): Promise<void> {
-  let worker = spawnWorker(stack.config);
+async function withKillableWorker(fn: (kill: () => Promise<void>) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
+  let worker = spawnWorker(stack.config, env);
   try {
     await fn(async () => {
       worker.kill('SIGKILL');
       await worker.exited;
-      worker = spawnWorker(stack.config);
+      worker = spawnWorker(stack.config, env);
     });
   } finally {
     worker.kill('SIGTERM');
@@ -79,6 +82,45 @@ it('a worker killed mid bulk-update (SIGKILL) and restarted: the run completes w
     );
     assert.deepEqual(await statusCounts(stack.pool, p), { inactive: rows });
   });
+});
+
+it('a worker killed mid cache-refresh (SIGKILL) and restarted: rows of committed batches are not asked again, every row is refreshed once', async () => {
+  const rows = 3_000;
+  const p = uniqueId('killcache');
+  const ids = await seedProductCache(stack.pool, p, rows);
+  const upstream = await startFakeUpstream({ latencyMs: 20 });
+  try {
+    await withKillableWorker(
+      async (killAndRestart) => {
+        const runId = await startRun(stack, 'cache-refresh', {
+          dataset: 'product_cache',
+          where: ownStaleProducts(p),
+          upstream: { url: `${upstream.url}/products/{product_id}`, mapping: upstreamMapping },
+          concurrency: 4,
+          batchSize: 100,
+        });
+        await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) >= 400);
+        await killAndRestart();
+        const { rows: at } = await stack.pool.query<{ lastId: number }>(`SELECT (checkpoint->'position'->>'lastId')::bigint AS "lastId" FROM run_checkpoints WHERE run_id = $1`, [runId]);
+        const { rows: committed } = await stack.pool.query<{ product_id: string }>('SELECT product_id FROM product_cache WHERE product_id LIKE $1 AND id <= $2 ORDER BY id', [`${p}-%`, at[0]!.lastId]);
+        assert.ok(committed.length >= 400 && committed.length < rows, `killed mid-run (${committed.length} of ${rows} committed)`);
+
+        const run = await waitForRun(stack, runId, undefined, 240_000);
+        assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
+        assert.deepEqual([run.result!.counts.processed, run.result!.counts.refreshed, run.result!.counts.failed], [rows, rows, 0]);
+        const { rows: left } = await stack.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM product_cache WHERE product_id LIKE $1 AND (last_status <> 'ok' OR last_updated < now() - interval '1 hour')", [`${p}-%`]);
+        assert.equal(left[0]!.n, 0, 'every row refreshed');
+        const askedAgain = committed.filter((r) => upstream.requestsFor(r.product_id) !== 1);
+        assert.deepEqual(askedAgain, [], 'rows of batches committed before the kill were asked exactly once');
+        assert.ok(ids.every((id) => upstream.requestsFor(id) >= 1));
+        // Only the answers in flight or not yet committed when the worker died are asked again: at most the window.
+        assert.ok(upstream.arrivals.length - rows <= 200, `${upstream.arrivals.length - rows} rows asked again`);
+      },
+      { BATCHFLOW_UPSTREAM_ORIGINS: `${upstream.url}` },
+    );
+  } finally {
+    await upstream.close();
+  }
 });
 
 it('a worker killed mid aggregate range (SIGKILL) and restarted: every date is computed and counted exactly once', async () => {

@@ -3,19 +3,23 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { getDataset } from '../../src/datasets';
 import { exportSelect } from '../../src/db/export';
 import { fileHead, fileTail, frameRows } from '../../src/formats/writers';
-import { exportParamsSchema, partTarget } from '../../src/jobs/export';
+import { checkExportParams, exportParamsSchema, partTarget } from '../../src/jobs/export';
 import { canonicalLocation, locateObject, parseS3Location, type ObjectAccess } from '../../src/storage';
 import { attachment } from '../../src/storage/downloads';
 import { multipartTo } from '../../src/storage/multipart';
+import { products, shipped, users } from '../helpers/datasets';
 
 const MIB = 1024 * 1024;
 
 describe('export parameters', () => {
   const parse = (params: object) => exportParamsSchema.safeParse(params);
-  const issues = (params: object) => parse(params).error?.issues.map((i) => [i.path.join('.'), i.message]);
+  /** The schema's issues, or once the shape is right, those against the declared datasets (as POST /runs checks). */
+  const issues = (params: object) => {
+    const parsed = parse(params);
+    return (parsed.success ? checkExportParams(parsed.data, shipped) : parsed.error.issues).map((i) => [i.path.join('.'), i.message]);
+  };
 
   it('defaults: CSV, no gzip, formulas neutralised, no secrets, 8 MiB parts', () => {
     assert.deepEqual(exportParamsSchema.parse({ dataset: 'users' }), { dataset: 'users', format: 'csv', gzip: false, csvFormulaEscape: true, includeSecrets: false, partSizeMb: 8 });
@@ -25,8 +29,9 @@ describe('export parameters', () => {
     assert.equal(issues({ dataset: 'users', gzipped: true })?.[0]?.[0], '');
     assert.deepEqual(issues({ dataset: 'users', columns: ['email', 'nope', 'email'] })?.map((i) => i[0]), ['columns.1', 'columns.2']);
     assert.match(issues({ dataset: 'sessions', columns: ['id', 'token'] })?.[0]?.[1] ?? '', /secret column/);
-    assert.ok(parse({ dataset: 'sessions', columns: ['id', 'token'], includeSecrets: true }).success);
+    assert.deepEqual(issues({ dataset: 'sessions', columns: ['id', 'token'], includeSecrets: true }), []);
     assert.equal(issues({ dataset: 'users', where: { field: 'nope', op: 'eq', value: 1 } })?.[0]?.[0], 'where.field');
+    assert.match(issues({ dataset: 'nope' })?.[0]?.join(': ') ?? '', /^dataset: "nope" is not a declared dataset/);
   });
 
   it('destinations are object store keys or s3:// locations', () => {
@@ -45,18 +50,18 @@ describe('export parameters', () => {
 });
 
 describe('export SQL', () => {
-  const users = { dataset: getDataset('users'), asOf: new Date() };
+  const allUsers = { dataset: users, asOf: new Date() };
   it('neutralises formulas in text columns only, writes ISO timestamps and keeps other values as stored', () => {
-    const sql = exportSelect({ selection: users, columns: ['id', 'email', 'signup_date', 'last_login_at'], format: 'csv', csvFormulaEscape: true });
+    const sql = exportSelect({ selection: allUsers, columns: ['id', 'email', 'signup_date', 'last_login_at'], format: 'csv', csvFormulaEscape: true });
     assert.match(sql, /^SELECT t\."id" AS "id", CASE WHEN ascii\(t\."email"\) IN \(61, 43, 45, 64, 9, 13, 10\) THEN '''' \|\| t\."email" ELSE t\."email" END AS "email", t\."signup_date" AS "signup_date", to_json\(t\."last_login_at"\) #>> '\{\}' AS "last_login_at" FROM "users" t WHERE true ORDER BY t\."id"$/);
-    const products = exportSelect({ selection: { dataset: getDataset('products'), asOf: new Date() }, columns: ['price', 'stock'], format: 'csv', csvFormulaEscape: true });
-    assert.doesNotMatch(products, /CASE/, 'numbers are never altered');
-    assert.doesNotMatch(exportSelect({ selection: users, columns: ['email'], format: 'csv', csvFormulaEscape: false }), /CASE/);
+    const numbers = exportSelect({ selection: { dataset: products, asOf: new Date() }, columns: ['price', 'stock'], format: 'csv', csvFormulaEscape: true });
+    assert.doesNotMatch(numbers, /CASE/, 'numbers are never altered');
+    assert.doesNotMatch(exportSelect({ selection: allUsers, columns: ['email'], format: 'csv', csvFormulaEscape: false }), /CASE/);
   });
 
   it('JSON rows are row_to_json of the columns, in id order', () => {
     assert.equal(
-      exportSelect({ selection: users, columns: ['email', 'last_login_at'], format: 'ndjson', csvFormulaEscape: true }),
+      exportSelect({ selection: allUsers, columns: ['email', 'last_login_at'], format: 'ndjson', csvFormulaEscape: true }),
       'SELECT row_to_json(r) FROM (SELECT t."email" AS "email", t."last_login_at" AS "last_login_at" FROM "users" t WHERE true ORDER BY t."id") r',
     );
   });

@@ -5,6 +5,7 @@ import { importBatches } from '../../src/activities/import';
 import { initialPosition } from '../../src/formats';
 import { importParamsSchema } from '../../src/jobs/import';
 import type { SourceOpener } from '../../src/storage';
+import { users } from '../helpers/datasets';
 
 /** A source that serves one CSV text from memory, from any byte offset. */
 const memorySource = (csv: string): SourceOpener => ({
@@ -19,7 +20,7 @@ describe('import batches', () => {
   /** [first row, waits for the batches before] of each batch, with `loadingBeside` batches loading beside each. */
   const marks = async (loadingBeside: number) => {
     const out = [];
-    for await (const batch of importBatches(memorySource(csv), params, from, loadingBeside)) if (batch.staged.count > 0) out.push([batch.staged.firstRow, batch.waitForPrevious ?? false]);
+    for await (const batch of importBatches(memorySource(csv), users, params, from, loadingBeside)) if (batch.staged.count > 0) out.push([batch.staged.firstRow, batch.waitForPrevious ?? false]);
     return out;
   };
 

@@ -5,11 +5,12 @@ import { runStartOptions } from '../../src/jobs/start';
 import { parseCalendarField, toCalendarSpec } from '../../src/schedules/calendar';
 import { loadSchedules, parseSchedules, scheduleOptions, ScheduleFileError } from '../../src/schedules/declarations';
 import { nextState } from '../../src/schedules/sync';
+import { shipped } from '../helpers/datasets';
 
 const file = (schedules: string) => `schedules:\n${schedules}`;
 const refused = (text: string) => {
   try {
-    parseSchedules(text, 'test.yaml');
+    parseSchedules(text, 'test.yaml', shipped);
   } catch (err) {
     assert.ok(err instanceof ScheduleFileError, String(err));
     return err.message;
@@ -18,20 +19,21 @@ const refused = (text: string) => {
 };
 
 describe('schedule declarations', () => {
-  it('the shipped file declares daily-stats, cleanup-expired and weekly-report', () => {
-    const declared = loadSchedules(shippedSchedulesFile);
+  it('the shipped file declares daily-stats, cleanup-expired, weekly-report and refresh-product-cache (paused)', () => {
+    const declared = loadSchedules(shippedSchedulesFile, shipped);
     assert.deepEqual(
-      declared.map((d) => [d.id, d.kind, d.cron ?? d.calendar, d.timeZone, d.overlap, d.catchupWindow, d.jitter]),
+      declared.map((d) => [d.id, d.kind, d.cron ?? d.calendar, d.timeZone, d.overlap, d.catchupWindow, d.jitter, d.paused]),
       [
-        ['daily-stats', 'aggregate', '0 2 * * *', 'UTC', 'buffer_all', '1d', undefined],
-        ['cleanup-expired', 'cleanup', '0 * * * *', 'UTC', 'skip', '30m', '5m'],
-        ['weekly-report', 'report', { dayOfWeek: 'SUNDAY', hour: 3, minute: 0 }, 'UTC', 'skip', '1d', undefined],
+        ['daily-stats', 'aggregate', '0 2 * * *', 'UTC', 'buffer_all', '1d', undefined, false],
+        ['cleanup-expired', 'cleanup', '0 * * * *', 'UTC', 'skip', '30m', '5m', false],
+        ['weekly-report', 'report', { dayOfWeek: 'SUNDAY', hour: 3, minute: 0 }, 'UTC', 'skip', '1d', undefined, false],
+        ['refresh-product-cache', 'cache-refresh', '0 * * * *', 'UTC', 'skip', '30m', undefined, true],
       ],
     );
   });
 
   it('fills in defaults and parses params with the kind schema', () => {
-    const [d] = parseSchedules(file('  nightly:\n    cron: "@daily"\n    kind: aggregate\n'), 'test.yaml');
+    const [d] = parseSchedules(file('  nightly:\n    cron: "@daily"\n    kind: aggregate\n'), 'test.yaml', shipped);
     assert.deepEqual(d, { id: 'nightly', cron: '@daily', timeZone: 'UTC', kind: 'aggregate', params: { rollups: ['daily_stats'] }, overlap: 'skip', catchupWindow: '1h', paused: false });
   });
 
@@ -39,6 +41,7 @@ describe('schedule declarations', () => {
     const cases: [string, RegExp][] = [
       [file('  a:\n    cron: "0 2 * * *"\n    kind: aggregate\n    params: {day: "2026-01-01"}\n'), /schedule "a": params: Unrecognized key: "day"/],
       [file('  a:\n    cron: "0 2 * * *"\n    kind: aggregate\n    params: {date: "2026-13-01"}\n'), /schedule "a": params\.date: must be a date/],
+      [file('  a:\n    cron: "0 2 * * *"\n    kind: export\n    params: {dataset: nope}\n'), /schedule "a": params\.dataset: "nope" is not a declared dataset/],
       [file('  b:\n    cron: "0 2 * *"\n    kind: cleanup\n'), /schedule "b": cron: must be a cron expression/],
       [file('  c:\n    cron: "0 2 * * *"\n    calendar: {hour: 2}\n    kind: cleanup\n'), /schedule "c": cron: give either cron or calendar/],
       [file('  d:\n    calendar: {hour: 25}\n    kind: cleanup\n'), /schedule "d": calendar\.hour: "25" is not a value from 0 to 23/],
@@ -83,7 +86,7 @@ describe('calendar fields', () => {
 });
 
 describe('schedule options', () => {
-  const [declared] = parseSchedules(file('  daily:\n    cron: "0 2 * * *"\n    kind: aggregate\n    jitter: 2m\n'), 'test.yaml');
+  const [declared] = parseSchedules(file('  daily:\n    cron: "0 2 * * *"\n    kind: aggregate\n    jitter: 2m\n'), 'test.yaml', shipped);
 
   it('start runs exactly as POST /runs does, on the task queue, marked as Batchflow’s', () => {
     const options = scheduleOptions(declared!, 'tq-1');

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
-import { defineRollup } from '../../src/rollups';
+import { createRegistry } from '../../src/datasets';
+import { aggregateParamsSchema, checkAggregateParams } from '../../src/jobs/aggregate';
+import { assertRollupsMatchDatasets, checkRollup, defineRollup, type Measure } from '../../src/rollups';
 import { reportCsv, reportHtml, summarise, type ReportFacts, type RunFact } from '../../src/reports/weekly-report';
+import { shipped } from '../helpers/datasets';
 
 const run = (runId: string, kind: string, status: string, durationMs: number | undefined, processed = 0, rejected = 0, errorCode?: string): RunFact => ({
   runId,
@@ -73,8 +76,21 @@ describe('weekly report', () => {
 });
 
 describe('roll-up declarations', () => {
-  it('refuse a column the dataset does not declare, or of the wrong type', () => {
-    assert.throws(() => defineRollup({ name: 'x', table: 'x', dateColumn: 'date', timeZone: 'UTC', description: '', measures: { n: { dataset: 'posts', at: 'posted', window: 'day', description: '' } } }), /measure n: posted is not a timestamptz column of posts/);
-    assert.throws(() => defineRollup({ name: 'x', table: 'x', dateColumn: 'date', timeZone: 'UTC', description: '', measures: { n: { dataset: 'users', at: 'created_at', deletedAt: 'name', window: 'day', description: '' } } }), /name is not a timestamptz column of users/);
+  const rollup = (measure: Measure) => defineRollup({ name: 'x', table: 'x', dateColumn: 'date', timeZone: 'UTC', description: '', measures: { n: measure } });
+
+  it('are held against the declared datasets: a column they do not declare, or of the wrong type, or an undeclared dataset', () => {
+    assert.deepEqual(checkRollup(rollup({ dataset: 'posts', at: 'posted', window: 'day', description: '' }), shipped), ['roll-up x: measure n: posted is not a timestamptz column of posts']);
+    assert.match(checkRollup(rollup({ dataset: 'users', at: 'created_at', deletedAt: 'name', window: 'day', description: '' }), shipped).join(), /name is not a timestamptz column of users/);
+    assert.match(checkRollup(rollup({ dataset: 'nope', at: 'created_at', window: 'day', description: '' }), shipped).join(), /measure n: "nope" is not a declared dataset/);
+  });
+
+  it("the shipped daily_stats fits the shipped datasets; without posts, the worker's start check and an aggregate's check refuse it", () => {
+    assert.doesNotThrow(() => assertRollupsMatchDatasets(shipped));
+    const withoutPosts = createRegistry(shipped.all().filter((d) => d.name !== 'posts').map((dataset) => ({ dataset, source: 'test' })));
+    assert.throws(() => assertRollupsMatchDatasets(withoutPosts), /roll-up daily_stats: measure posts: "posts" is not a declared dataset/);
+    assert.deepEqual(
+      checkAggregateParams(aggregateParamsSchema.parse({}), withoutPosts).map((i) => i.path.join('.')),
+      ['rollups.0'],
+    );
   });
 });

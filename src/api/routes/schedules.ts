@@ -1,23 +1,36 @@
 import { z } from 'zod';
+import { strictObject } from '../../jobs/strict';
 import { checkDateRange, isoDateSchema } from '../../jobs/dates';
 import { scheduleIdSchema } from '../../schedules/declarations';
 import type { App } from '../app';
 import { errorResponses } from '../errors';
-import { scheduleViewSchema, type ScheduleService } from '../schedules';
+import { scheduleExample, scheduleViewSchema, type ScheduleService } from '../schedules';
 
 /** Dates a backfill may span: a year of a daily schedule is 366 runs, each queued in Temporal. */
 const MAX_BACKFILL_DAYS = 366;
 
-const idParams = z.strictObject({ id: scheduleIdSchema });
+const idParams = strictObject({ id: scheduleIdSchema.describe('The schedule id, as declared (daily-stats)') });
 // A POST without a body reaches the schema as null.
-const noteBody = z.strictObject({ note: z.string().max(500).optional() }).nullish();
-const backfillBody = z
-  .strictObject({ from: isoDateSchema, to: isoDateSchema })
-  .superRefine((range, ctx) => checkDateRange(ctx, range, MAX_BACKFILL_DAYS));
+const noteBody = strictObject({ note: z.string().max(500).optional().describe('Why, shown with the schedule') })
+  .nullish()
+  .meta({ examples: [{ note: 'paused during the migration' }] });
+const backfillBody = strictObject({ from: isoDateSchema, to: isoDateSchema })
+  .superRefine((range, ctx) => checkDateRange(ctx, range, MAX_BACKFILL_DAYS))
+  .meta({ examples: [{ from: '2026-11-01', to: '2026-11-07' }] });
 
-const listResponse = z.object({ schedules: z.array(scheduleViewSchema) });
-const triggerResponse = z.object({ scheduleId: z.string(), runId: z.string().nullable().describe('The run it started; null if Temporal had not named it within 10 s') });
-const backfillResponse = z.object({ scheduleId: z.string(), from: z.string(), to: z.string(), start: z.string(), end: z.string() });
+const listResponse = z
+  .object({ schedules: z.array(scheduleViewSchema) })
+  .describe('Every schedule Batchflow manages')
+  .meta({ examples: [{ schedules: [scheduleExample] }] });
+const triggerResponse = z
+  .object({ scheduleId: z.string(), runId: z.string().nullable().describe('The run it started; null if Temporal had not named it within 10 s') })
+  .describe('Started')
+  .meta({ examples: [{ scheduleId: 'daily-stats', runId: 'daily-stats-2026-11-23T10:15:02Z' }] });
+const backfillResponse = z
+  .object({ scheduleId: z.string(), from: z.string(), to: z.string(), start: z.string(), end: z.string() })
+  .describe('Queued: Temporal starts the runs one after another')
+  .meta({ examples: [{ scheduleId: 'daily-stats', from: '2026-11-01', to: '2026-11-07', start: '2026-11-01T00:00:00.000Z', end: '2026-11-08T00:00:00.000Z' }] });
+const scheduleResponse = scheduleViewSchema.describe('The schedule as Temporal now has it');
 
 /**
  * The schedules Batchflow manages (declared in the schedules file, synced by the worker): read
@@ -39,7 +52,7 @@ export function scheduleRoutes(app: App, deps: { schedules: ScheduleService }): 
 
   app.get(
     '/schedules/:id',
-    { config: { scope: 'read' }, schema: { tags, summary: 'One schedule', params: idParams, response: { 200: scheduleViewSchema, ...errorResponses } } },
+    { config: { scope: 'read' }, schema: { tags, summary: 'One schedule', params: idParams, response: { 200: scheduleResponse, ...errorResponses } } },
     async (request) => schedules.get(request.params.id),
   );
 
@@ -53,7 +66,7 @@ export function scheduleRoutes(app: App, deps: { schedules: ScheduleService }): 
           summary: action === 'pause' ? 'Pause a schedule: it starts nothing until unpaused (a sync never unpauses it)' : 'Unpause a schedule',
           params: idParams,
           body: noteBody,
-          response: { 200: scheduleViewSchema, ...errorResponses },
+          response: { 200: scheduleResponse, ...errorResponses },
         },
       },
       async (request) => schedules[action](request.params.id, request.body?.note),
@@ -64,7 +77,7 @@ export function scheduleRoutes(app: App, deps: { schedules: ScheduleService }): 
     '/schedules/:id/trigger',
     {
       config: { scope: 'run' },
-      schema: { tags, summary: 'Start a run of the schedule now', params: idParams, body: z.strictObject({}).nullish(), response: { 202: triggerResponse, ...errorResponses } },
+      schema: { tags, summary: 'Start a run of the schedule now', params: idParams, body: strictObject({}).nullish().meta({ examples: [{}] }), response: { 202: triggerResponse, ...errorResponses } },
     },
     async (request, reply) => reply.status(202).send(await schedules.trigger(request.params.id)),
   );

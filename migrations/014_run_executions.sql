@@ -19,13 +19,22 @@ INSERT INTO run_executions (execution_id, workflow_id)
 SELECT run_id, run_id FROM (
   SELECT run_id FROM run_checkpoints UNION SELECT run_id FROM run_errors
   UNION SELECT run_id FROM import_keys UNION SELECT run_id FROM import_batches
+  UNION SELECT run_id FROM dedupe_keys UNION SELECT run_id FROM dedupe_links UNION SELECT run_id FROM dedupe_groups
 ) existing;
 
 ALTER TABLE run_checkpoints RENAME COLUMN run_id TO execution_id;
 ALTER TABLE run_errors RENAME COLUMN run_id TO execution_id;
 ALTER INDEX run_errors_run_id_id_idx RENAME TO run_errors_execution_id_id_idx;
+ALTER INDEX run_errors_run_id_row_idx RENAME TO run_errors_execution_id_row_idx;
 ALTER TABLE import_keys RENAME COLUMN run_id TO execution_id;
 ALTER TABLE import_batches RENAME COLUMN run_id TO execution_id;
+ALTER TABLE dedupe_keys RENAME COLUMN run_id TO execution_id;
+ALTER TABLE dedupe_links RENAME COLUMN run_id TO execution_id;
+ALTER TABLE dedupe_groups RENAME COLUMN run_id TO execution_id;
+-- A finished run's figures name the execution whose row errors they count (stats' top error codes).
+ALTER TABLE run_facts ADD COLUMN execution_id text;
+UPDATE run_facts SET execution_id = run_id;
+ALTER TABLE run_facts ALTER COLUMN execution_id SET NOT NULL;
 -- Ending a run (and the purge) drops its batches: without this, each time a scan of every run's.
 CREATE INDEX import_batches_execution_id_idx ON import_batches (execution_id);
 
