@@ -32,15 +32,6 @@ export const ErrorCode = {
   ApprovalTimeout: 'APPROVAL_TIMEOUT',
   Cancelled: 'CANCELLED',
   StepFailed: 'STEP_FAILED',
-  // The API's own answers.
-  InvalidRequest: 'INVALID_REQUEST',
-  RunIdConflict: 'RUN_ID_CONFLICT',
-  RunFinished: 'RUN_FINISHED',
-  RunNotFinished: 'RUN_NOT_FINISHED',
-  Forbidden: 'FORBIDDEN',
-  NotAwaitingApproval: 'NOT_AWAITING_APPROVAL',
-  WorkerUnavailable: 'WORKER_UNAVAILABLE',
-  Internal: 'INTERNAL',
   /** The circuit breaker opened: too many of an upstream's recent requests failed. */
   UpstreamUnhealthy: 'UPSTREAM_UNHEALTHY',
   /** The upstream's origin is not one the worker allows (BATCHFLOW_UPSTREAM_ORIGINS). */

@@ -121,7 +121,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         const existing = await client.workflow.getHandle(workflowId).describe();
         if (existing.memo?.paramsDigest !== options.memo.paramsDigest) {
-          throw new ApiError(409, ErrorCode.RunIdConflict, `runId "${workflowId}" is already used by a run with other kind or params`, 'runId');
+          throw new ApiError(409, 'RUN_ID_CONFLICT', `runId "${workflowId}" is already used by a run with other kind or params`, 'runId');
         }
         return { runId: workflowId, existing: true };
       }
@@ -173,7 +173,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
     async cancel(runId: string, reason?: string): Promise<void> {
       const handle = client.workflow.getHandle(runId);
       const description = await handle.describe();
-      if (description.status.name !== 'RUNNING') throw new ApiError(409, ErrorCode.RunFinished, `run "${runId}" has already finished (${description.status.name.toLowerCase()})`);
+      if (description.status.name !== 'RUNNING') throw new ApiError(409, 'RUN_FINISHED', `run "${runId}" has already finished (${description.status.name.toLowerCase()})`);
       await handle.signal(cancelSignal, { reason });
     },
 
@@ -189,12 +189,12 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
         description.status.name === 'RUNNING'
           ? (
               await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => {
-                throw new ApiError(503, ErrorCode.WorkerUnavailable, `run "${runId}" did not answer; is a worker running?`);
+                throw new ApiError(503, 'WORKER_UNAVAILABLE', `run "${runId}" did not answer; is a worker running?`);
               })
             ).step
           : undefined;
       if (step !== AWAITING_APPROVAL) {
-        throw new ApiError(409, ErrorCode.NotAwaitingApproval, `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
+        throw new ApiError(409, 'NOT_AWAITING_APPROVAL', `run "${runId}" is not awaiting approval (${step ?? description.status.name.toLowerCase()})`);
       }
       if (decision === 'approve' && !opts.allowSelfApproval && memoString(description.memo, 'startedBy') === details.by) {
         throw new ApiError(

@@ -2,7 +2,6 @@ import { ScheduleNotFoundError, type Client, type ScheduleDescription, type Sche
 import { z } from 'zod';
 import { addDays, startOfDay, type DateRange } from '../jobs/dates';
 import { isManaged } from '../schedules/declarations';
-import { ErrorCode } from '../errors';
 import { ApiError, notFound } from './errors';
 import type { RunService } from './runs';
 
@@ -130,7 +129,7 @@ export function createScheduleService(client: Client, taskQueue: string, runs: R
       const start = startOfDay(range.from, timeZone);
       // The window's last second: a time due at the next midnight belongs to the next date.
       const end = new Date(startOfDay(addDays(range.to, 1), timeZone).getTime() - 1_000);
-      if (end <= start) throw new ApiError(400, ErrorCode.InvalidRequest, 'to: must not be before from', 'to');
+      if (end <= start) throw new ApiError(400, 'INVALID_REQUEST', 'to: must not be before from', 'to');
       await handle.backfill({ start, end, overlap: 'BUFFER_ALL' });
       return { scheduleId: id, ...range, start: start.toISOString(), end: end.toISOString() };
     },

@@ -191,7 +191,7 @@ describe('dedupe with a worker killed mid-run (SIGKILL)', () => {
       await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) >= 20_000);
       worker.kill('SIGKILL');
       await worker.exited;
-      const { rows: grouped } = await stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dedupe_groups WHERE run_id = $1', [runId]);
+      const { rows: grouped } = await stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dedupe_groups WHERE execution_id IN (SELECT execution_id FROM run_executions WHERE workflow_id = $1)', [runId]);
       assert.equal(grouped[0]!.n, 0, 'killed before the duplicates were grouped');
       worker = spawnWorker(stack.config);
       const run = await waitForRun(stack, runId, undefined, 240_000);

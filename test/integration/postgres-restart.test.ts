@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
+import { createKey } from '../../src/api/keys';
 import { migrate } from '../../src/db/migrate';
+import { createPool } from '../../src/db/pool';
 import { startPostgres, type PostgresStack } from '../../src/stack/postgres';
 import { assertImportedOnce, openStack, spawnWorker, startRun, testConfig, uniqueId, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
@@ -18,7 +20,10 @@ let stack: Stack;
 before(async () => {
   postgres = await startPostgres({ dataDir, logFile: `${dataDir}.log`, log });
   await migrate(postgres.url);
-  stack = await openStack(testConfig({ DATABASE_URL: postgres.url }));
+  // This database has none of the test stack's keys: the API here takes one of its own.
+  const pool = createPool(postgres.url, 1);
+  const { key } = await createKey(pool, { name: 'test' }, { name: 'pg-restart-admin', scopes: ['admin'] }).finally(() => pool.end());
+  stack = await openStack(testConfig({ DATABASE_URL: postgres.url, BATCHFLOW_API_KEY: key }));
 });
 after(async () => {
   await stack.close();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { dedupeQueries } from '../../src/db/dedupe';
 import { runState } from '../../src/db/queries';
 import { rowQueries } from '../../src/db/rows';
 import { countUsers, ownUsers, seedUsers, startRun, uniqueId, useStackWithWorker, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
@@ -47,6 +48,22 @@ describe('run identity', () => {
     assert.deepEqual(await errorRows(fixture.stack, runId), [2], "GET /runs/:id/errors shows the new run's errors only");
   });
 
+  it("a dedupe under a reused run id finds its own duplicates, not the groups the earlier run stored", async () => {
+    const p = uniqueId('redup');
+    const runId = uniqueId('reused-dedupe');
+    const addUsers = (names: string[], from: number) =>
+      fixture.stack.pool.query(`INSERT INTO users (email, name, status) SELECT $1 || '.' || (g + $3) || '@example.com', n, 'active' FROM unnest($2::text[]) WITH ORDINALITY AS t(n, g)`, [p, names, from]);
+    const dedupe = async () => waitForRun(fixture.stack, await startRun(fixture.stack, 'dedupe', { dataset: 'users', where: ownUsers(p), exact: ['name'] }, runId));
+    // Two pairs of equal names, then one more pair.
+    await addUsers(['Ann', 'Ann', 'Bob', 'Bob'], 0);
+    const first = await dedupe();
+    assert.deepEqual([first.status, first.result!.preview!.groups], ['success', 2]);
+    await expireHistory(fixture.stack, runId);
+    await addUsers(['Cy', 'Cy'], 10);
+    const second = await dedupe();
+    assert.deepEqual([second.status, second.result!.preview!.groups, second.result!.preview!.duplicateRows], ['success', 3, 6], 'the second run grouped the rows again');
+  });
+
   it("a pipeline step whose child run id was used before by another run starts afresh", async () => {
     const p = uniqueId('child');
     const pipelineId = uniqueId('pipe');
@@ -76,6 +93,7 @@ describe('run identity', () => {
       await runState.writeCheckpoint(pool, run.execution, 1, { seq: 1 });
       await runState.insertErrors(pool, run.execution, [{ row: 1, line: 2, field: null, code: 'VALIDATION_FAILED', message: 'bad', raw: { a: 1 } }]);
       await runState.storePreviewSamples(pool, run.execution, { sample: [{ id: 1 }] });
+      await dedupeQueries.insertGroups(pool, run.execution, [{ group: 1, id: 1, keep: true, score: 1, exact: true }]);
     }
     await rowQueries.storeIdList(pool, oldList, [1, 2]);
     await rowQueries.storeIdList(pool, usedList, [3]);
@@ -88,9 +106,10 @@ describe('run identity', () => {
       (await runState.readCheckpoint(pool, execution)) !== undefined,
       await runState.countErrors(pool, execution),
       (await runState.readPreviewSamples(pool, execution)) !== undefined,
+      await dedupeQueries.hasGroups(pool, execution),
     ];
-    assert.deepEqual(await left(old.execution), [false, 0, false]);
-    assert.deepEqual(await left(recent.execution), [true, 1, true]);
+    assert.deepEqual(await left(old.execution), [false, 0, false, false]);
+    assert.deepEqual(await left(recent.execution), [true, 1, true, true]);
     assert.deepEqual([await rowQueries.idListCount(pool, oldList), await rowQueries.idListCount(pool, usedList)], [0, 1], 'an old list no run uses goes; one a kept run uses stays');
   });
 });

@@ -101,7 +101,7 @@ it('a worker killed mid cache-refresh (SIGKILL) and restarted: rows of committed
         });
         await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) >= 400);
         await killAndRestart();
-        const { rows: at } = await stack.pool.query<{ lastId: number }>(`SELECT (checkpoint->'position'->>'lastId')::bigint AS "lastId" FROM run_checkpoints WHERE run_id = $1`, [runId]);
+        const { rows: at } = await stack.pool.query<{ lastId: number }>(`SELECT (checkpoint->'position'->>'lastId')::bigint AS "lastId" FROM run_checkpoints WHERE execution_id IN (SELECT execution_id FROM run_executions WHERE workflow_id = $1)`, [runId]);
         const { rows: committed } = await stack.pool.query<{ product_id: string }>('SELECT product_id FROM product_cache WHERE product_id LIKE $1 AND id <= $2 ORDER BY id', [`${p}-%`, at[0]!.lastId]);
         assert.ok(committed.length >= 400 && committed.length < rows, `killed mid-run (${committed.length} of ${rows} committed)`);
 
