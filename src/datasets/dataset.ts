@@ -30,6 +30,8 @@ export interface DatasetSpec<C extends string = string> {
   columns: Record<C, ColumnSpec>;
   /** Columns the database maintains (id, timestamps): filters may use them, imports and updates may not. */
   system: Record<string, SqlType>;
+  /** The flow that alone writes this dataset (invoices): imports, bulk updates and cleanups refuse it. */
+  writtenBy?: string;
 }
 
 export type Dataset = ReturnType<typeof defineDataset<string>>;
@@ -69,13 +71,36 @@ export const col = {
     });
     return { sql: 'text', schema: opts.required ? base : base.optional(), quick, required: !!opts.required, secret: opts.secret, description: opts.description, aliases: opts.aliases };
   },
-  email(opts: { description: string; aliases?: string[] }): ColumnSpec {
-    const schema = z.string(required('text')).trim().toLowerCase().pipe(z.email({ pattern: emailPattern, error: 'must be a valid email address' }));
-    const quick = quickly(UNDECIDED, (s) => {
+  /** Required unless `required: false` (then a blank value is stored as null). */
+  email(opts: { required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
+    const isRequired = opts.required ?? true;
+    const base = z.string(required('text')).trim().toLowerCase().pipe(z.email({ pattern: emailPattern, error: 'must be a valid email address' }));
+    const quick = quickly(isRequired ? UNDECIDED : undefined, (s) => {
       const t = s.trim().toLowerCase();
       return emailPattern.test(t) ? t : UNDECIDED;
     });
-    return { sql: 'text', schema, quick, required: true, description: opts.description, aliases: opts.aliases };
+    return { sql: 'text', schema: isRequired ? base : base.optional(), quick, required: isRequired, description: opts.description, aliases: opts.aliases };
+  },
+  /** An ISO 4217 currency code, stored upper-case. */
+  currency(opts: { default?: string; description: string; aliases?: string[] }): ColumnSpec {
+    const code = z.string(required('a currency code')).trim().toUpperCase().regex(/^[A-Z]{3}$/, 'must be a three-letter currency code such as EUR');
+    const schema = opts.default === undefined ? code : code.optional().transform((v) => v ?? opts.default);
+    return { sql: 'text', schema, required: opts.default === undefined, description: opts.description, aliases: opts.aliases };
+  },
+  /**
+   * An exact decimal (quantities, prices), kept as its decimal text so that no binary float ever
+   * rounds it: `scale` digits after the point at most, `integerDigits` before it (numeric(p, s)).
+   */
+  decimal(opts: { scale: number; integerDigits: number; required?: boolean; description: string; aliases?: string[] }): ColumnSpec {
+    const pattern = new RegExp(`^(\\d{1,${opts.integerDigits}})(?:\\.(\\d{1,${opts.scale}}))?$`);
+    const schema = z.preprocess(
+      (v) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' ? v.trim() : v),
+      z.string({ error: (i) => (i.input === undefined ? 'required' : 'must be a number') }).refine(
+        (s) => pattern.test(s),
+        `must be a number of at most ${opts.integerDigits} digits and ${opts.scale} decimals, 0 or more`,
+      ),
+    );
+    return { sql: 'numeric', schema: opts.required ? schema : schema.optional(), required: !!opts.required, description: opts.description, aliases: opts.aliases };
   },
   enumOf<const V extends readonly [string, ...string[]]>(values: V, opts: { default?: V[number]; description: string; aliases?: string[] }): ColumnSpec {
     const base = z.preprocess(

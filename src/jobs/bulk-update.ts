@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datasetNames, getDataset } from '../datasets';
+import { getDataset, writableDatasetNames } from '../datasets';
 import { addIssues, checkFilter, checkSet, filterSchema, setSchema } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
 
@@ -10,7 +10,7 @@ export const INLINE_IDS_MAX = 1_000;
 export const bulkUpdateParamsSchema = errorPolicySchema
   .extend(approvalSchema.shape)
   .extend({
-    dataset: z.enum(datasetNames),
+    dataset: z.enum(writableDatasetNames),
     /** A structured filter; never SQL. */
     where: filterSchema.optional(),
     /** Ids (the dataset's id column) to update; with `where`, only those that also match it. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datasetNames, getDataset } from '../datasets';
+import { getDataset, writableDatasetNames } from '../datasets';
 import { addIssues, checkFilter, filterSchema, type Filter } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
 
@@ -9,7 +9,7 @@ const ruleNameSchema = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower
 export const cleanupRuleSchema = z
   .strictObject({
     name: ruleNameSchema,
-    dataset: z.enum(datasetNames),
+    dataset: z.enum(writableDatasetNames),
     where: filterSchema,
     /** Rows deleted per transaction: small batches keep locks short. */
     batchSize: z.number().int().min(1).max(10_000).default(1_000),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datasetNames, getDataset } from '../datasets';
+import { getDataset, writableDatasetNames } from '../datasets';
 import { errorPolicySchema } from './run';
 
 export const importModeSchema = z.enum(['insert', 'upsert', 'skip-existing']);
@@ -15,7 +15,7 @@ export const importParamsSchema = errorPolicySchema
       .refine((s) => /^(s3|store|file):\/\//.test(s) || s.startsWith('/'), 'must be an absolute path, file://, s3://bucket/key or store://key'),
     /** Inferred from the file extension when absent. */
     format: z.enum(['csv', 'ndjson', 'json']).optional(),
-    dataset: z.enum(datasetNames),
+    dataset: z.enum(writableDatasetNames),
     mode: importModeSchema.default('upsert'),
     /** Source field → dataset column, for headers that do not match a column name or alias. */
     mapping: z.record(z.string(), z.string()).optional(),
