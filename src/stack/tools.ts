@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** Where Go-built tools (Temporal CLI, MinIO) are cached between runs and clones. */
+/** Where Go-built tools (Temporal CLI, MinIO, Mailpit) are cached between runs and clones. */
 export const cacheDir = (): string => process.env.BATCHFLOW_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'batchflow');
 
 const isExecutable = (file: string) => {
@@ -147,6 +147,7 @@ async function findOrBuild(tool: GoTool, log: (msg: string) => void): Promise<st
 
 const temporalCli: GoTool = { name: 'temporal', envVar: 'TEMPORAL_CLI', cacheName: 'temporal-1.5.1', module: 'github.com/temporalio/cli/cmd/temporal@v1.5.1' };
 const minio: GoTool = { name: 'minio', envVar: 'MINIO_BIN', cacheName: 'minio-latest', module: 'github.com/minio/minio@latest' };
+const mailpit: GoTool = { name: 'mailpit', envVar: 'MAILPIT_BIN', cacheName: 'mailpit-1.33.1', module: 'github.com/axllent/mailpit@v1.33.1' };
 
 /**
  * The Temporal CLI (for `temporal server start-dev`): $TEMPORAL_CLI, `temporal` on PATH, the cache,
@@ -156,13 +157,19 @@ export function ensureTemporalCli(log: (msg: string) => void): Promise<string | 
   return findOrBuild(temporalCli, log);
 }
 
-/** The MinIO server: $MINIO_BIN, `minio` on PATH, the cache, or built with Go. */
-export async function ensureMinio(log: (msg: string) => void): Promise<string> {
-  const bin = await findOrBuild(minio, log);
+/** A tool that must be there: its environment variable, PATH, the cache, or built with Go. */
+async function required(tool: GoTool, what: string, log: (msg: string) => void): Promise<string> {
+  const bin = await findOrBuild(tool, log);
   if (!bin) {
     throw new Error(
-      `MinIO is needed here but was not found: set MINIO_BIN, put \`minio\` on PATH, or install Go so that it can be built into ${path.join(cacheDir(), minio.cacheName)} (\`go install ${minio.module}\`)`,
+      `${what} is needed here but was not found: set ${tool.envVar}, put \`${tool.name}\` on PATH, or install Go so that it can be built into ${path.join(cacheDir(), tool.cacheName)} (\`go install ${tool.module}\`)`,
     );
   }
   return bin;
 }
+
+/** The MinIO server: $MINIO_BIN, `minio` on PATH, the cache, or built with Go. */
+export const ensureMinio = (log: (msg: string) => void): Promise<string> => required(minio, 'MinIO', log);
+
+/** The Mailpit mail catcher: $MAILPIT_BIN, `mailpit` on PATH, the cache, or built with Go. */
+export const ensureMailpit = (log: (msg: string) => void): Promise<string> => required(mailpit, 'Mailpit', log);
