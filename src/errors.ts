@@ -24,6 +24,9 @@ export const ErrorCode = {
   ApprovalTimeout: 'APPROVAL_TIMEOUT',
   Cancelled: 'CANCELLED',
   StepFailed: 'STEP_FAILED',
+  NoEmailAddress: 'NO_EMAIL_ADDRESS',
+  EmailRefused: 'EMAIL_REFUSED',
+  PdfFailed: 'PDF_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
