@@ -5,6 +5,8 @@ import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
+import { createMailer } from './notifications/mailer';
+import { createObjectStore } from './storage';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -14,13 +16,24 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   await migrate(databaseUrl, opts.log);
   const pool = createPool(databaseUrl);
   const readers = createImportReaders(config);
+  const mailer = createMailer(config.email);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool, readers, sliceMs: config.sliceMs, parallelBatches: config.parallelBatches }),
+    activities: createActivities({
+      pool,
+      readers,
+      sliceMs: config.sliceMs,
+      parallelBatches: config.parallelBatches,
+      store: createObjectStore(config),
+      mailer,
+      emailFrom: config.email.from,
+      webhookSecret: config.webhookSecret,
+      seller: config.seller,
+    }),
     // Slices are I/O bound and take a connection each: keep their number under the pool size.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '20 seconds',
@@ -38,6 +51,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         await connection.close();
         await pool.end();
         await readers.close();
+        mailer.close();
       }
     },
   };

@@ -8,6 +8,7 @@ import type { Pool } from '../db/pool';
 import { errorResponses, registerErrorHandler } from './errors';
 import { requireScopes, type Scope } from './scopes';
 import { createRunService } from './runs';
+import { notificationRoutes } from './routes/notifications';
 import { runRoutes } from './routes/runs';
 
 export interface ApiDeps {
@@ -40,7 +41,9 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
 
   app.after(() => {
     app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, () => app.swagger());
-    runRoutes(app, { runs: createRunService(deps.client, deps.taskQueue, deps.pool), pool: deps.pool });
+    const runs = createRunService(deps.client, deps.taskQueue, deps.pool);
+    runRoutes(app, { runs, pool: deps.pool });
+    notificationRoutes(app, { runs, pool: deps.pool });
 
     app.get(
       '/health',

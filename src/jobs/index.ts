@@ -4,6 +4,7 @@ import { bulkUpdateParamsSchema } from './bulk-update';
 import { cleanupParamsSchema } from './cleanup';
 import { customParamsSchema } from './custom';
 import { importParamsSchema } from './import';
+import { invoicingParamsSchema } from './invoicing';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
 
 /** Search attributes on every run (registered with the Temporal server by the stack scripts). */
@@ -66,8 +67,15 @@ const pipelineJob = job({
   datasetOf: () => undefined,
 });
 
+const invoicingJob = job({
+  schema: invoicingParamsSchema,
+  workflowType: 'invoicingWorkflow',
+  description: "Bill a month: usage per customer → invoices with consecutive numbers → PDFs in the object store → emails; signed webhooks for each invoice.",
+  datasetOf: () => 'invoices',
+});
+
 /** Every job kind a caller can start, by the name used in `POST /runs` and `batchflow run`. */
-export const jobKinds = { ...stepJobKinds, pipeline: pipelineJob };
+export const jobKinds = { ...stepJobKinds, pipeline: pipelineJob, invoicing: invoicingJob };
 export type JobKindName = keyof typeof jobKinds;
 export const jobKindNames = Object.keys(jobKinds) as [JobKindName, ...JobKindName[]];
 

@@ -79,18 +79,27 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: { preview?: Preview; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
+  extra: {
+    preview?: Preview;
+    /** Units of work the run goes through, when not one per matched row (the preview's count). */
+    total?: number;
+    /** Learnt before the loop (when planning). */
+    warnings?: string[];
+    outputs?: string[];
+    steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState>;
+  } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ runId: workflowInfo().workflowId });
-  const total = extra.preview?.matched;
+  const total = extra.total ?? extra.preview?.matched;
   const counts = finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts();
   return completeRun(tracker, {
     counts: total === undefined ? counts : { ...counts, total },
     error: outcome.error,
     errorSample: finished.errorSample,
     errorCount: finished.errorCount,
-    warnings: finished.warnings ?? outcome.checkpoint?.warnings ?? [],
+    warnings: [...(extra.warnings ?? []), ...(finished.warnings ?? outcome.checkpoint?.warnings ?? [])],
+    outputs: extra.outputs,
     preview: extra.preview,
     steps: extra.steps?.(outcome.checkpoint),
   });

@@ -53,7 +53,7 @@ function stepOutcome(runId: string, err: unknown, result?: RunResult): StepState
 export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<RunResult> {
   const params = parseInput(jobKinds.pipeline.schema, input.params);
   const runId = workflowInfo().workflowId;
-  const tracker = trackRun('pipeline');
+  const tracker = trackRun('pipeline', undefined, params.notify);
   const childId = (step: PipelineStep) => `${runId}.${step.name}`;
   const states: Record<string, StepState> = Object.fromEntries(params.steps.map((s) => [s.name, { status: 'pending', runId: childId(s) }]));
   const publish = () => tracker.setSteps({ ...states });

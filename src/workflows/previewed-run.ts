@@ -40,6 +40,31 @@ export function refusal(params: GuardParams, preview: Preview): { code: string; 
 }
 
 /**
+ * Each target's state (a cleanup rule, an invoicing step) from the run's checkpoint: targets run
+ * in order, so those before the current one are done. Without a checkpoint nothing was changed (a
+ * dry run, a refusal, no approval): every target was skipped.
+ */
+export function targetStates(
+  names: readonly string[],
+  totals: readonly (number | undefined)[],
+  plan: RunPlan,
+  checkpoint: Checkpoint<KeysetPosition> | undefined,
+  final: boolean,
+): Record<string, StepState> {
+  const at = checkpoint?.position ?? { step: 0, lastId: 0 };
+  return Object.fromEntries(
+    names.map((name, i): [string, StepState] => {
+      const counts = { ...(checkpoint?.byStep?.[name] ?? zeroCounts()), total: totals[i] };
+      const finished = !!checkpoint && (checkpoint.done || i < at.step || (i === at.step && at.lastId >= plan.bounds[i]!));
+      if (finished) return [name, { status: counts.failed > 0 ? 'partial' : 'success', counts }];
+      if (!final) return [name, { status: i === at.step ? 'running' : 'pending', counts }];
+      if (checkpoint && i === at.step) return [name, { status: checkpoint.stop ? 'failed' : 'cancelled', counts, ...(checkpoint.stop && { error: checkpoint.stop }) }];
+      return [name, { status: 'skipped', counts, reason: checkpoint ? 'the run stopped before this step' : 'nothing was changed (dry run, refused or not approved)' }];
+    }),
+  );
+}
+
+/**
  * The life of a run over existing rows, shared by bulk update and cleanup: plan (count, sample,
  * bounds), refuse if limits say so, stop there for a dry run, wait for approval if asked, then
  * the checkpointed loop of batches.
@@ -56,16 +81,17 @@ export async function runPreviewed(opts: {
   steps?: (plan: RunPlan, checkpoint: Checkpoint<KeysetPosition> | undefined, final: boolean) => Record<string, StepState>;
 }): Promise<RunResult> {
   const { input, params } = opts;
-  const tracker = trackRun<KeysetPosition>(opts.kind, input.carried);
+  const tracker = trackRun<KeysetPosition>(opts.kind, input.carried, params.notify);
   let plan = input.plan;
   if (!plan) {
     tracker.setStep('planning');
     plan = await opts.plan(new Date(Date.now()).toISOString());
   }
   const { preview } = plan;
-  tracker.setTotal(preview.matched);
+  const total = plan.total ?? preview.matched;
+  tracker.setTotal(total);
   const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string } }) =>
-    completeRun(tracker, { counts: { ...zeroCounts(), total: preview.matched }, ...end, errorSample: [], errorCount: 0, warnings: [], preview, steps: opts.steps?.(plan, undefined, true) });
+    completeRun(tracker, { counts: { ...zeroCounts(), total }, ...end, errorSample: [], errorCount: 0, warnings: plan.warnings ?? [], preview, steps: opts.steps?.(plan, undefined, true) });
 
   const refused = refusal(params, preview);
   if (refused) return unchanged({ error: refused });
@@ -83,6 +109,6 @@ export async function runPreviewed(opts: {
     slice: (cursor) => opts.slice(approvedPlan, cursor),
     continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan: approvedPlan, approved: true, carried }),
   });
-  return completeLoop(tracker, outcome, { preview, steps: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, true)) });
+  return completeLoop(tracker, outcome, { preview, total, warnings: plan.warnings, outputs: plan.outputs, steps: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, true)) });
 }
 

@@ -1,6 +1,8 @@
-import { ApplicationFailure, defineQuery, defineSignal, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, defineQuery, defineSignal, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
+import { NOTIFY_ATTEMPTS, type Notify } from '../jobs/notify';
 import { withRates, type Counts, type Preview, type Progress, type RowError, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
@@ -17,8 +19,11 @@ export interface CarriedState<P> {
 
 export type RunTracker = ReturnType<typeof trackRun>;
 
-/** Registers the progress query and the cancel signal, and keeps what they report. */
-export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
+/**
+ * Registers the progress query and the cancel signal, and keeps what they report. `notify`
+ * (the run's params.notify) says who completeRun tells when the run ends.
+ */
+export function trackRun<P>(kind: string, carried?: CarriedState<P>, notify?: Notify) {
   const startedAt = carried?.startedAt ?? workflowInfo().startTime.toISOString();
   let cancelRequested = carried?.cancelRequested ?? false;
   let step = 'starting';
@@ -48,6 +53,7 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
 
   return {
     kind,
+    notify,
     startedAt,
     get cancelRequested() {
       return cancelRequested;
@@ -101,11 +107,40 @@ function emptyProgress(startedAt: string, cancelRequested: boolean): Progress {
   };
 }
 
+// Bounded: a notification that keeps failing is recorded as failed and the run ends as it would have.
+const { notifyRunEnd } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: NOTIFY_ATTEMPTS },
+});
+
 /**
- * Builds the run's result. A failed run ends the workflow as Failed (so the Web UI shows it
- * red) with the result as the failure's details; other outcomes complete with the result.
+ * Tells whoever the run's `notify` names how it ended (and delivers the events the run recorded,
+ * such as invoice events). Runs even when the run was cancelled; never fails the run.
  */
-export function completeRun(
+async function notifyEnd(tracker: RunTracker, result: RunResult): Promise<void> {
+  if (!tracker.notify) return;
+  tracker.setStep('notifying');
+  const { status, counts, errorCount, error, startedAt, endedAt } = result;
+  try {
+    await CancellationScope.nonCancellable(() =>
+      notifyRunEnd({
+        execution: workflowInfo().firstExecutionRunId,
+        notify: tracker.notify!,
+        end: { runId: workflowInfo().workflowId, kind: tracker.kind, status, counts, errorCount, ...(error && { error }), startedAt, endedAt },
+      }),
+    );
+  } catch (err) {
+    // Each attempt is in the delivery log (GET /runs/:id/notifications).
+    log.warn('notifications were not all delivered', { error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/**
+ * Builds the run's result and sends the run's notifications: every run ends here. A failed run
+ * ends the workflow as Failed (so the Web UI shows it red) with the result as the failure's
+ * details; other outcomes complete with the result.
+ */
+export async function completeRun(
   tracker: RunTracker,
   end: {
     counts: Counts;
@@ -119,7 +154,7 @@ export function completeRun(
     preview?: Preview;
     steps?: Record<string, StepState>;
   },
-): RunResult {
+): Promise<RunResult> {
   const endedAt = new Date(Date.now());
   const status: RunResult['status'] =
     end.cancelled || (tracker.cancelRequested && !end.error) ? 'cancelled' : end.error ? 'failed' : end.counts.failed > 0 ? 'partial' : 'success';
@@ -140,6 +175,7 @@ export function completeRun(
     endedAt: endedAt.toISOString(),
     durationMs: endedAt.getTime() - Date.parse(tracker.startedAt),
   };
+  await notifyEnd(tracker, result);
   tracker.setStep(status);
   upsertSearchAttributes([{ key: searchAttributes.status, value: status }]);
   if (status === 'failed') {

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { customers } from '../datasets';
+import { addIssues, checkFilter, filterSchema } from './filter';
+import { approvalSchema, errorPolicySchema } from './run';
+
+/** A month to invoice, YYYY-MM. */
+export const periodSchema = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month as YYYY-MM, such as 2026-10');
+
+/** The month before the one `at` falls in (UTC): what a run on the 1st at 03:00 bills. */
+export function previousMonth(at: Date): string {
+  const year = at.getUTCFullYear();
+  const month = at.getUTCMonth(); // 0-based: this is already the previous month's 1-based number
+  return month === 0 ? `${year - 1}-12` : `${year}-${String(month).padStart(2, '0')}`;
+}
+
+/** The month's first instant and the next month's, as ISO timestamps (UTC). */
+export function periodRange(period: string): { from: string; to: string } {
+  const [year, month] = period.split('-').map(Number) as [number, number];
+  return { from: new Date(Date.UTC(year, month - 1, 1)).toISOString(), to: new Date(Date.UTC(year, month, 1)).toISOString() };
+}
+
+/** A tax rate as a fraction, exactly: "0.2" or 0.2 for 20 %. */
+const taxRateSchema = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : v),
+  z
+    .string()
+    .regex(/^(0(\.\d{1,6})?|1(\.0{1,6})?)$/, 'must be a fraction between 0 and 1 with at most 6 decimals, such as "0.2" for 20 %'),
+);
+
+/** The steps of an invoicing run, in order: each goes through every customer before the next starts. */
+export const invoicingSteps = ['usage', 'invoices', 'pdfs', 'emails'] as const;
+export type InvoicingStep = (typeof invoicingSteps)[number];
+
+/** Parameters of an invoicing run: which month, which customers, at what tax rate. */
+export const invoicingParamsSchema = z
+  .strictObject({
+    ...errorPolicySchema.shape,
+    ...approvalSchema.omit({ sampleSize: true }).shape,
+    /** The month to bill; by default the month before the run's scheduled time (or start time). */
+    period: periodSchema.optional(),
+    /** Which customers (a filter over the customers dataset); all by default. */
+    where: filterSchema.optional(),
+    /** Tax on the subtotal, as a fraction ("0.2" for 20 %); none by default. */
+    taxRate: taxRateSchema.default('0'),
+    /** Days from the issue date to the due date. */
+    dueDays: z.number().int().min(0).max(365).default(30),
+    /** Customers per batch, in every step. */
+    batchSize: z.number().int().min(1).max(5_000).default(200),
+  })
+  .superRefine((params, ctx) => {
+    if (params.where !== undefined) addIssues(ctx, checkFilter(customers, params.where), ['where']);
+  });
+export type InvoicingParams = z.infer<typeof invoicingParamsSchema>;
