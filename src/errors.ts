@@ -26,6 +26,7 @@ export const ErrorCode = {
   StepFailed: 'STEP_FAILED',
   NoEmailAddress: 'NO_EMAIL_ADDRESS',
   EmailRefused: 'EMAIL_REFUSED',
+  EmailUnconfirmed: 'EMAIL_UNCONFIRMED',
   PdfFailed: 'PDF_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -193,6 +193,13 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
       } else if (!invoice.pdfKey) {
         // Its PDF failed (and said so): nothing to attach.
         tally.skipped += 1;
+      } else if (invoice.emailState === 'sending' && params.unconfirmedEmails === 'report') {
+        tally.fail(
+          invoice.customerId,
+          ErrorCode.EmailUnconfirmed,
+          `invoice ${invoice.number}: an earlier attempt stopped while sending it, so it may have arrived (Message-ID ${invoice.messageId}); check the mail server's log, or run the month again with unconfirmedEmails: "resend"`,
+          raw,
+        );
       } else if (!invoice.email) {
         await invoiceQueries.markFailed(pool, invoice.id, 'the customer has no email address');
         tally.fail(invoice.customerId, ErrorCode.NoEmailAddress, `invoice ${invoice.number}: customer ${invoice.customerExternalId} has no email address`, raw);

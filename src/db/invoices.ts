@@ -58,6 +58,7 @@ export interface InvoiceForEmail {
   dueDate: string;
   pdfKey: string | null;
   emailState: 'pending' | 'sending' | 'sent' | 'failed';
+  messageId: string | null;
   sentByRun: string | null;
   email: string | null;
   customerName: string;
@@ -244,7 +245,7 @@ export const invoiceQueries = {
     );
     const { rows } = await client.query<InvoiceForEmail>(
       `SELECT i.id, i.customer_id AS "customerId", i.number, i.period, i.currency, i.total_minor::text AS "totalMinor", i.due_date::text AS "dueDate", i.pdf_key AS "pdfKey",
-              i.email_state AS "emailState", i.sent_by_run AS "sentByRun", c.email, c.name AS "customerName", c.external_id AS "customerExternalId"
+              i.email_state AS "emailState", i.email_message_id AS "messageId", i.sent_by_run AS "sentByRun", c.email, c.name AS "customerName", c.external_id AS "customerExternalId"
        FROM invoices i JOIN customers c ON c.id = i.customer_id
        WHERE i.customer_id = ANY($1::bigint[]) AND i.period = $2 AND i.status <> 'draft' ORDER BY i.customer_id`,
       [customerIds, period],

@@ -44,6 +44,12 @@ export const invoicingParamsSchema = z
     taxRate: taxRateSchema.default('0'),
     /** Days from the issue date to the due date. */
     dueDays: z.number().int().min(0).max(365).default(30),
+    /**
+     * An email whose sending was interrupted (the worker stopped after the SMTP call began and
+     * before its outcome was recorded) may or may not have arrived: send it again with the same
+     * Message-ID (at least once), or report it as a row error and leave it (at most once).
+     */
+    unconfirmedEmails: z.enum(['resend', 'report']).default('resend'),
     /** Customers per batch, in every step. */
     batchSize: z.number().int().min(1).max(5_000).default(200),
   })

@@ -166,6 +166,33 @@ describe('invoicing', () => {
     assert.equal((await mailTo(`${p}.ok@example.com`)).length, 1);
   });
 
+  it('an email whose sending was interrupted is reported (unconfirmedEmails: report) or sent again with the same Message-ID, visibly (the default)', async () => {
+    const p = uniqueId('unconfirmed');
+    await seedCustomers(pool(), p, [{ key: 'a' }, { key: 'b' }]);
+    await seedUsage(pool(), p, ['a', 'b'].map((customer) => ({ customer, metric: 'seats', quantity: '1', unitPrice: '9', at: '2026-10-09T00:00:00Z' })));
+    assert.equal((await runMonth(p)).run.status, 'success');
+    // What a worker killed after the SMTP server took the message, and before the database heard of it, leaves behind.
+    await pool().query(`UPDATE invoices SET email_state = 'sending', status = 'issued' WHERE customer_id = (SELECT id FROM customers WHERE external_id = $1) AND period = '2026-10'`, [`${p}-a`]);
+    const a = (await invoicesOf(pool(), p, '2026-10')).get('a')!;
+
+    const reported = (await runMonth(p, { unconfirmedEmails: 'report' })).run;
+    assert.equal(reported.status, 'partial');
+    assert.equal(reported.result!.errorSample[0]!.code, 'EMAIL_UNCONFIRMED');
+    assert.ok(reported.result!.errorSample[0]!.message.includes(a.messageId!), 'the message names the Message-ID to look for');
+    assert.equal((await mailTo(`${p}.a@example.com`)).length, 1, 'not sent again');
+    assert.equal((await invoicesOf(pool(), p, '2026-10')).get('a')!.emailState, 'sending');
+
+    const resent = (await runMonth(p)).run;
+    assert.equal(resent.status, 'success');
+    assert.equal(resent.result!.steps!.emails!.counts!.succeeded, 1);
+    assert.ok(resent.result!.warnings.some((w) => w.includes(`invoice ${a.number} was sent again`)), JSON.stringify(resent.result!.warnings));
+    const copies = await mailTo(`${p}.a@example.com`);
+    assert.deepEqual(copies.map((m) => `<${m.MessageID}>`), [a.messageId, a.messageId], 'the copy carries the same Message-ID');
+    const after = (await invoicesOf(pool(), p, '2026-10')).get('a')!;
+    assert.deepEqual([after.status, after.emailState, after.emailAttempts], ['sent', 'sent', 2]);
+    assert.equal((await mailTo(`${p}.b@example.com`)).length, 1);
+  });
+
   it('numbers run 1, 2, 3, … per year with no gap and no repeat, and the counter holds the last', async () => {
     const { numbers, counter } = await numbersOfYear(pool(), year);
     assert.ok(numbers.length >= 4, 'the tests above issued invoices');
