@@ -10,18 +10,19 @@ import { ApiClient, CliError, ExitCode } from './http';
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
 Usage:
-  batchflow start [--no-sample]          the whole local stack (Temporal, Postgres, worker, API)
+  batchflow start [--no-sample]          the whole local stack (Temporal, Postgres, Mailpit, worker, API)
   batchflow worker                       a worker against TEMPORAL_ADDRESS and DATABASE_URL
   batchflow api                          the HTTP API on PORT
   batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
         [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline or custom; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom or invoicing; FILE is JSON or YAML (- for stdin)
   batchflow approve RUN_ID [--comment TEXT]
   batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
+  batchflow notifications RUN_ID [--status pending|delivered|failed]
   batchflow runs [--kind K] [--dataset D] [--status S]
 
 FILE is a local path, s3://bucket/key or store://key. The commands that talk to the API use
@@ -150,6 +151,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n');
       return ExitCode.Success;
     }
+    case 'notifications':
+      return (await import('./notifications')).notificationsCommand(api(), rest);
     case 'runs': {
       const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' } } });
       const query = new URLSearchParams(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));

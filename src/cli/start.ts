@@ -13,7 +13,7 @@ import { createWorker } from '../worker';
 import { follow } from './follow';
 import { ApiClient } from './http';
 
-const sampleFile = fileURLToPath(new URL('../../examples/users.csv', import.meta.url));
+const example = (name: string) => fileURLToPath(new URL(`../../examples/${name}`, import.meta.url));
 const log = (msg: string) => console.log(`[batchflow] ${msg}`);
 
 /** The data directory's webhook secret (made on first start), unless WEBHOOK_SECRET is set. */
@@ -103,14 +103,24 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
   }
 }
 
-/** Runs the sample import once per data directory: its fixed runId makes a restart reuse it. */
+/**
+ * Loads the samples once per data directory (their fixed run ids make a restart reuse them): the
+ * users, and the customers and October 2026 usage that `batchflow run invoicing --params
+ * examples/invoicing-2026-10.yaml` bills.
+ */
 async function runSample(api: ApiClient): Promise<void> {
-  const runId = 'sample-users-import';
-  const { body } = await api.request<{ existing: boolean }>('POST', '/runs', {
-    kind: 'import',
-    runId,
-    params: { source: sampleFile, format: 'csv', dataset: 'users', mode: 'upsert' },
-  });
-  log(`sample import ${runId} ${body.existing ? '(already run: reusing it)' : 'started'}`);
-  await follow(api, runId);
+  const samples = [
+    { runId: 'sample-users-import', file: 'users.csv', dataset: 'users' },
+    { runId: 'sample-customers-import', file: 'customers.csv', dataset: 'customers' },
+    { runId: 'sample-usage-import', file: 'usage-2026-10.csv', dataset: 'usage_events' },
+  ];
+  for (const { runId, file, dataset } of samples) {
+    const { body } = await api.request<{ existing: boolean }>('POST', '/runs', {
+      kind: 'import',
+      runId,
+      params: { source: example(file), format: 'csv', dataset, mode: 'upsert' },
+    });
+    log(`sample import ${runId} ${body.existing ? '(already run: reusing it)' : 'started'}`);
+    await follow(api, runId);
+  }
 }
