@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { customers, usageEvents } from '../../src/datasets';
 import { jobKinds } from '../../src/jobs';
+import { bulkUpdateParamsSchema } from '../../src/jobs/bulk-update';
+import { cleanupParamsSchema } from '../../src/jobs/cleanup';
+import { importParamsSchema } from '../../src/jobs/import';
 import { invoicingParamsSchema, periodRange, previousMonth } from '../../src/jobs/invoicing';
 import { notifySchema, overThreshold } from '../../src/jobs/notify';
 
@@ -68,5 +72,33 @@ describe('notify', () => {
     assert.equal(overThreshold({ rate: 0.2 }, { processed: 10, failed: 2 }), false);
     assert.equal(overThreshold({ rate: 0.2 }, { processed: 10, failed: 3 }), true);
     assert.equal(overThreshold({ rate: 0 }, { processed: 0, failed: 0 }), false);
+  });
+});
+
+describe('billing datasets', () => {
+  it('keep usage quantities and prices as exact decimal text', () => {
+    const quantity = usageEvents.columns.quantity.schema;
+    assert.equal(quantity.parse(' 12.5 '), '12.5');
+    assert.equal(quantity.parse(0.0125), '0.0125');
+    assert.equal(quantity.parse('12345678901234.123456'), '12345678901234.123456', 'more digits than a double holds, unchanged');
+    for (const bad of ['1e3', '-1', '1.1234567', '123456789012345', 'x']) assert.equal(quantity.safeParse(bad).success, false, bad);
+  });
+
+  it('take customers without an email, and currencies upper-cased', () => {
+    assert.equal(customers.columns.email.schema.parse(undefined), undefined);
+    assert.equal(customers.columns.email.schema.parse(' Ada@Example.COM '), 'ada@example.com');
+    assert.equal(customers.columns.currency.schema.parse(undefined), 'EUR');
+    assert.equal(customers.columns.currency.schema.parse('usd'), 'USD');
+    assert.equal(customers.columns.currency.schema.safeParse('EURO').success, false);
+  });
+
+  it('customers and usage import; invoices and their lines are written by invoicing only', () => {
+    assert.ok(importParamsSchema.safeParse({ source: '/tmp/c.csv', dataset: 'customers' }).success);
+    assert.ok(importParamsSchema.safeParse({ source: '/tmp/u.csv', dataset: 'usage_events' }).success);
+    for (const dataset of ['invoices', 'invoice_lines']) {
+      assert.match(issues(importParamsSchema.safeParse({ source: '/tmp/i.csv', dataset }))[0]!, /^dataset: /);
+      assert.match(issues(bulkUpdateParamsSchema.safeParse({ dataset, where: { field: 'id', op: 'not_null' }, set: { status: 'sent' } }))[0]!, /^dataset: /);
+      assert.match(issues(cleanupParamsSchema.safeParse({ rules: [{ name: 'x', dataset, where: { field: 'id', op: 'not_null' } }] }))[0]!, /^rules\.0/);
+    }
   });
 });
