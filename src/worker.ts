@@ -15,6 +15,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   const databaseUrl = requireDatabaseUrl(config);
   await migrate(databaseUrl, opts.log);
   const pool = createPool(databaseUrl);
+  const autocommitPool = createPool(databaseUrl, 4);
   const readers = createImportReaders(config);
   const mailer = createMailer(config.email);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -25,6 +26,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath }),
     activities: createActivities({
       pool,
+      autocommitPool,
       readers,
       sliceMs: config.sliceMs,
       parallelBatches: config.parallelBatches,
@@ -50,6 +52,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
       } finally {
         await connection.close();
         await pool.end();
+        await autocommitPool.end();
         await readers.close();
         mailer.close();
       }

@@ -14,6 +14,8 @@ import { createRunActivities } from './runs';
 
 export interface ActivityDeps {
   pool: Pool;
+  /** A few connections apart from `pool`, for statements that commit while a batch holds its transaction. */
+  autocommitPool: Pool;
   /** Reader threads for import files. */
   readers: ImportReaders;
   sliceMs: number;

@@ -30,6 +30,12 @@ export interface InvoicingSliceInput {
 
 export interface InvoicingDeps {
   pool: Pool;
+  /**
+   * Connections for statements that commit on their own while a batch's transaction holds one of
+   * `pool`'s (an email's sending and sent states): drawn from `pool`, they could wait forever for
+   * connections that batches waiting on them hold.
+   */
+  autocommitPool: Pool;
   store: ObjectStore;
   mailer: Mailer;
   sliceMs: number;
@@ -112,7 +118,7 @@ class StepTally {
 const keepAlive = () => Context.current().heartbeat();
 
 export function createInvoicingActivities(deps: InvoicingDeps) {
-  const { pool, store, mailer } = deps;
+  const { pool, autocommitPool, store, mailer } = deps;
   const domain = fromDomain(deps.emailFrom);
 
   /** Step 1: each customer's usage in the month becomes a draft invoice (amounts and lines). */
@@ -175,9 +181,9 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
   async function sendInvoice(invoice: InvoiceForEmail, to: string, events: InvoiceEvents): Promise<{ resent: boolean }> {
     const pdf = await buffer((await store.open(invoice.pdfKey!)).stream);
     const email = invoiceEmail(invoice, to, pdf, { sellerName: deps.seller.name, domain });
-    await invoiceQueries.markSending(pool, invoice.id, to, email.messageId);
+    await invoiceQueries.markSending(autocommitPool, invoice.id, to, email.messageId);
     await mailer.send(email);
-    await invoiceQueries.markSent(pool, invoice.id, events);
+    await invoiceQueries.markSent(autocommitPool, invoice.id, events);
     return { resent: invoice.emailState === 'sending' };
   }
 
@@ -201,7 +207,7 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
           raw,
         );
       } else if (!invoice.email) {
-        await invoiceQueries.markFailed(pool, invoice.id, 'the customer has no email address');
+        await invoiceQueries.markFailed(autocommitPool, invoice.id, 'the customer has no email address');
         tally.fail(invoice.customerId, ErrorCode.NoEmailAddress, `invoice ${invoice.number}: customer ${invoice.customerExternalId} has no email address`, raw);
       } else {
         try {
@@ -210,7 +216,7 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
           if (resent) tally.warnings.push(`invoice ${invoice.number} was sent again after an attempt whose outcome is unknown (the worker stopped between sending and recording it): the customer may hold two copies with the same Message-ID`);
         } catch (err) {
           if (!isRefusal(err)) throw err;
-          await invoiceQueries.markFailed(pool, invoice.id, err.message);
+          await invoiceQueries.markFailed(autocommitPool, invoice.id, err.message);
           tally.fail(invoice.customerId, ErrorCode.EmailRefused, `invoice ${invoice.number}: the mail server refused it: ${err.message}`, raw);
         }
       }
