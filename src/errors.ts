@@ -28,6 +28,7 @@ export const ErrorCode = {
   EmailRefused: 'EMAIL_REFUSED',
   EmailUnconfirmed: 'EMAIL_UNCONFIRMED',
   PdfFailed: 'PDF_FAILED',
+  NotConfigured: 'NOT_CONFIGURED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -6,7 +6,7 @@ import { customers } from '../datasets';
 import { invoiceQueries, type DraftInvoice, type InvoiceEvents, type InvoiceForEmail, type InvoiceForPdf, type UsageLine } from '../db/invoices';
 import type { Pool, PoolClient } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/rows';
-import { ErrorCode } from '../errors';
+import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { invoicingSteps, periodRange, type InvoicingParams, type InvoicingStep } from '../jobs/invoicing';
 import type { RowError } from '../jobs/run';
@@ -189,6 +189,9 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
 
   /** Step 4: each invoice with a PDF that was not sent yet is emailed to its customer. */
   async function sendEmails(client: PoolClient, ids: number[], params: SettledInvoicingParams, runId: string, events: InvoiceEvents): Promise<Applied> {
+    // Not a problem of any one invoice: the run fails, saying what to set; issued invoices and their
+    // PDFs stay, and running the month again once it is set sends them.
+    if (!mailer.configured) throw permanentFailure(ErrorCode.NotConfigured, 'invoices cannot be emailed: no SMTP server is configured (set SMTP_URL)');
     const tally = new StepTally();
     // Locked until the batch commits: a second attempt of this batch waits, then sees what was sent.
     const invoices = await invoiceQueries.lockForEmail(client, ids, params.period);

@@ -12,6 +12,8 @@ export interface OutgoingEmail {
 
 /** Sends email through SMTP_URL, over a small pool of connections. */
 export interface Mailer {
+  /** False without SMTP_URL: sending can never work until it is set. */
+  readonly configured: boolean;
   send(email: OutgoingEmail): Promise<void>;
   close(): void;
 }
@@ -25,12 +27,14 @@ export const MAIL_CONNECTIONS = 4;
 export function createMailer(email: Config['email']): Mailer {
   if (!email.smtpUrl) {
     return {
+      configured: false,
       send: () => Promise.reject(new MailerNotConfigured('no SMTP server is configured (set SMTP_URL)')),
       close: () => undefined,
     };
   }
   const transport = nodemailer.createTransport({ url: email.smtpUrl, pool: true, maxConnections: MAIL_CONNECTIONS, maxMessages: Infinity, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
   return {
+    configured: true,
     async send(message) {
       await transport.sendMail({ from: email.from, to: message.to, subject: message.subject, text: message.text, messageId: message.messageId, attachments: message.attachments });
     },

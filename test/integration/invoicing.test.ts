@@ -10,7 +10,7 @@ import type { Checkpoint } from '../../src/jobs/checkpoint';
 import { requireDatabaseUrl } from '../../src/config';
 import { createPool } from '../../src/db/pool';
 import { invoicingParamsSchema } from '../../src/jobs/invoicing';
-import { createMailer } from '../../src/notifications/mailer';
+import { createMailer, type Mailer } from '../../src/notifications/mailer';
 import { createObjectStore } from '../../src/storage';
 import { historyText, startRun, uniqueId, useStackWithWorker, waitForRun } from '../helpers/stack';
 import { invoicesOf, numbersOfYear, ownCustomers, seedCustomers, seedUsage, type InvoiceRow } from '../helpers/invoicing';
@@ -201,30 +201,55 @@ describe('invoicing', () => {
     assert.equal((await mailTo(`${p}.b@example.com`)).length, 1);
   });
 
+  /** Issues and renders a test's invoices by calling the activities directly, stopping before the emails. */
+  async function billUpToEmails(p: string, period: string, keys: string[]) {
+    await seedCustomers(pool(), p, keys.map((key) => ({ key })));
+    await seedUsage(pool(), p, keys.map((customer) => ({ customer, metric: 'seats', quantity: '1', unitPrice: '5', at: `${period}-10T00:00:00Z` })));
+    const config = fixture.stack.config;
+    const deps = { pool: pool(), autocommitPool: createPool(requireDatabaseUrl(config), 2), store: store(), sliceMs: 60_000, parallelBatches: 2, seller: config.seller, emailFrom: config.email.from };
+    const params = { ...invoicingParamsSchema.parse({ period, where: ownCustomers(p), batchSize: 5 }), period };
+    const plan: RunPlan = await new MockActivityEnvironment().run(() => createInvoicingActivities({ ...deps, mailer: createMailer(config.email) }).planInvoicing({ params, asOf: new Date().toISOString() }));
+    // A plan whose email step has nothing to do: usage, invoices and PDFs only.
+    const firstSteps = createInvoicingActivities({ ...deps, mailer: createMailer({ ...config.email, smtpUrl: undefined }) });
+    await new MockActivityEnvironment().run(() => firstSteps.invoicingSlice({ runId: uniqueId('first-steps'), params, plan: { ...plan, bounds: [...plan.bounds.slice(0, 3), 0] } }));
+    const atEmails: Checkpoint<KeysetPosition> = { seq: 0, position: { step: 3, lastId: 0 }, counts: { processed: 0, succeeded: 0, failed: 0, skipped: 0 }, done: false, warnings: [] };
+    /** Runs the email step with this mailer, in a new MockActivityEnvironment each call (an attempt). */
+    const sendWith = (mailer: Mailer, runId: string) => new MockActivityEnvironment().run(() => createInvoicingActivities({ ...deps, mailer }).invoicingSlice({ runId, params, plan, cursor: atEmails }));
+    return { sendWith, close: () => deps.autocommitPool.end() };
+  }
+
   it('two attempts of the email step running at once (a retry beside a stale attempt) send each invoice once', async () => {
     const p = uniqueId('twice');
-    const period = '2026-08';
     const keys = Array.from({ length: 10 }, (_, i) => `c${i}`);
-    await seedCustomers(pool(), p, keys.map((key) => ({ key })));
-    await seedUsage(pool(), p, keys.map((customer) => ({ customer, metric: 'seats', quantity: '1', unitPrice: '5', at: '2026-08-10T00:00:00Z' })));
-    const config = fixture.stack.config;
-    const mailer = createMailer(config.email);
-    const autocommitPool = createPool(requireDatabaseUrl(config), 2);
-    const activities = createInvoicingActivities({ pool: pool(), autocommitPool, store: store(), mailer, sliceMs: 60_000, parallelBatches: 2, seller: config.seller, emailFrom: config.email.from });
-    const params = { ...invoicingParamsSchema.parse({ period, where: ownCustomers(p), batchSize: 5 }), period };
-    const env = new MockActivityEnvironment();
-    const plan: RunPlan = await env.run(() => activities.planInvoicing({ params, asOf: new Date().toISOString() }));
-    // Usage, invoices and PDFs first (a plan whose email step has nothing to do).
-    await env.run(() => activities.invoicingSlice({ runId: uniqueId('first-steps'), params, plan: { ...plan, bounds: [...plan.bounds.slice(0, 3), 0] } }));
-    const atEmails: Checkpoint<KeysetPosition> = { seq: 0, position: { step: 3, lastId: 0 }, counts: { processed: 0, succeeded: 0, failed: 0, skipped: 0 }, done: false, warnings: [] };
+    const { sendWith, close } = await billUpToEmails(p, '2026-08', keys);
+    const mailer = createMailer(fixture.stack.config.email);
     const runId = uniqueId('emails');
-    const attempts = await Promise.allSettled([1, 2].map(() => new MockActivityEnvironment().run(() => activities.invoicingSlice({ runId, params, plan, cursor: atEmails }))));
-    for (const a of attempts) if (a.status === 'rejected') assert.match(String(a.reason), /moved on to batch \d+ in another attempt/);
-    assert.ok(attempts.some((a) => a.status === 'fulfilled'), 'one attempt finishes the step');
-    mailer.close();
-    await autocommitPool.end();
+    try {
+      const attempts = await Promise.allSettled([sendWith(mailer, runId), sendWith(mailer, runId)]);
+      for (const a of attempts) if (a.status === 'rejected') assert.match(String(a.reason), /moved on to batch \d+ in another attempt/);
+      assert.ok(attempts.some((a) => a.status === 'fulfilled'), 'one attempt finishes the step');
+    } finally {
+      mailer.close();
+      await close();
+    }
     for (const key of keys) assert.equal((await mailTo(`${p}.${key}@example.com`)).length, 1, key);
-    assert.ok([...(await invoicesOf(pool(), p, period)).values()].every((i) => i.emailState === 'sent' && i.emailAttempts === 1));
+    assert.ok([...(await invoicesOf(pool(), p, '2026-08')).values()].every((i) => i.emailState === 'sent' && i.emailAttempts === 1));
+  });
+
+  it('without SMTP_URL the email step fails the run, saying so, and leaves the invoices to send', async () => {
+    const p = uniqueId('nosmtp');
+    const { sendWith, close } = await billUpToEmails(p, '2026-07', ['a']);
+    try {
+      await assert.rejects(sendWith(createMailer({ ...fixture.stack.config.email, smtpUrl: undefined }), uniqueId('emails')), (err: Error & { type?: string }) => {
+        assert.equal(err.type, 'NOT_CONFIGURED');
+        assert.match(err.message, /set SMTP_URL/);
+        return true;
+      });
+    } finally {
+      await close();
+    }
+    const invoice = (await invoicesOf(pool(), p, '2026-07')).get('a')!;
+    assert.deepEqual([invoice.status, invoice.emailState, !!invoice.pdfKey], ['issued', 'pending', true]);
   });
 
   it('numbers run 1, 2, 3, … per year with no gap and no repeat, and the counter holds the last', async () => {
