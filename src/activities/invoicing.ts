@@ -87,6 +87,8 @@ function draftsOf(lines: readonly UsageLine[], taxRate: string): DraftInvoice[] 
   });
 }
 
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 /** Runs `work` over `items`, `limit` at a time, in order of start. */
 async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -241,7 +243,7 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
           preview: { matched, sample },
           bounds: invoicingSteps.map(() => maxId),
           total: matched * invoicingSteps.length,
-          warnings: orphans.events > 0 ? [`${orphans.events} usage events in ${params.period} belong to ${orphans.customers.length} customer ids that are not in the customers dataset: they were not billed`] : [],
+          warnings: orphans.events > 0 ? [`usage in ${params.period} of ${plural(orphans.customers.length, 'customer')} missing from the customers dataset was not billed (${plural(orphans.events, 'event')})`] : [],
           outputs: [`store://invoices/${params.period}/`],
         };
       });
