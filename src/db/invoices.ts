@@ -1,6 +1,6 @@
 import { customers } from '../datasets';
 import type { Filter } from '../jobs/filter';
-import type { Party } from '../invoicing/pdf';
+import type { InvoiceDocument, Party } from '../invoicing/pdf';
 import type { Pool, PoolClient } from './pool';
 import { compileFilter } from './rows';
 
@@ -27,25 +27,17 @@ export interface DraftInvoice {
   lines: { metric: string; quantity: string; unitPrice: string; amount: bigint; events: number }[];
 }
 
-/** An issued invoice with what its PDF shows (amounts as decimal text of minor units). */
-export interface InvoiceForPdf {
+/** Money as the database hands it over: bigint columns as decimal text. */
+type AsText<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
+
+/** An issued invoice with what its PDF shows. */
+export type InvoiceForPdf = AsText<Omit<InvoiceDocument, 'lines'>> & {
   id: number;
   customerId: number;
-  number: string;
-  period: string;
-  issueDate: string;
-  dueDate: string;
-  currency: string;
-  taxRate: string;
-  subtotalMinor: string;
-  taxMinor: string;
-  totalMinor: string;
-  billTo: Party & { customerId: string };
-  seller: Party;
   pdfKey: string | null;
   renderedByRun: string | null;
-  lines: { metric: string; quantity: string; unitPrice: string; amountMinor: string }[];
-}
+  lines: AsText<InvoiceDocument['lines'][number]>[];
+};
 
 /** An issued invoice as the email step sees it, with its customer's current address. */
 export interface InvoiceForEmail {
