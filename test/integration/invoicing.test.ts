@@ -124,13 +124,15 @@ describe('invoicing', () => {
     assert.ok(log.deliveries.every((d) => d.status === 'delivered' && d.attempts === 1 && d.target === hooks.url.replace(/\?.*/, '')), 'the token in the URL is not shown');
   });
 
-  it('running the month again creates no second invoice, number, PDF or email', async () => {
+  it('running the month again creates no second invoice, number, PDF or email, and changes no issued invoice', async () => {
     const p = uniqueId('again');
     await seedOctober(p);
     const first = await runMonth(p);
     assert.equal(first.run.status, 'success');
     const before = await invoicesOf(pool(), p, '2026-10');
     const counter = (await numbersOfYear(pool(), year)).counter;
+    // Usage that arrives after the invoice was issued is not added to it.
+    await seedUsage(pool(), p, [{ customer: 'eur', metric: 'api_calls', quantity: '50000', unitPrice: '0.0125', at: '2026-10-30T00:00:00Z' }]);
 
     const second = await runMonth(p);
     assert.equal(second.run.status, 'success', JSON.stringify(second.run.result?.error));

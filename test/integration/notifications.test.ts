@@ -114,15 +114,16 @@ describe('notifications', () => {
     assert.deepEqual((await notifications(refused!, '?status=failed')).deliveries.length, 1);
   });
 
-  it('a pipeline reports its own end; the delivery log pages; an unknown run is a 404', async () => {
+  it('a pipeline and its steps report their own ends; the delivery log pages; an unknown run is a 404', async () => {
     const p = uniqueId('pipe');
     const ops = `${p}.ops@example.com`;
     const runId = await startRun(fixture.stack, 'pipeline', {
-      steps: [{ name: 'tidy', kind: 'cleanup', params: { dryRun: true } }],
+      steps: [{ name: 'tidy', kind: 'cleanup', params: { dryRun: true, notify: { webhook: hooks.url } } }],
       notify: { webhook: hooks.url, email: [ops] },
     });
     assert.equal((await waitForRun(fixture.stack, runId)).status, 'success');
     assert.deepEqual(hooks.received.filter((r) => r.body.data.runId === runId).map((r) => [r.type, r.body.data.kind]), [['run.success', 'pipeline']]);
+    assert.deepEqual(hooks.received.filter((r) => r.body.data.runId === `${runId}.tidy`).map((r) => [r.type, r.body.data.kind]), [['run.success', 'cleanup']]);
     assert.equal((await mailTo(ops)).length, 1);
 
     const first = await notifications(runId, '?limit=1');
