@@ -8,6 +8,8 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
 COPY migrations ./migrations
+COPY datasets ./datasets
+COPY config ./config
 COPY tsconfig.json ./
 # Compiles src/ once into node_modules/.cache (bin/batchflow.js would otherwise do it at first start).
 RUN node bin/batchflow.js --help > /dev/null

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { RunResult } from '../src/jobs/run';
-import { log, type BenchContext, type WorkloadResult } from './context';
+import { ensureUsers, log, type BenchContext, type WorkloadResult } from './context';
 
 const exec = promisify(execFile);
 
@@ -19,15 +19,7 @@ export async function benchBulkUpdate(deps: BenchContext): Promise<WorkloadResul
   const settle = () => pool.query('VACUUM users').then(() => pool.query('CHECKPOINT'));
 
   // Run on its own (BENCH_ONLY=bulk-update-1m), it has no import before it: seed the rows in SQL.
-  const { rows: present } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
-  if (present[0]!.n !== deps.rows) {
-    log(`seeding ${deps.rows.toLocaleString()} users`);
-    await pool.query('TRUNCATE users RESTART IDENTITY CASCADE');
-    await pool.query(
-      `INSERT INTO users (email, name, role, status) SELECT 'user' || i || '@example.com', 'User ' || i, (ARRAY['user', 'admin', 'moderator'])[i % 3 + 1], 'active' FROM generate_series(1, $1) i`,
-      [deps.rows],
-    );
-  }
+  await ensureUsers(deps);
 
   await settle();
   log(`reference: one UPDATE of ${deps.rows.toLocaleString()} rows in psql`);
@@ -39,7 +31,7 @@ export async function benchBulkUpdate(deps: BenchContext): Promise<WorkloadResul
   await settle();
   log(`ours: bulk-update workflow, batch size ${deps.batchSize}`);
   t0 = performance.now();
-  const { runId } = await deps.runs.start('bulk-update', { dataset: 'users', where: FILTER, set: { status: 'pending' }, batchSize: deps.batchSize }, `bench-bulk-update-${process.pid}`);
+  const { runId } = await deps.runs.start('bulk-update', { dataset: 'users', where: FILTER, set: { status: 'pending' }, batchSize: deps.batchSize }, { runId: `bench-bulk-update-${process.pid}`, startedBy: 'bench' });
   const result = (await deps.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE status = 'pending'");

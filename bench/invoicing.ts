@@ -11,7 +11,6 @@ import { invoiceTotals } from '../src/invoicing/money';
 import { renderInvoicePdf } from '../src/invoicing/pdf';
 import type { RunResult } from '../src/jobs/run';
 import { createMailer, fromDomain } from '../src/notifications/mailer';
-import { createObjectStore } from '../src/storage';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
 const CUSTOMERS = Number(process.env.BENCH_INVOICING_CUSTOMERS ?? 10_000);
@@ -43,7 +42,7 @@ async function seed(ctx: BenchContext): Promise<void> {
 
 /** The same month by a plain script: no checkpoints, no idempotency, no Temporal. */
 async function reference(ctx: BenchContext): Promise<void> {
-  const store = createObjectStore({ s3: undefined, objectStoreDir: ctx.dataDir });
+  const { store } = ctx;
   const mailer = createMailer({ smtpUrl: ctx.smtpUrl, from: FROM });
   try {
     const { rows } = await ctx.pool.query<{ id: number; name: string; email: string; currency: string; lines: { metric: string; quantity: string; unitPrice: string }[] }>(
@@ -125,7 +124,7 @@ export async function benchInvoicing(ctx: BenchContext): Promise<WorkloadResult>
   log('ours: invoicing workflow');
   const started = new Date();
   t0 = performance.now();
-  const { runId } = await ctx.runs.start('invoicing', { period: PERIOD, taxRate: '0.2' }, `bench-invoicing-${process.pid}`);
+  const { runId } = await ctx.runs.start('invoicing', { period: PERIOD, taxRate: '0.2' }, { runId: `bench-invoicing-${process.pid}`, startedBy: 'bench' });
   const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const ended = new Date();

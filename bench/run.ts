@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Batchflow against the plain-Postgres reference on the same data, same run.
- * It starts its own Temporal dev server, Postgres and Mailpit on free ports. Its last line is one
- * JSON object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb, ...extra }.
+ * It starts its own Temporal dev server, Postgres, MinIO and Mailpit on free ports. Its last line is one
+ * JSON object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb, ...its own figures }.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,17 +12,23 @@ import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { createRunService } from '../src/api/runs';
 import { loadConfig } from '../src/config';
+import { loadDatasets } from '../src/datasets';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { importParamsSchema } from '../src/jobs/import';
 import type { RunResult } from '../src/jobs/run';
 import { searchAttributeTypes } from '../src/jobs';
 import { startMailpit } from '../src/stack/mailpit';
+import { ensureBucket, startMinio } from '../src/stack/minio';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
+import { createObjectStore } from '../src/storage';
 import { connectTemporal } from '../src/temporal';
 import { benchBulkUpdate } from './bulk-update';
 import { benchInvoicing } from './invoicing';
+import { benchDedupe } from './dedupe';
+import { benchExport } from './export';
+import { benchCacheRefresh } from './cache-refresh';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -91,7 +97,7 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
   const params = importParamsSchema.parse({ source: csv, dataset: 'users', mode: 'upsert', batchSize: ctx.batchSize });
   log(`ours: import workflow, batch size ${params.batchSize}`);
   t0 = performance.now();
-  const { runId } = await ctx.runs.start('import', params, `bench-import-${process.pid}`);
+  const { runId } = await ctx.runs.start('import', params, { runId: `bench-import-${process.pid}`, startedBy: 'bench' });
   const result = (await ctx.client.workflow.getHandle(runId).result()) as RunResult;
   const oursSeconds = (performance.now() - t0) / 1000;
   const ourRows = await countUsers();
@@ -104,6 +110,10 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
 const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResult>, targetRatio: number, targetRssMb?: number][] = [
   ['import-1m', benchImport, 1.5],
   ['bulk-update-1m', benchBulkUpdate, 2],
+  ['export-1m', benchExport, 1.5],
+  ['dedupe-1m', benchDedupe, 2],
+  // Against a plain client of the same fake upstream; the issue's own target is ideal ÷ ours >= 0.8.
+  ['cache-refresh-10k', benchCacheRefresh, 1.25],
   ['invoicing-10k', benchInvoicing, 1.5, 400],
 ];
 
@@ -113,15 +123,19 @@ async function main(): Promise<void> {
   fs.chmodSync(tmp, 0o755);
   const stops: (() => Promise<void>)[] = [];
   try {
-    log(`starting Temporal, Postgres and Mailpit in ${tmp}`);
-    const [temporal, postgres, mailpit] = await Promise.all([
+    log(`starting Temporal, Postgres, MinIO and Mailpit in ${tmp}`);
+    const [temporal, postgres, minio, mailpit] = await Promise.all([
       startTemporal({ uiPort: false, searchAttributes: searchAttributeTypes, logFile: path.join(tmp, 'temporal.log'), log }),
       startPostgres({ dataDir: path.join(tmp, 'pg'), ephemeral: true, log }),
+      startMinio({ dataDir: path.join(tmp, 'minio'), logFile: path.join(tmp, 'minio.log'), log }),
       startMailpit({ dbFile: path.join(tmp, 'mailpit.db'), logFile: path.join(tmp, 'mailpit.log'), log }),
     ]);
-    stops.push(() => temporal.stop(), () => postgres.stop(), () => mailpit.stop());
-    const dataDir = path.join(tmp, 'data');
+    stops.push(() => temporal.stop(), () => postgres.stop(), () => minio.stop(), () => mailpit.stop());
     await migrate(postgres.url);
+    const bucket = 'batchflow-bench';
+    await ensureBucket(minio, bucket);
+    // The worker's object store: exports and invoice PDFs go to MinIO.
+    const s3Env = { S3_ENDPOINT: minio.endpoint, S3_REGION: minio.region, S3_ACCESS_KEY_ID: minio.accessKey, S3_SECRET_ACCESS_KEY: minio.secretKey, S3_BUCKET: bucket, S3_FORCE_PATH_STYLE: 'true' };
 
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(repoRoot, 'src/workflows/index.ts'), logger: undefined });
     const bundlePath = path.join(tmp, 'workflows.js');
@@ -132,14 +146,21 @@ async function main(): Promise<void> {
     // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
     const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
       cwd: repoRoot,
+      // No metrics endpoints: their default ports may be taken on a shared machine.
       env: {
         ...process.env,
+        ...s3Env,
         TEMPORAL_ADDRESS: temporal.address,
         DATABASE_URL: postgres.url,
         TASK_QUEUE: taskQueue,
         BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
         BATCHFLOW_LOCAL_SOURCE_DIRS: tmp,
-        BATCHFLOW_DATA_DIR: dataDir,
+        BATCHFLOW_SCHEDULES: 'off',
+        BATCHFLOW_WORKER_METRICS_PORT: '0',
+        BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
+        // The cache workload's fake upstream listens on a free local port.
+        BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
+        // Invoices are emailed to the bench's Mailpit.
         SMTP_URL: mailpit.smtpUrl,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -154,7 +175,7 @@ async function main(): Promise<void> {
       worker.stdout.on('data', (d: Buffer) => d.toString().includes('polling task queue') && resolve());
       worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
     });
-    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue });
+    const config = loadConfig({ ...process.env, ...s3Env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue });
     const connection = await connectTemporal(config);
     stops.unshift(() => connection.close());
     const pool = createPool(postgres.url, 2);
@@ -164,15 +185,16 @@ async function main(): Promise<void> {
       databaseUrl: postgres.url,
       runs: createRunService(connection.client, taskQueue, pool),
       client: connection.client,
+      datasets: loadDatasets(config.datasetDirs),
       tmp,
       rows: ROWS,
       batchSize: Number(process.env.BENCH_BATCH_SIZE ?? DEFAULT_BATCH_SIZE),
-      dataDir: path.join(dataDir, 'objects'),
+      store: createObjectStore(config),
       smtpUrl: mailpit.smtpUrl,
       mailpitUrl: mailpit.httpUrl,
     };
 
-    const results: Record<string, Record<string, unknown>> = {};
+    const results: Record<string, Omit<WorkloadResult, 'extra'> & NonNullable<WorkloadResult['extra']>> = {};
     // BENCH_ONLY=import-1m runs only the named workloads (comma-separated).
     const only = process.env.BENCH_ONLY?.split(',');
     for (const [name, run, targetRatio, targetRssMb = 300] of workloads.filter(([name]) => !only || only.includes(name))) {

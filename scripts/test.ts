@@ -2,7 +2,8 @@
  * `npm test` (after typecheck and lint): starts a throwaway stack (Temporal dev server, Postgres,
  * MinIO, Mailpit) on free ports in a temporary directory, runs the unit and integration tests
  * against it with node's test runner, and stops it. `--unit` runs the unit tests alone, without
- * services. The invoicing tests read PDFs with poppler's `pdftotext` (Debian: poppler-utils).
+ * services. The invoice tests read PDFs with poppler's `pdftotext`: when it is missing, it is
+ * installed with apt-get (as root), or the run stops at once naming the package (poppler-utils).
  *
  * KEEP_TEST_STACK=1 keeps the temporary directory (service logs, data, workflow bundle).
  */
@@ -11,13 +12,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { createKey } from '../src/api/keys';
 import { migrate } from '../src/db/migrate';
+import { createPool } from '../src/db/pool';
 import { searchAttributeTypes } from '../src/jobs';
 import { newWebhookSecret } from '../src/notifications/signing';
 import { startMailpit } from '../src/stack/mailpit';
 import { ensureBucket, startMinio } from '../src/stack/minio';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
+import { ensureSystemTool, pdftotext } from '../src/stack/tools';
 
 const root = path.resolve(import.meta.dirname, '..');
 const log = (m: string) => console.log(`[test] ${m}`);
@@ -72,6 +76,12 @@ async function timed<T>(name: string, start: () => Promise<T>): Promise<T> {
 }
 
 async function main(): Promise<number> {
+  try {
+    await ensureSystemTool(pdftotext, log);
+  } catch (err) {
+    console.error(`[test] ${(err as Error).message}`);
+    return 1;
+  }
   if (process.argv.includes('--unit')) return runNodeTests(testFiles('unit'), process.env);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'batchflow-test-'));
@@ -119,6 +129,9 @@ async function main(): Promise<number> {
 
     await migrate(postgres.url);
     await ensureBucket(minio, bucket);
+    // The admin key tests call the API with (the stack helper's inject, a CLI a test runs).
+    const pool = createPool(postgres.url, 1);
+    const { key: apiKey } = await createKey(pool, { name: 'scripts/test.ts' }, { name: 'test-admin', scopes: ['admin'] }).finally(() => pool.end());
     const t1 = Date.now();
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'src/workflows/index.ts'), logger: quietBundlerLogger });
     const bundlePath = path.join(tmp, 'workflow-bundle.js');
@@ -146,6 +159,10 @@ async function main(): Promise<number> {
       WEBHOOK_SECRET: newWebhookSecret(),
       BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
       BATCHFLOW_TEST_TMP: tmp,
+      BATCHFLOW_API_KEY: apiKey,
+      // Workers started by tests leave schedules alone: the shipped hourly cleanup would delete
+      // other tests' rows. Schedule tests sync files of their own.
+      BATCHFLOW_SCHEDULES: 'off',
     });
     if (code !== 0 && !signalled) log(`tests failed (exit ${code}); service logs: ${tmp}${process.env.KEEP_TEST_STACK === '1' ? '' : ' (removed; KEEP_TEST_STACK=1 keeps them)'}`);
     return code;

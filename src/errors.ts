@@ -8,6 +8,8 @@ export const ErrorCode = {
   InvalidParams: 'INVALID_PARAMS',
   SourceNotFound: 'SOURCE_NOT_FOUND',
   SourceNotAllowed: 'SOURCE_NOT_ALLOWED',
+  DestinationNotAllowed: 'DESTINATION_NOT_ALLOWED',
+  UploadLost: 'UPLOAD_LOST',
   MalformedFile: 'MALFORMED_FILE',
   MissingColumns: 'MISSING_COLUMNS',
   ValidationFailed: 'VALIDATION_FAILED',
@@ -29,6 +31,14 @@ export const ErrorCode = {
   EmailUnconfirmed: 'EMAIL_UNCONFIRMED',
   PdfFailed: 'PDF_FAILED',
   NotConfigured: 'NOT_CONFIGURED',
+  /** The circuit breaker opened: too many of an upstream's recent requests failed. */
+  UpstreamUnhealthy: 'UPSTREAM_UNHEALTHY',
+  /** The upstream's origin is not one the worker allows (BATCHFLOW_UPSTREAM_ORIGINS). */
+  UpstreamNotAllowed: 'UPSTREAM_NOT_ALLOWED',
+  /** A row's request failed for good: an HTTP error, or network errors and timeouts past maxAttempts. */
+  UpstreamError: 'UPSTREAM_ERROR',
+  /** The upstream answered with something that is not the JSON a row needs. */
+  InvalidResponse: 'INVALID_RESPONSE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

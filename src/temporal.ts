@@ -1,9 +1,22 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from './config';
+import { ErrorCode } from './errors';
+import type { RunResult } from './jobs/run';
 
 /** One Temporal connection per process; close it on shutdown. */
 export async function connectTemporal(config: Config): Promise<{ client: Client; close(): Promise<void> }> {
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   return { client, close: () => connection.close() };
+}
+
+/** Why a failed run failed: its error code and message, and the result it carried with them. */
+export async function runFailure(handle: WorkflowHandle): Promise<{ error: { code: string; message: string }; result?: RunResult }> {
+  const failure = await handle.result().then(
+    () => undefined,
+    (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
+  );
+  const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
+  return { error: { code: (failure instanceof ApplicationFailure && failure.type) || ErrorCode.RunFailed, message: failure?.message ?? 'the run failed' }, result };
 }

@@ -1,9 +1,10 @@
 import { Context } from '@temporalio/activity';
-import { zeroCounts, type ErrorPolicy, type Counts, type RowError } from '../jobs/run';
+import { detailCounts, zeroCounts, type Counts, type DetailCount, type ErrorPolicy, type RowError } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
 import { ErrorCode } from '../errors';
+import { workerMetrics } from '../metrics/worker';
 
 /** One batch as a flow's producer made it: where it ends, and the rows it already rejected. */
 export interface Batch<P> {
@@ -20,15 +21,20 @@ export interface Batch<P> {
   bytesTotal?: number;
   /** The named part of the input this batch belongs to (a cleanup rule): counted per step too. */
   step?: string;
+  /** The dataset the batch writes or reads: its rows are counted per dataset too (stats, metrics). */
+  dataset?: string;
   /** Touches rows the batch before it touches: it must not load until that one has committed. */
   waitForPrevious?: boolean;
+  /**
+   * The producer keeps its own time and ends the slice after this batch (a producer with work in
+   * flight, such as requests to an upstream, winds it down and commits it rather than drop it).
+   */
+  handBack?: boolean;
 }
 
-export interface Applied {
+export interface Applied extends Partial<Pick<Counts, DetailCount>> {
   succeeded: number;
   skipped: number;
-  inserted?: number;
-  updated?: number;
   /** Rows the database step rejected, with their errors. */
   errors: RowError[];
   rejectedRows: number;
@@ -43,7 +49,10 @@ const withWarnings = (warnings: string[], more: string[] | undefined) =>
 export interface SliceSpec<P, B extends Batch<P>> {
   pool: Pool;
   runId: string;
-  /** How long one activity call works before handing its checkpoint back to the workflow. */
+  /**
+   * How long one activity call works before handing its checkpoint back to the workflow;
+   * Infinity for a producer that ends its slices itself (`handBack`).
+   */
   sliceMs: number;
   policy: ErrorPolicy;
   /** The checkpoint the workflow holds (undefined on the first slice). */
@@ -67,15 +76,12 @@ function addCounts(counts: Counts, applied: Applied, rejectedBefore: number): Co
   const failed = counts.failed + rejectedBefore + applied.rejectedRows;
   const succeeded = counts.succeeded + applied.succeeded;
   const skipped = counts.skipped + applied.skipped;
-  return {
-    ...counts,
-    processed: succeeded + failed + skipped,
-    succeeded,
-    failed,
-    skipped,
-    ...(applied.inserted !== undefined && { inserted: (counts.inserted ?? 0) + applied.inserted }),
-    ...(applied.updated !== undefined && { updated: (counts.updated ?? 0) + applied.updated }),
-  };
+  const sum: Counts = { ...counts, processed: succeeded + failed + skipped, succeeded, failed, skipped };
+  for (const detail of detailCounts) {
+    const n = applied[detail];
+    if (n !== undefined) sum[detail] = (counts[detail] ?? 0) + n;
+  }
+  return sum;
 }
 
 function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): Checkpoint<unknown>['stop'] {
@@ -87,6 +93,9 @@ function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): C
   }
   return undefined;
 }
+
+/** A third of the slices' heartbeat timeout (workflows/common.ts). */
+const KEEP_ALIVE_MS = 5_000;
 
 /** Why a loaded batch was rolled back rather than committed: an earlier batch stopped the run. */
 class NotCommitted extends Error {}
@@ -113,10 +122,13 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   };
   if (committed.done || committed.stop) return committed;
   if (!stored) await runState.ensureCheckpoint(spec.pool, spec.runId, committed);
+  workerMetrics.sliceStarted(ctx.info.workflowType, ctx.info.attempt);
+  if (ctx.info.attempt > 1) ctx.log.warn('slice retried: resuming after the last committed batch', { batch: committed.seq, processed: committed.counts.processed });
 
   /** Loads a batch, then commits it on top of the checkpoint `previous` resolves to. */
   const load = async (batch: B, previous: Promise<Checkpoint<P>>): Promise<Checkpoint<P>> => {
     if (batch.waitForPrevious && (await previous).stop) return previous;
+    const loadStart = performance.now();
     const checkpoint = await inTransaction(spec.pool, async (client) => {
       const applied = await spec.apply(client, batch);
       const base = await previous;
@@ -129,12 +141,16 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       const byStep = batch.step
         ? { ...base.byStep, [batch.step]: addCounts(base.byStep?.[batch.step] ?? zeroCounts(), applied, batch.rejectedRows) }
         : base.byStep;
+      const byDataset = batch.dataset
+        ? { ...base.byDataset, [batch.dataset]: addCounts(base.byDataset?.[batch.dataset] ?? zeroCounts(), applied, batch.rejectedRows) }
+        : base.byDataset;
       const stop = batch.fatal ?? stopReason(spec.policy, counts, batch.rejectedRows + applied.rejectedRows);
       const updated: Checkpoint<P> = {
         seq: base.seq + 1,
         position: batch.end,
         counts,
         ...(byStep && { byStep }),
+        ...(byDataset && { byDataset }),
         done: false,
         warnings: withWarnings(batch.warnings ?? base.warnings, applied.warnings),
         bytesRead: batch.bytesRead,
@@ -144,10 +160,16 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       await runState.insertErrors(client, spec.runId, [...batch.errors, ...applied.errors]);
       await runState.writeCheckpoint(client, spec.runId, updated.seq, updated);
       return updated;
-    }).catch(async (err: unknown) => {
-      if (err instanceof NotCommitted) return previous;
-      throw err;
-    });
+    }).then(
+      async (updated) => {
+        workerMetrics.batchCommitted(ctx.info.workflowType, batch.dataset, (await previous).counts, updated.counts, (performance.now() - loadStart) / 1000);
+        return updated;
+      },
+      async (err: unknown) => {
+        if (err instanceof NotCommitted) return previous;
+        throw err;
+      },
+    );
     if (checkpoint.seq > committed.seq) {
       committed = checkpoint;
       ctx.heartbeat(checkpoint);
@@ -156,6 +178,9 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   };
 
   const started = Date.now();
+  // A batch that takes long to read or load (a slow source, an upstream's Retry-After) must not
+  // make a live worker look dead: the committed checkpoint is heartbeated every few seconds anyway.
+  const keepAlive = setInterval(() => ctx.heartbeat(committed), KEEP_ALIVE_MS);
   const parallel = spec.parallelBatches ?? 1;
   const iterator = spec.batches(committed)[Symbol.asyncIterator]();
   let next: Promise<IteratorResult<B>> | undefined = iterator.next();
@@ -172,7 +197,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       }
       const batch: B = result.value;
       // Read and validate the next batch while this one loads; Postgres and Node work side by side.
-      next = batch.fatal ? undefined : iterator.next();
+      next = batch.fatal || batch.handBack ? undefined : iterator.next();
       next?.catch(() => undefined);
       tail = load(batch, tail);
       tail.catch(() => undefined);
@@ -186,11 +211,13 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
     // Batches already loading still commit (or roll back) before the slice returns.
     await Promise.allSettled(inFlight);
     await iterator.return?.(undefined).catch(() => undefined);
+    clearInterval(keepAlive);
   }
   await tail;
   if (reachedEnd && !committed.stop) {
     committed = { ...committed, done: true };
     await runState.writeCheckpoint(spec.pool, spec.runId, committed.seq, committed);
   }
+  ctx.log.info('slice handed back', { batch: committed.seq, processed: committed.counts.processed, failed: committed.counts.failed, done: committed.done, ...(committed.stop && { stop: committed.stop.code }) });
   return committed;
 }

@@ -1,10 +1,11 @@
-import { getDataset, type Dataset } from '../datasets';
+import type { Dataset, DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { rowQueries, sortedDistinct, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode } from '../errors';
-import type { BulkUpdateParams } from '../jobs/bulk-update';
+import { checkBulkUpdateParams, type BulkUpdateParams } from '../jobs/bulk-update';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { resolveSet } from '../jobs/filter';
+import { requireDataset, requireValidParams } from './params';
 import { planOrFail, runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
 
 export interface BulkUpdateSliceInput {
@@ -14,8 +15,8 @@ export interface BulkUpdateSliceInput {
   cursor?: Checkpoint<KeysetPosition>;
 }
 
-function selectionOf(params: BulkUpdateParams, asOf: string): { selection: RowSelection; ids?: IdSource } {
-  const selection = { dataset: getDataset(params.dataset), where: params.where, asOf: new Date(asOf) };
+function selectionOf(datasets: DatasetRegistry, params: BulkUpdateParams, asOf: string): { selection: RowSelection; ids?: IdSource } {
+  const selection = { dataset: requireDataset(datasets, params.dataset), where: params.where, asOf: new Date(asOf) };
   const ids: IdSource | undefined = params.idList ? { listId: params.idList } : params.ids ? { inline: sortedDistinct(params.ids) } : undefined;
   return { selection, ids };
 }
@@ -28,13 +29,14 @@ function previewRow(dataset: Dataset, row: Record<string, unknown>, after: Recor
   return { ...pick(row, [dataset.idColumn, ...dataset.key]), before: pick(row, columns), after };
 }
 
-export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number; parallelBatches: number }) {
+export function createBulkUpdateActivities(deps: { pool: Pool; datasets: DatasetRegistry; sliceMs: number; parallelBatches: number }) {
   const { pool } = deps;
   return {
     /** Counts and samples the rows a bulk update would change, and fixes the highest id it may reach. */
     async planBulkUpdate({ params, asOf }: { params: BulkUpdateParams; asOf: string }): Promise<RunPlan> {
+      requireValidParams(checkBulkUpdateParams(params, deps.datasets));
       return planOrFail(async () => {
-        const { selection, ids } = selectionOf(params, asOf);
+        const { selection, ids } = selectionOf(deps.datasets, params, asOf);
         const values = resolveSet(selection.dataset, params.set, selection.asOf);
         await rowQueries.analyzeIfStale(pool, selection.dataset);
         const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection, ids), rowQueries.sample(pool, selection, params.sampleSize, ids)]);
@@ -53,7 +55,7 @@ export function createBulkUpdateActivities(deps: { pool: Pool; sliceMs: number; 
 
     /** Updates batch after batch from the run's checkpoint for about sliceMs. */
     async bulkUpdateSlice({ runId, params, plan, cursor }: BulkUpdateSliceInput): Promise<Checkpoint<KeysetPosition>> {
-      const { selection, ids } = selectionOf(params, plan.asOf);
+      const { selection, ids } = selectionOf(deps.datasets, params, plan.asOf);
       const values = resolveSet(selection.dataset, params.set, selection.asOf);
       const target: RowTarget = { name: 'update', selection, ids, upTo: plan.bounds[0]!, batchSize: params.batchSize };
       return runRowSlice({

@@ -1,8 +1,9 @@
-import { getDataset } from '../datasets';
+import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { rowQueries } from '../db/rows';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { cleanupRules, type CleanupParams } from '../jobs/cleanup';
+import { checkCleanupParams, cleanupRules, type CleanupParams } from '../jobs/cleanup';
+import { requireDataset, requireValidParams } from './params';
 import { planOrFail, runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
 
 export interface CleanupSliceInput {
@@ -12,16 +13,17 @@ export interface CleanupSliceInput {
   cursor?: Checkpoint<KeysetPosition>;
 }
 
-const selectionsOf = (params: CleanupParams, asOf: string) =>
-  cleanupRules(params).map((rule) => ({ rule, selection: { dataset: getDataset(rule.dataset), where: rule.where, asOf: new Date(asOf) } }));
+const selectionsOf = (datasets: DatasetRegistry, params: CleanupParams, asOf: string) =>
+  cleanupRules(params).map((rule) => ({ rule, selection: { dataset: requireDataset(datasets, rule.dataset), where: rule.where, asOf: new Date(asOf) } }));
 
-export function createCleanupActivities(deps: { pool: Pool; sliceMs: number }) {
+export function createCleanupActivities(deps: { pool: Pool; datasets: DatasetRegistry; sliceMs: number }) {
   const { pool } = deps;
   return {
     /** Counts and samples what each rule would delete, and fixes the highest id each may reach. */
     async planCleanup({ params, asOf }: { params: CleanupParams; asOf: string }): Promise<RunPlan> {
+      requireValidParams(checkCleanupParams(params, deps.datasets));
       return planOrFail(async () => {
-        const selections = selectionsOf(params, asOf);
+        const selections = selectionsOf(deps.datasets, params, asOf);
         // Several rules may share a table: check its statistics once.
         await Promise.all([...new Set(selections.map((s) => s.selection.dataset))].map((dataset) => rowQueries.analyzeIfStale(pool, dataset)));
         const planned = await Promise.all(
@@ -44,7 +46,7 @@ export function createCleanupActivities(deps: { pool: Pool; sliceMs: number }) {
 
     /** Deletes rule after rule, batch after batch, from the run's checkpoint for about sliceMs. */
     async cleanupSlice({ runId, params, plan, cursor }: CleanupSliceInput): Promise<Checkpoint<KeysetPosition>> {
-      const targets: RowTarget[] = selectionsOf(params, plan.asOf).map(({ rule, selection }, i) => ({
+      const targets: RowTarget[] = selectionsOf(deps.datasets, params, plan.asOf).map(({ rule, selection }, i) => ({
         name: rule.name,
         selection,
         upTo: plan.bounds[i]!,

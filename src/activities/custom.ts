@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { getDataset } from '../datasets';
+import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { CustomParams } from '../jobs/custom';
+import { checkCustomParams, type CustomParams } from '../jobs/custom';
 import type { RowError } from '../jobs/run';
 import { runSlice, type Batch } from './batch-runner';
+import { requireDataset, requireValidParams } from './params';
 import { keysetStart, type KeysetPosition } from './rows';
 
 export interface CustomSliceInput {
@@ -41,18 +42,19 @@ async function* checkedPages(pool: Pool, selection: RowSelection, batchSize: num
       }
     }
     after = Number(rows.at(-1)![dataset.idColumn]);
-    yield { end: { step: 0, lastId: after }, errors, rejectedRows: rejected, valid: rows.length - rejected };
+    yield { end: { step: 0, lastId: after }, errors, rejectedRows: rejected, valid: rows.length - rejected, dataset: dataset.name };
   }
 }
 
 /** Custom steps registered in code; each is a checkpointed slice like the built-in flows. */
-export function createCustomActivities(deps: { pool: Pool; sliceMs: number }) {
+export function createCustomActivities(deps: { pool: Pool; datasets: DatasetRegistry; sliceMs: number }) {
   return {
     async customStepSlice({ runId, params, cursor }: CustomSliceInput): Promise<Checkpoint<KeysetPosition>> {
+      requireValidParams(checkCustomParams(params, deps.datasets));
       switch (params.step) {
         case 'validate_data': {
           // A validation run's "now" is each slice's own: it changes nothing, so drift is harmless.
-          const selection = { dataset: getDataset(params.dataset), where: params.where, asOf: new Date() };
+          const selection = { dataset: requireDataset(deps.datasets, params.dataset), where: params.where, asOf: new Date() };
           if (!cursor) await rowQueries.analyzeIfStale(deps.pool, selection.dataset);
           return runSlice<KeysetPosition, CheckedPage>({
             pool: deps.pool,

@@ -3,25 +3,30 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
-import { createObjectStore, createS3Client, createSourceOpener } from '../storage';
+import { createStorage } from '../storage';
 import { CopyBuffer } from '../db/loader';
+import { compileDeclaration, type Dataset } from '../datasets';
 import { importBatches, type ImportBatch } from './import';
 import type { ReaderReply, ReaderRequest } from './import-readers';
 
 const { config } = workerData as { config: Config };
-const s3Client = config.s3 ? createS3Client(config.s3) : undefined;
-const sources = createSourceOpener({ store: createObjectStore(config, s3Client), s3Client, localSourceDirs: config.localSourceDirs });
+const { sources } = createStorage(config);
 const port = parentPort!;
 
 let batches: AsyncGenerator<ImportBatch> | undefined;
+// Compiled once per declaration: slices of one run follow each other on the same thread.
+let compiled: { source: string; dataset: Dataset } | undefined;
 // One buffer builder for the thread's life: buffers the slices give back are reused through it.
 const copy = new CopyBuffer();
 
 async function answer(request: ReaderRequest): Promise<ReaderReply> {
   switch (request.type) {
-    case 'start':
-      batches = importBatches(sources, request.params, request.from, copy);
+    case 'start': {
+      const source = JSON.stringify(request.dataset);
+      if (compiled?.source !== source) compiled = { source, dataset: compileDeclaration(request.dataset) };
+      batches = importBatches(sources, compiled.dataset, request.params, request.from, copy);
       return { type: 'ready' };
+    }
     case 'next': {
       for (const buffer of request.recycled) copy.reuse(buffer);
       const next = await batches!.next();

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { build } from 'esbuild';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
+import type { Dataset, DatasetDeclaration } from '../datasets';
 import type { ReadPosition } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { ImportParams } from '../jobs/import';
@@ -10,7 +11,8 @@ import type { ImportBatch } from './import';
 
 /** Messages between a slice and its reader thread: one request, one reply, in turn. */
 export type ReaderRequest =
-  | { type: 'start'; params: ImportParams; from: Checkpoint<ReadPosition> }
+  // The dataset travels as its declaration: the thread compiles it, whatever files it could read.
+  | { type: 'start'; dataset: DatasetDeclaration; params: ImportParams; from: Checkpoint<ReadPosition> }
   // Buffers of batches already loaded travel back with the request, for the thread to fill again.
   | { type: 'next'; recycled: ArrayBuffer[] }
   | { type: 'stop' };
@@ -112,10 +114,10 @@ export function createImportReaders(config: Config) {
   };
 
   return {
-    async *batches(params: ImportParams, from: Checkpoint<ReadPosition>): AsyncGenerator<ImportBatch> {
+    async *batches(dataset: Dataset, params: ImportParams, from: Checkpoint<ReadPosition>): AsyncGenerator<ImportBatch> {
       const thread = idle.pop() ?? (await spawn());
       try {
-        await thread.request({ type: 'start', params, from });
+        await thread.request({ type: 'start', dataset: dataset.declaration, params, from });
         for (;;) {
           const giving = recycled;
           recycled = [];

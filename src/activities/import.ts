@@ -1,15 +1,17 @@
-import { getDataset, type Dataset } from '../datasets';
+import type { Dataset, DatasetRegistry } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
 import { CopyBuffer, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
 import { isPermanentDbError, type Pool } from '../db/pool';
+import { replayQueries } from '../db/replays';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { ImportParams } from '../jobs/import';
+import { checkImportParams, REPLAY_ROW_FIELD, type ImportParams } from '../jobs/import';
 import type { RowError } from '../jobs/run';
 import type { SourceOpener } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import type { ImportReaders } from './import-readers';
+import { requireDataset, requireValidParams } from './params';
 
 export type ImportCheckpoint = Checkpoint<ReadPosition>;
 export interface ImportSliceInput {
@@ -21,7 +23,11 @@ export interface ImportSliceInput {
 export interface ImportBatch extends Batch<ReadPosition> {
   /** The dataset columns the file feeds (known once the header is read). */
   columns?: string[];
+  /** The source field of each column, where the file has a header: refused rows are reported by them. */
+  fields?: string[];
   staged: StagedBatch;
+  /** A replay's staged rows (row numbers in this file) and the rows of the first run they fix. */
+  replayed?: { rows: number[]; fixes: number[] };
 }
 
 /** Which dataset columns a file feeds, and how a source record becomes a validated row. */
@@ -33,6 +39,8 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
     fieldOf = new Map();
     const ignored: string[] = [];
     for (const h of header) {
+      // A replay file's own bookkeeping: which row of the first run each row fixes.
+      if (params.replayOf !== undefined && h === REPLAY_ROW_FIELD) continue;
       const column = dataset.columnFor(h, params.mapping);
       if (column && ![...fieldOf.values()].includes(column)) fieldOf.set(h, column);
       else ignored.push(h);
@@ -87,12 +95,11 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
     }
     return issues ? { issues } : { values };
   };
-  return { columns, keyIndexes, parse, warnings };
+  return { columns, fields, keyIndexes, parse, warnings };
 }
 
 /** Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread). */
-export async function* importBatches(sources: SourceOpener, params: ImportParams, from: ImportCheckpoint, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
-  const dataset = getDataset(params.dataset);
+export async function* importBatches(sources: SourceOpener, dataset: Dataset, params: ImportParams, from: ImportCheckpoint, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
   const opened = await sources.open(params.source, from.position.byte);
@@ -109,9 +116,11 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     const done = batch;
     done.staged.copy = copy.take();
     done.columns = plan?.columns;
+    done.fields = plan?.fields;
     done.warnings = warnings;
     done.bytesTotal = opened.size;
     done.bytesRead = done.end.byte;
+    done.dataset = dataset.name;
     batch = newBatch(done.end);
     keysInPrevious = keysInBatch;
     keysInBatch = new Map();
@@ -128,16 +137,22 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
           continue;
         }
         if (!plan) throw new Error('a CSV row arrived before its header');
-        const rejected = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
-        if (Array.isArray(rejected)) {
-          batch.errors.push(...rejected);
+        const checked = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
+        if (Array.isArray(checked)) {
+          batch.errors.push(...checked);
           batch.rejectedRows += 1;
         } else {
-          copy.add(rejected);
+          copy.add(checked);
+          const fixes = params.replayOf !== undefined && record.kind === 'row' ? replayedRow(record.values) : undefined;
+          if (fixes !== undefined) {
+            batch.replayed ??= { rows: [], fixes: [] };
+            batch.replayed.rows.push(checked.row);
+            batch.replayed.fixes.push(fixes);
+          }
           // A key the batch before also has: loading both at once would race for its row.
-          if (keysInPrevious.has(rejected.key)) batch.waitForPrevious = true;
-          if (batch.staged.count++ === 0) batch.staged.firstRow = rejected.row;
-          batch.staged.lastRow = rejected.row;
+          if (keysInPrevious.has(checked.key)) batch.waitForPrevious = true;
+          if (batch.staged.count++ === 0) batch.staged.firstRow = checked.row;
+          batch.staged.lastRow = checked.row;
         }
         if (batch.staged.count + batch.rejectedRows >= params.batchSize || (stopEarly && batch.rejectedRows > 0)) yield finishBatch();
       }
@@ -153,6 +168,12 @@ export async function* importBatches(sources: SourceOpener, params: ImportParams
     opened.stream.destroy();
   }
   if (batch.staged.count + batch.rejectedRows > 0 || from.seq === 0) yield finishBatch();
+}
+
+/** The row of the first run a replayed record fixes, from its `_row` field. */
+function replayedRow(values: Record<string, unknown>): number | undefined {
+  const n = Number(values[REPLAY_ROW_FIELD]);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, staged: { copy: new Uint8Array(0), count: 0, firstRow: 0, lastRow: 0 } });
@@ -183,8 +204,8 @@ function validate(
   return { row: record.row, line: record.line, key, values };
 }
 
-/** Row errors for rows the database step refused, with the row's values as raw input. */
-function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatch, rejected: LoadOutcome['rejected']): RowError[] {
+/** Row errors for rows the database step refused, with the row's values under their source fields as raw input. */
+function rejectionErrors(dataset: Dataset, columns: string[], fields: string[] | undefined, staged: StagedBatch, rejected: LoadOutcome['rejected']): RowError[] {
   // Decoded once for the batch: every row of it may be refused (insert mode over existing keys).
   const values = stagedValues(staged, new Set(rejected.map((r) => r.row)));
   return rejected.map((r) =>
@@ -193,7 +214,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], staged: StagedBatc
       dataset.key.join(','),
       r.code,
       r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
-      Object.fromEntries(columns.map((c, i) => [c, values.get(r.row)?.[i]])),
+      Object.fromEntries(columns.map((c, i) => [fields?.[i] ?? c, values.get(r.row)?.[i]])),
     ),
   );
 }
@@ -211,11 +232,12 @@ const refused =
     throw permanentFailure(ErrorCode.BatchFailed, `the database refused the batch of rows ${staged.firstRow}-${staged.lastRow}: ${err.message}${where}`);
   };
 
-export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; sliceMs: number; parallelBatches: number }) {
+export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; datasets: DatasetRegistry; sliceMs: number; parallelBatches: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
     async importSlice({ runId, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
-      const dataset = getDataset(params.dataset);
+      requireValidParams(checkImportParams(params, deps.datasets));
+      const dataset = requireDataset(deps.datasets, params.dataset);
       const statements = new Map<string, LoadStatements>();
       const statementsFor = (columns: string[]) => {
         const key = columns.join(',');
@@ -232,11 +254,17 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
         // Two batches loading at once keep two Postgres backends busy; they still commit in order.
         parallelBatches: deps.parallelBatches,
         // Reading, validating and staging run in a thread of their own, side by side with loading.
-        batches: (from) => deps.readers.batches(params, from),
+        batches: (from) => deps.readers.batches(dataset, params, from),
         async apply(client, batch) {
           const { columns, staged } = batch;
           const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;
-          const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, staged, loaded.rejected) : [];
+          const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, batch.fields, staged, loaded.rejected) : [];
+          if (params.replayOf !== undefined && batch.replayed) {
+            // Committed with the batch: the first run's view counts each fixed row once.
+            const refused = new Set(loaded?.rejected.map((r) => r.row));
+            const fixed = batch.replayed.fixes.filter((_, i) => !refused.has(batch.replayed!.rows[i]!));
+            await replayQueries.recordAccepted(client, params.replayOf, runId, fixed);
+          }
           deps.readers.recycle(staged.copy);
           return {
             succeeded: (loaded?.inserted ?? 0) + (loaded?.updated ?? 0),

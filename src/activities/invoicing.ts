@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { Context } from '@temporalio/activity';
-import { customers } from '../datasets';
+import type { Dataset, DatasetRegistry } from '../datasets';
 import { invoiceQueries, type DraftInvoice, type InvoiceEvents, type InvoiceForEmail, type InvoiceForPdf, type UsageLine } from '../db/invoices';
 import type { Pool, PoolClient } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { invoicingSteps, periodRange, type InvoicingParams, type InvoicingStep } from '../jobs/invoicing';
+import { checkInvoicingParams, CUSTOMERS, invoicingSteps, periodRange, type InvoicingParams, type InvoicingStep } from '../jobs/invoicing';
 import type { RowError } from '../jobs/run';
 import { invoiceEmail } from '../invoicing/email';
 import { formatMoney, invoiceTotals } from '../invoicing/money';
@@ -16,6 +15,7 @@ import { renderInvoicePdf, type InvoiceDocument, type Party } from '../invoicing
 import { fromDomain, isRefusal, MAIL_CONNECTIONS, type Mailer } from '../notifications/mailer';
 import type { ObjectStore } from '../storage';
 import type { Applied } from './batch-runner';
+import { requireDataset, requireValidParams } from './params';
 import { planOrFail, runRowSlice, type KeysetPosition, type RowBatch, type RowTarget, type RunPlan } from './rows';
 
 /** Invoicing params with the month settled (the workflow fills in the default). */
@@ -36,6 +36,7 @@ export interface InvoicingDeps {
    * connections that batches waiting on them hold.
    */
   autocommitPool: Pool;
+  datasets: DatasetRegistry;
   store: ObjectStore;
   mailer: Mailer;
   sliceMs: number;
@@ -47,7 +48,7 @@ export interface InvoicingDeps {
 /** Where an invoice's PDF lives in the object store (under store://invoices/<period>/): one key per invoice, whatever the reruns. */
 export const pdfKey = (period: string, number: string) => `invoices/${period}/${number}.pdf`;
 
-const selectionOf = (params: SettledInvoicingParams, asOf: string): RowSelection => ({ dataset: customers, where: params.where, asOf: new Date(asOf) });
+const selectionOf = (customers: Dataset, params: SettledInvoicingParams, asOf: string): RowSelection => ({ dataset: customers, where: params.where, asOf: new Date(asOf) });
 
 /** Items grouped by a key, groups in order of first appearance (Map.groupBy needs Node 21). */
 function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
@@ -114,14 +115,15 @@ class StepTally {
   }
 }
 
-// Activities heartbeat between invoices as well as after each batch: a batch of PDFs or emails on
-// a loaded machine can outlast the heartbeat timeout. The committed checkpoint in Postgres is the
-// resume point, so these heartbeats carry no details.
-const keepAlive = () => Context.current().heartbeat();
-
 export function createInvoicingActivities(deps: InvoicingDeps) {
   const { pool, autocommitPool, store, mailer } = deps;
   const domain = fromDomain(deps.emailFrom);
+
+  /** The customers dataset, once the params hold against the declared datasets (a run may outlive a change of declarations). */
+  const customersFor = (params: SettledInvoicingParams): Dataset => {
+    requireValidParams(checkInvoicingParams(params, deps.datasets));
+    return requireDataset(deps.datasets, CUSTOMERS);
+  };
 
   /** Step 1: each customer's usage in the month becomes a draft invoice (amounts and lines). */
   async function computeUsage(client: PoolClient, ids: number[], params: SettledInvoicingParams): Promise<Applied> {
@@ -169,7 +171,6 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
       // The object store failing is transient: the batch is retried.
       rendered.push(await storePdf(invoice, doc));
       tally.succeeded += 1;
-      keepAlive();
     });
     await invoiceQueries.recordPdfs(client, runId, rendered);
     return tally.applied();
@@ -225,7 +226,6 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
           tally.fail(invoice.customerId, ErrorCode.EmailRefused, `invoice ${invoice.number}: the mail server refused it: ${err.message}`, raw);
         }
       }
-      keepAlive();
     });
     return tally.applied();
   }
@@ -233,25 +233,25 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
   return {
     /** Counts the customers to bill in the month, fixes the highest id the run may reach, and (for previews) the totals per currency. */
     async planInvoicing({ params, asOf }: { params: SettledInvoicingParams; asOf: string }): Promise<RunPlan> {
+      const customers = customersFor(params);
       return planOrFail(async () => {
         const range = periodRange(params.period);
-        const { matched, maxId } = await invoiceQueries.countBillable(pool, params.where, new Date(asOf), range);
+        const { matched, maxId } = await invoiceQueries.countBillable(pool, customers, params.where, new Date(asOf), range);
         const orphans = await invoiceQueries.orphanUsage(pool, range);
-        const sample = params.dryRun || params.requiresConfirmation ? await currencyTotals(pool, selectionOf(params, asOf), maxId, params) : [];
+        const sample = params.dryRun || params.requiresConfirmation ? await currencyTotals(pool, selectionOf(customers, params, asOf), maxId, params) : [];
         return {
           asOf,
           preview: { matched, sample },
           bounds: invoicingSteps.map(() => maxId),
           total: matched * invoicingSteps.length,
           warnings: orphans.events > 0 ? [`usage in ${params.period} of ${plural(orphans.customers.length, 'customer')} missing from the customers dataset was not billed (${plural(orphans.events, 'event')})`] : [],
-          outputs: [`store://invoices/${params.period}/`],
         };
       });
     },
 
     /** Runs the four steps batch after batch from the run's checkpoint, for about sliceMs. */
     async invoicingSlice({ runId, params, plan, cursor }: InvoicingSliceInput): Promise<Checkpoint<KeysetPosition>> {
-      const selection = selectionOf(params, plan.asOf);
+      const selection = selectionOf(customersFor(params), params, plan.asOf);
       const events: InvoiceEvents = { runId, webhook: params.notify?.webhook };
       // Issuing locks the year's counter until its batch commits: those batches go one at a time.
       const targets: RowTarget[] = invoicingSteps.map((name, i) => ({ name, selection, upTo: plan.bounds[i]!, batchSize: params.batchSize, serial: name === 'invoices' }));

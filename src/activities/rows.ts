@@ -2,7 +2,7 @@ import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
 import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { ErrorPolicy, Preview } from '../jobs/run';
+import type { ErrorPolicy, Preview, RunOutput } from '../jobs/run';
 import { runSlice, type Applied, type Batch } from './batch-runner';
 
 /**
@@ -46,7 +46,7 @@ export async function* rowBatches(pool: Pool, targets: readonly RowTarget[], fro
     const batch = (rows: IdBatch, lastId: number): RowBatch => {
       const waitForPrevious = first || target.serial;
       first = false;
-      return { end: { step, lastId }, errors: [], rejectedRows: 0, target, rows, step: target.name, ...(waitForPrevious && { waitForPrevious }) };
+      return { end: { step, lastId }, errors: [], rejectedRows: 0, target, rows, step: target.name, dataset: target.selection.dataset.name, ...(waitForPrevious && { waitForPrevious }) };
     };
     if (target.ids) {
       for (;;) {
@@ -133,14 +133,14 @@ export interface RunPlan {
   bounds: number[];
   /** Units of work in the loop, when not one per matched row (several steps over the same rows). */
   total?: number;
+  /** What planning wrote (a dedupe's report), for the result's outputs. */
+  outputs?: RunOutput[];
   /** What planning noticed that the result should say (positions and counts only). */
   warnings?: string[];
-  /** Where the run's outputs go. */
-  outputs?: string[];
 }
 
 /** Plans a run; a query the database refuses for good fails the run instead of retrying forever. */
-export async function planOrFail(plan: () => Promise<RunPlan>): Promise<RunPlan> {
+export async function planOrFail<T>(plan: () => Promise<T>): Promise<T> {
   try {
     return await plan();
   } catch (err) {

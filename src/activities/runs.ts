@@ -1,7 +1,8 @@
 import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
+import { statsQueries } from '../db/stats';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { Counts, RowError } from '../jobs/run';
+import type { Counts, RowError, RunFacts } from '../jobs/run';
 
 const SAMPLE_SIZE = 10;
 
@@ -29,6 +30,17 @@ export function createRunActivities(deps: { pool: Pool }) {
         errorSample: sample.map(({ id: _id, ...e }) => e),
         errorCount,
       };
+    },
+
+    /**
+     * Records a finished run's figures for stats, with its committed rows per dataset: from its
+     * batches when they name their dataset, else all under the run's own dataset.
+     */
+    async recordRun(facts: RunFacts): Promise<void> {
+      const stored = await runState.readCheckpoint<Checkpoint<unknown>>(deps.pool, facts.runId);
+      const checkpoint = stored?.checkpoint;
+      const rowsByDataset = checkpoint?.byDataset ?? (checkpoint && facts.dataset ? { [facts.dataset]: checkpoint.counts } : {});
+      await statsQueries.recordRun(deps.pool, facts, rowsByDataset);
     },
   };
 }

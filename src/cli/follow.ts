@@ -11,8 +11,8 @@ export const exitCodeOf: Record<RunStatus, number> = {
   running: ExitCode.Failed,
 };
 
-/** Polls a run until it ends, drawing progress; Ctrl-C asks the run to cancel after its batch. */
-export async function follow(client: ApiClient, runId: string): Promise<number> {
+/** Polls a run until it ends, drawing progress; Ctrl-C asks the run to cancel after its batch. `print` shows the summary. */
+export async function follow(client: ApiClient, runId: string, print: (summary: string) => void = console.log): Promise<number> {
   const tty = process.stderr.isTTY;
   let cancelled = false;
   const onInterrupt = () => {
@@ -29,7 +29,7 @@ export async function follow(client: ApiClient, runId: string): Promise<number> 
       const { body: run } = await client.request<RunView>('GET', `/runs/${encodeURIComponent(runId)}`);
       if (run.status !== 'running') {
         if (tty) process.stderr.write('\r\x1b[K');
-        console.log(resultSummary(runId, run.result, run.error));
+        print(resultSummary(runId, run.result, run.error));
         return exitCodeOf[run.status];
       }
       if (run.progress?.preview && !announcedApproval) {

@@ -1,11 +1,16 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
-import { loadConfig } from '../config';
 import type { RunView } from '../api/runs';
-import { exitCodeOf, follow } from './follow';
-import { ApiClient, CliError, ExitCode } from './http';
+import { apiClient as api, startAndFollow } from './api';
+import { datasetsCommand } from './datasets';
+import { exportCommand } from './export';
+import { exitCodeOf } from './follow';
+import { CliError, ExitCode } from './http';
+import { IMPORT_USAGE, importCommand } from './import';
+import { readStructuredFile } from './input';
+import { KEYS_USAGE, keysCommand } from './keys';
+import { notificationsCommand } from './notifications';
+import { runsCommand } from './runs';
+import { statsCommand } from './stats';
 
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
@@ -13,35 +18,38 @@ Usage:
   batchflow start [--no-sample]          the whole local stack (Temporal, Postgres, Mailpit, worker, API)
   batchflow worker                       a worker against TEMPORAL_ADDRESS and DATABASE_URL
   batchflow api                          the HTTP API on PORT
-  batchflow import FILE --dataset NAME [--mode upsert|insert|skip-existing] [--format csv|ndjson|json]
-        [--delimiter C] [--batch-size N] [--stop-on-error] [--max-errors N] [--run-id ID] [--no-wait]
+${IMPORT_USAGE}
+  batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC]
+        [--save-mapping FILE] [--json] [--server-path]   detected column types and problems; against a dataset, the mapping
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline, custom or invoicing; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, dedupe, aggregate, report, export, cache-refresh or invoicing; FILE is JSON or YAML (- for stdin)
+  batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
+        [--destination KEY] [--no-formula-escape] [--run-id ID] [-o FILE]   waits, then downloads (-o - for stdout)
   batchflow approve RUN_ID [--comment TEXT]
   batchflow reject RUN_ID [--reason TEXT]
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
-  batchflow notifications RUN_ID [--status pending|delivered|failed]
-  batchflow runs [--kind K] [--dataset D] [--status S]
+  batchflow notifications RUN_ID [--status pending|delivered|failed]   a run's webhooks and emails, each with its attempts
+  batchflow rejected RUN_ID [--out FILE]   an import's rejected rows in its input's format, to fix
+  batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait] [--server-path]
+        import the fixed rows as a new run linked to the first (FIXED_FILE is uploaded as import's FILE is)
+  batchflow runs [--kind K] [--dataset D] [--status S] [--schedule ID] [--started-by KEY_NAME] [--from T] [--to T]
+        [--page-size N] [--json]   every matching run, following the pages; T is ISO 8601 or a time ago (30m, 24h, 7d)
+  batchflow datasets [NAME]              the datasets runs can import into; with NAME, its columns
+  batchflow stats [--from T] [--to T] [--json]
+        runs by kind and status, rows per dataset, top error codes, durations (default: the last 24h)
+  batchflow schedules list | show ID | pause ID [--note N] | unpause ID [--note N]
+        | trigger ID [--no-wait] | backfill ID --from YYYY-MM-DD --to YYYY-MM-DD | sync [--file F]
+  batchflow datasets check               hold every declaration (BATCHFLOW_DATASETS) against its table
+  batchflow datasets scaffold TABLE [--name NAME] [--out FILE|-]
+        draft a declaration from the table's catalogue (default: NAME.yaml in the first datasets directory)
+${KEYS_USAGE}
 
-FILE is a local path, s3://bucket/key or store://key. The commands that talk to the API use
-BATCHFLOW_API_URL (default http://localhost:$PORT). Exit codes: 0 success, 1 failed, 2 partial
-(some rows rejected), 3 cancelled, 64 bad usage or request, 69 API unavailable.`;
-
-const api = () => new ApiClient(loadConfig().api.url);
-
-/** Starts a run through the API and follows it unless told not to wait. */
-async function startAndFollow(kind: string, params: unknown, runId: string | undefined, wait: boolean): Promise<number> {
-  const client = api();
-  const { body } = await client.request<{ runId: string; existing: boolean }>('POST', '/runs', { kind, params, runId });
-  console.error(`${body.existing ? 'existing' : 'started'} run ${body.runId}`);
-  if (!wait) {
-    console.log(body.runId);
-    return ExitCode.Success;
-  }
-  return follow(client, body.runId);
-}
+The commands that talk to the API use BATCHFLOW_API_URL (default http://localhost:$PORT) and the
+key in BATCHFLOW_API_KEY (for a local API, the one npm start keeps in $BATCHFLOW_DATA_DIR/admin-api-key).
+Exit codes: 0 success, 1 failed, 2 partial (some rows rejected), 3 cancelled, 64 bad usage or
+request (refused keys and scopes too), 69 API unavailable (or rate-limited).`;
 
 async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -51,60 +59,16 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const kind = positionals[0];
   if (!kind || !values.params) throw new CliError(`usage: batchflow run KIND --params FILE\n\n${USAGE}`, ExitCode.Usage);
-  let text: string;
-  try {
-    text = values.params === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(values.params, 'utf8');
-  } catch (err) {
-    throw new CliError(`cannot read ${values.params}: ${(err as Error).message}`, ExitCode.Usage);
-  }
-  let params: unknown;
-  try {
-    // YAML is a superset of JSON: one parser reads both.
-    params = YAML.parse(text);
-  } catch (err) {
-    throw new CliError(`${values.params} is not valid JSON or YAML: ${(err as Error).message}`, ExitCode.Usage);
-  }
-  return startAndFollow(kind, params, values['run-id'], !values['no-wait']);
+  return startAndFollow(kind, readStructuredFile(values.params), values['run-id'], !values['no-wait']);
 }
 
 async function decideCommand(decision: 'approve' | 'reject', args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { comment: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' } } });
+  // Who decides is the key's name: the API takes it from the key.
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: decision === 'approve' ? { comment: { type: 'string' } } : { reason: { type: 'string' } } });
   const runId = requireArg(positionals[0], 'RUN_ID');
-  const by = values.by ?? process.env.USER;
-  await api().request('POST', `/runs/${encodeURIComponent(runId)}/${decision}`, { by, comment: values.comment, reason: values.reason });
+  await api().request('POST', `/runs/${encodeURIComponent(runId)}/${decision}`, values);
   console.log(decision === 'approve' ? `approved ${runId}; it starts changing rows now` : `rejected ${runId}; it ends cancelled, nothing changed`);
   return ExitCode.Success;
-}
-
-async function importCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      dataset: { type: 'string' },
-      mode: { type: 'string' },
-      format: { type: 'string' },
-      delimiter: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'stop-on-error': { type: 'boolean' },
-      'max-errors': { type: 'string' },
-      'run-id': { type: 'string' },
-      'no-wait': { type: 'boolean' },
-    },
-  });
-  const file = positionals[0];
-  if (!file || !values.dataset) throw new CliError(`usage: batchflow import FILE --dataset NAME [--mode upsert]\n\n${USAGE}`, ExitCode.Usage);
-  const params = {
-    source: /^(s3|store|file):\/\//.test(file) ? file : path.resolve(file),
-    dataset: values.dataset,
-    ...(values.mode && { mode: values.mode }),
-    ...(values.format && { format: values.format }),
-    ...(values.delimiter && { delimiter: values.delimiter }),
-    ...(values['batch-size'] && { batchSize: Number(values['batch-size']) }),
-    ...(values['max-errors'] && { maxErrors: Number(values['max-errors']) }),
-    ...(values['stop-on-error'] && { errorHandling: 'stop_on_error' }),
-  };
-  return startAndFollow('import', params, values['run-id'], !values['no-wait']);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -127,11 +91,26 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'import':
       return importCommand(rest);
+    case 'rejected':
+    case 'replay': {
+      const { rejectedCommand, replayCommand } = await import('./replay');
+      return (command === 'rejected' ? rejectedCommand : replayCommand)(api(), rest);
+    }
+    case 'inspect': {
+      const { inspectCommand } = await import('./inspect');
+      return inspectCommand(api(), rest);
+    }
+    case 'datasets':
+      return datasetsCommand(api, rest);
     case 'run':
       return runCommand(rest);
     case 'approve':
     case 'reject':
       return decideCommand(command, rest);
+    case 'export':
+      return exportCommand(api(), rest);
+    case 'keys':
+      return keysCommand(rest);
     case 'status': {
       const client = api();
       const { body } = await client.request<RunView>('GET', `/runs/${encodeURIComponent(requireArg(rest[0], 'RUN_ID'))}`);
@@ -152,13 +131,14 @@ async function main(argv: string[]): Promise<number> {
       return ExitCode.Success;
     }
     case 'notifications':
-      return (await import('./notifications')).notificationsCommand(api(), rest);
-    case 'runs': {
-      const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' }, dataset: { type: 'string' }, status: { type: 'string' } } });
-      const query = new URLSearchParams(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
-      const { body } = await api().request<{ runs: object[] }>('GET', `/runs?${query.toString()}`);
-      console.table(body.runs);
-      return ExitCode.Success;
+      return notificationsCommand(api(), rest);
+    case 'runs':
+      return runsCommand(api(), rest);
+    case 'stats':
+      return statsCommand(api(), rest);
+    case 'schedules': {
+      const { schedulesCommand } = await import('./schedules');
+      return schedulesCommand(rest, USAGE);
     }
     case undefined:
     case 'help':
@@ -183,6 +163,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     console.error(err instanceof CliError ? err.message : err instanceof Error ? err.message : String(err));
-    process.exitCode = err instanceof CliError ? err.exitCode : ExitCode.Failed;
+    // parseArgs refuses unknown options and missing values: that is bad usage too.
+    const badArgs = String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    process.exitCode = err instanceof CliError ? err.exitCode : badArgs ? ExitCode.Usage : ExitCode.Failed;
   },
 );

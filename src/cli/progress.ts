@@ -1,4 +1,4 @@
-import type { Preview, Progress, RunResult, StepState } from '../jobs/run';
+import { detailCounts, type Counts, type DetailCount, type Preview, type Progress, type RunResult, type StepState } from '../jobs/run';
 
 const formatCount = (n: number) => n.toLocaleString('en-US');
 const formatBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
@@ -13,16 +13,25 @@ export function progressLine(p: Progress, width = 24): string {
   return `${bar}${p.step}: ${formatCount(c.processed)} rows (${formatCount(c.succeeded)} ok, ${formatCount(c.failed)} rejected, ${formatCount(c.skipped)} skipped)${bytes} ${formatCount(p.rowsPerSecond)} rows/s${eta}${p.cancelRequested ? ' (cancelling)' : ''}`;
 }
 
+const detailLabels: Record<DetailCount, string> = { inserted: 'inserted', updated: 'updated', refreshed: 'refreshed', unchanged: 'unchanged', notFound: 'not found' };
+
+/** The counts the run's kind adds: " (inserted 10, updated 2)", " (refreshed 7, unchanged 1, not found 2)". */
+function details(c: Counts): string {
+  const shown = detailCounts.filter((d) => c[d] !== undefined).map((d) => `${detailLabels[d]} ${formatCount(c[d]!)}`);
+  return shown.length > 0 ? ` (${shown.join(', ')})` : '';
+}
+
 export function resultSummary(runId: string, result: RunResult | null, error?: { code: string; message: string }): string {
   if (!result) return `run ${runId}: failed${error ? ` (${error.code}): ${error.message}` : ''}`;
   const c = result.counts;
   const lines = [
     `run ${runId}: ${result.status} in ${(result.durationMs / 1000).toFixed(1)}s`,
-    `  processed ${formatCount(c.processed)}, succeeded ${formatCount(c.succeeded)}${c.inserted !== undefined ? ` (inserted ${formatCount(c.inserted)}, updated ${formatCount(c.updated ?? 0)})` : ''}, rejected ${formatCount(c.failed)}, skipped ${formatCount(c.skipped)}`,
+    `  processed ${formatCount(c.processed)}, succeeded ${formatCount(c.succeeded)}${details(c)}, rejected ${formatCount(c.failed)}, skipped ${formatCount(c.skipped)}`,
   ];
   if (result.error) lines.push(`  stopped: ${result.error.message} (${result.error.code})`);
   if (result.preview) lines.push(...previewLines(result.preview));
   if (result.steps) lines.push(...stepLines(result.steps));
+  for (const o of result.outputs) lines.push(`  file: ${o.location} (${o.rows === undefined ? '' : `${formatCount(o.rows)} rows, `}${formatBytes(o.bytes)}, sha256 ${o.sha256}); download: ${o.download}`);
   for (const w of result.warnings) lines.push(`  warning: ${w}`);
   if (result.errorCount > 0) {
     for (const e of result.errorSample.slice(0, 5)) lines.push(`  row ${e.row ?? '-'} (line ${e.line ?? '-'})${e.field ? ` ${e.field}` : ''}: ${e.message}`);

@@ -1,20 +1,23 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ScheduleView } from '../api/schedules';
 import { startApi } from '../api/server';
-import { loadConfig } from '../config';
+import { loadConfig, requireDatabaseUrl } from '../config';
+import { createPool } from '../db/pool';
 import { searchAttributeTypes } from '../jobs';
+import { createLogger } from '../log';
 import { newWebhookSecret } from '../notifications/signing';
 import { startMailpit } from '../stack/mailpit';
 import { freePort } from '../stack/ports';
 import { startPostgres } from '../stack/postgres';
 import { startTemporal } from '../stack/temporal';
-import { createWorker } from '../worker';
+import { createWorker, installWorkerRuntime, serveWorkerMetrics } from '../worker';
 import { follow } from './follow';
 import { ApiClient } from './http';
+import { ensureLocalAdminKey, readLocalKey } from './local-key';
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/${name}`, import.meta.url));
-const log = (msg: string) => console.log(`[batchflow] ${msg}`);
 
 /** The data directory's webhook secret (made on first start), unless WEBHOOK_SECRET is set. */
 async function localWebhookSecret(dataDir: string): Promise<string> {
@@ -28,17 +31,32 @@ async function localWebhookSecret(dataDir: string): Promise<string> {
   }
 }
 
+/** A configured port, or a free one when it is taken; 0 (none) stays 0. */
+const portNear = async (port: number) => String(port === 0 ? 0 : await freePort(port));
+
 /**
  * `npm start`: the whole local stack in one process. Services given by the environment
  * (TEMPORAL_ADDRESS, DATABASE_URL, S3_*, SMTP_URL) are used as they are; the others start here,
  * with their data under BATCHFLOW_DATA_DIR so that starting again reuses it.
  */
 export async function startLocalStack(opts: { sample: boolean }): Promise<void> {
-  const base = loadConfig();
+  // Readable lines here; LOG_FORMAT=json gives what `batchflow worker` and `batchflow api` write.
+  const env = { LOG_FORMAT: 'pretty', ...process.env };
+  const base = loadConfig(env);
+  const logger = createLogger(base.log);
+  const startLogger = logger.child({ component: 'start' });
+  const log = (msg: string) => startLogger.info(msg);
+  const metricsPorts = {
+    BATCHFLOW_API_METRICS_PORT: await portNear(base.metrics.apiPort),
+    BATCHFLOW_WORKER_METRICS_PORT: await portNear(base.metrics.workerPort),
+    BATCHFLOW_TEMPORAL_METRICS_PORT: await portNear(base.metrics.temporalPort),
+  };
+  // Before anything else touches the Temporal runtime (the SDK's download of the dev server does).
+  installWorkerRuntime(loadConfig({ ...env, ...metricsPorts }), logger.child({ component: 'worker' }));
   await fs.mkdir(base.dataDir, { recursive: true });
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err: Error) => console.error(`[batchflow] ${err.message}`));
+    for (const stop of stops.reverse()) await stop().catch((err: Error) => startLogger.error(err.message));
   };
 
   try {
@@ -65,7 +83,8 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     if (mailpit) stops.push(() => mailpit.stop());
 
     const config = loadConfig({
-      ...process.env,
+      ...env,
+      ...metricsPorts,
       TEMPORAL_ADDRESS: temporal.address,
       DATABASE_URL: postgres.url,
       PORT: String(await freePort(base.api.port)),
@@ -78,20 +97,29 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerDone;
     });
-    const api = await startApi(config, { logger: false });
+    const workerMetrics = await serveWorkerMetrics(config);
+    if (workerMetrics) stops.push(() => workerMetrics.close());
+    const api = await startApi(config, { logger: logger.child({ component: 'api' }) });
     stops.push(() => api.close());
     const apiUrl = `http://localhost:${new URL(api.address).port}`;
+    const pool = createPool(requireDatabaseUrl(config), 1);
+    const { created } = await ensureLocalAdminKey(pool, config.localKeyFile).finally(() => pool.end());
+    const client = new ApiClient(apiUrl, readLocalKey(config.localKeyFile));
+    const { host, temporalPort } = config.metrics;
 
     log(`object store: ${config.s3 ? `s3://${config.s3.bucket}` : config.objectStoreDir}`);
-    log(`API:          ${apiUrl}   (GET ${apiUrl}/health)`);
+    log(`API:          ${apiUrl}   (GET ${apiUrl}/health)   docs: ${apiUrl}/docs`);
+    log(`metrics:      API ${api.metricsUrl ?? 'off'}   worker ${workerMetrics?.url ?? 'off'}   Temporal SDK ${temporalPort > 0 ? `http://${host}:${temporalPort}/metrics` : 'off'}`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
     log(`email:        ${mailpit ? `Mailpit inbox ${mailpit.httpUrl}   (SMTP ${mailpit.smtpUrl})` : 'SMTP_URL'}`);
     log(`webhooks:     signed with ${process.env.WEBHOOK_SECRET ? 'WEBHOOK_SECRET' : `the secret in ${path.join(config.dataDir, 'webhook-secret')}`}`);
+    log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
+    await logSchedules(client, log);
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import examples/users.csv --dataset users --mode upsert`);
     log(`invoicing:    see "Invoicing" in README.md (examples/customers.csv, examples/usage-2026-10.csv)`);
 
-    if (opts.sample) await runSample(new ApiClient(apiUrl));
+    if (opts.sample) await runSample(client, log);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -103,12 +131,22 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
   }
 }
 
+/** The schedules the worker synced, as Temporal now has them: one line each. */
+async function logSchedules(api: ApiClient, log: (msg: string) => void): Promise<void> {
+  const { body } = await api.request<{ schedules: ScheduleView[] }>('GET', '/schedules');
+  if (body.schedules.length === 0) log('schedules:    none (BATCHFLOW_SCHEDULES is off or declares none)');
+  for (const [i, s] of body.schedules.entries()) {
+    const when = s.paused ? `PAUSED: ${s.note}` : `next ${s.nextRunTimes[0] ?? '-'}`;
+    log(`${i === 0 ? 'schedules:' : '          '}    ${s.id} (${s.kind}, ${s.spec.declared} ${s.spec.timeZone}, ${when})`);
+  }
+}
+
 /**
  * Loads the samples once per data directory (their fixed run ids make a restart reuse them): the
  * users, and the customers and October 2026 usage that `batchflow run invoicing --params
  * examples/invoicing-2026-10.yaml` bills.
  */
-async function runSample(api: ApiClient): Promise<void> {
+async function runSample(api: ApiClient, log: (msg: string) => void): Promise<void> {
   const samples = [
     { runId: 'sample-users-import', file: 'users.csv', dataset: 'users' },
     { runId: 'sample-customers-import', file: 'customers.csv', dataset: 'customers' },

@@ -1,29 +1,14 @@
-import { customers, invoiceLines, invoices, usageEvents } from './billing';
 import type { Dataset } from './dataset';
-import { products } from './products';
-import { passwordResetTokens, sessions, verificationTokens } from './tokens';
-import { users } from './users';
 
-export { col, defineDataset, type Dataset, type ColumnSpec, type SqlType } from './dataset';
-export { customers, invoiceLines, invoices, passwordResetTokens, products, sessions, usageEvents, users, verificationTokens };
+export { col, defineDataset, REDACTED, type ColumnSpec, type Dataset, type SqlType } from './dataset';
+export { cacheStatuses, defineCacheDataset, recordReader, valueAt, type CacheDataset, type CacheStatus } from './cache';
+export { compileDeclaration, declarationYaml, DatasetDeclarationError, type DatasetDeclaration } from './declaration';
+export { createRegistry, loadDatasets, type DatasetRegistry } from './registry';
 
-/** Every dataset jobs may read or write, by name. */
-export const datasets = {
-  users,
-  products,
-  sessions,
-  password_reset_tokens: passwordResetTokens,
-  verification_tokens: verificationTokens,
-  customers,
-  usage_events: usageEvents,
-  invoices,
-  invoice_lines: invoiceLines,
-} as const satisfies Record<string, Dataset>;
-export type DatasetName = keyof typeof datasets;
-export const datasetNames = Object.keys(datasets) as [DatasetName, ...DatasetName[]];
-/** The datasets imports, bulk updates and cleanups may write: not those a flow alone writes (invoices). */
-export const writableDatasetNames = datasetNames.filter((name) => !datasets[name].writtenBy) as [DatasetName, ...DatasetName[]];
-
-export function getDataset(name: DatasetName): Dataset {
-  return datasets[name];
-}
+/**
+ * Datasets declared in TypeScript (defineDataset with col.* columns), loaded beside the YAML files
+ * of BATCHFLOW_DATASETS. The shipped datasets are YAML (datasets/*.yaml); a TypeScript dataset
+ * listed here works the same everywhere, and `declarationYaml(dataset.declaration)` turns it into
+ * a YAML file.
+ */
+export const codeDatasets: readonly Dataset[] = [];

@@ -1,4 +1,4 @@
-import { customers } from '../datasets';
+import type { Dataset } from '../datasets';
 import type { Filter } from '../jobs/filter';
 import type { InvoiceDocument, Party } from '../invoicing/pdf';
 import type { Pool, PoolClient } from './pool';
@@ -74,8 +74,8 @@ const usageInPeriod = (from: string, to: string) => `e.customer = c.external_id 
  * and period, so every statement here can run again without creating anything twice.
  */
 export const invoiceQueries = {
-  /** Customers the filter selects that have usage in the period: how many, and the highest id. */
-  async countBillable(db: Queryable, where: Filter | undefined, asOf: Date, range: { from: string; to: string }): Promise<{ matched: number; maxId: number }> {
+  /** Customers the filter (over the customers dataset) selects that have usage in the period: how many, and the highest id. */
+  async countBillable(db: Queryable, customers: Dataset, where: Filter | undefined, asOf: Date, range: { from: string; to: string }): Promise<{ matched: number; maxId: number }> {
     const params: unknown[] = [range.from, range.to];
     const filter = where ? ` AND ${compileFilter(customers, where, asOf, params, 'c')}` : '';
     const { rows } = await db.query<{ matched: number; maxId: number | null }>(

@@ -118,17 +118,18 @@ export function copyText(value: unknown): string {
 
 /** Builds the SQL of a load once per (dataset, columns, mode); the statements only differ by those. */
 export function loadStatements(dataset: Dataset, columns: readonly string[], mode: ImportMode) {
-  const stage = ident(`_bf_stage_${dataset.table}`);
-  const table = ident(dataset.table);
+  const stage = ident(`_bf_stage_${dataset.name}`);
+  const table = dataset.sqlTable;
   const cols = columns.map(ident).join(', ');
   const keyExpr = (alias: string) =>
     dataset.key.length === 1 ? `${alias}.${ident(dataset.key[0]!)}::text` : `concat_ws(chr(31), ${dataset.key.map((k) => `${alias}.${ident(k)}::text`).join(', ')})`;
   const conflict = dataset.key.map(ident).join(', ');
-  const updates = columns
+  const assignments = columns
     .filter((c) => !dataset.key.includes(c))
     .map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`)
-    .concat('updated_at = now()')
-    .join(', ');
+    .concat(Object.hasOwn(dataset.system, 'updated_at') ? ['updated_at = now()'] : []);
+  // A file of key columns alone still upserts: the row is rewritten as it is.
+  const updates = assignments.length > 0 ? assignments.join(', ') : `${ident(dataset.key[0]!)} = EXCLUDED.${ident(dataset.key[0]!)}`;
   const insert = `INSERT INTO ${table} AS t (${cols}) SELECT ${cols} FROM ${stage}`;
   const columnDefs = dataset.columnNames.map((c) => `${ident(c)} ${dataset.columns[c]!.sql}`).join(', ');
   // In the transaction that writes the batch's rows (not a savepoint: they would carry the subtransaction's id).

@@ -1,4 +1,4 @@
-import type { RowError } from '../jobs/run';
+import type { Counts, RowError } from '../jobs/run';
 import type { Pool, PoolClient } from './pool';
 
 type Queryable = Pool | PoolClient;
@@ -59,6 +59,24 @@ export const runState = {
   async countErrors(db: Queryable, runId: string): Promise<number> {
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM run_errors WHERE run_id = $1', [runId]);
     return rows[0]?.n ?? 0;
+  },
+
+  /** The committed counts of these runs (those that have a checkpoint), by run id. */
+  async countsOf(db: Queryable, runIds: readonly string[]): Promise<Map<string, { counts: Counts; stop?: { code: string } }>> {
+    const { rows } = await db.query<{ run_id: string; counts: Counts; stop: { code: string } | null }>(
+      `SELECT run_id, checkpoint->'counts' AS counts, checkpoint->'stop' AS stop FROM run_checkpoints WHERE run_id = ANY($1::text[])`,
+      [runIds],
+    );
+    return new Map(rows.map((r) => [r.run_id, { counts: r.counts, ...(r.stop && { stop: r.stop }) }]));
+  },
+
+  /** Rejected rows of these runs, by error code. */
+  async errorCodesOf(db: Queryable, runIds: readonly string[]): Promise<{ code: string; rows: number }[]> {
+    const { rows } = await db.query<{ code: string; rows: number }>(
+      'SELECT code, count(*)::int AS rows FROM run_errors WHERE run_id = ANY($1::text[]) GROUP BY code ORDER BY 2 DESC, 1',
+      [runIds],
+    );
+    return rows;
   },
 
   /** Drops a run's duplicate-detection bookkeeping: the keys it remembered and its batches' ids. */

@@ -6,25 +6,31 @@ type Queryable = Pool | PoolClient;
 
 type Scalar = string | number | boolean;
 
-const CAST: Record<SqlType, string> = { text: 'text', integer: 'bigint', numeric: 'numeric', date: 'date', timestamptz: 'timestamptz', boolean: 'boolean' };
+/** The type a value of each column type binds as (integers as bigint: ids exceed int4). */
+export const CAST: Record<SqlType, string> = { text: 'text', integer: 'bigint', numeric: 'numeric', date: 'date', timestamptz: 'timestamptz', boolean: 'boolean' };
 const COMPARE: Partial<Record<FilterOp, string>> = { eq: '=', lt: '<', lte: '<=', gt: '>', gte: '>=' };
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** How a compiled filter refers to its n-th value: a bind parameter unless said otherwise. */
+export type Placeholder = (n: number) => string;
+const bindParameter: Placeholder = (n) => `$${n}`;
 
 /**
  * Compiles a checked filter to a SQL boolean expression over `alias`, appending its values to
  * `params` (so it composes with the caller's own parameters). Relative times resolve against asOf.
  */
-export function compileFilter(dataset: Dataset, filter: Filter, asOf: Date, params: unknown[], alias?: string): string {
-  if ('and' in filter) return `(${filter.and.map((f) => compileFilter(dataset, f, asOf, params, alias)).join(' AND ')})`;
-  if ('or' in filter) return `(${filter.or.map((f) => compileFilter(dataset, f, asOf, params, alias)).join(' OR ')})`;
-  if ('not' in filter) return `(NOT ${compileFilter(dataset, filter.not, asOf, params, alias)})`;
+export function compileFilter(dataset: Dataset, filter: Filter, asOf: Date, params: unknown[], alias?: string, placeholder: Placeholder = bindParameter): string {
+  const compile = (f: Filter) => compileFilter(dataset, f, asOf, params, alias, placeholder);
+  if ('and' in filter) return `(${filter.and.map(compile).join(' AND ')})`;
+  if ('or' in filter) return `(${filter.or.map(compile).join(' OR ')})`;
+  if ('not' in filter) return `(NOT ${compile(filter.not)})`;
   const sql = dataset.filterType(filter.field);
   if (!sql) throw new Error(`filter field ${filter.field} is not a column of ${dataset.name}`);
   const column = `${alias ? `${ident(alias)}.` : ''}${ident(filter.field)}`;
   const normalise = (v: Scalar) => filterValue(dataset, filter, v, asOf);
   const bind = (v: unknown, cast: string) => {
     params.push(v);
-    return `$${params.length}::${cast}`;
+    return `${placeholder(params.length)}::${cast}`;
   };
   switch (filter.op) {
     case 'is_null':
@@ -55,12 +61,12 @@ export interface RowSelection {
   asOf: Date;
 }
 
-const table = (s: RowSelection) => ident(s.dataset.table);
+const table = (s: RowSelection) => s.dataset.sqlTable;
 const idCol = (s: RowSelection) => ident(s.dataset.idColumn);
 
 /** ` AND (filter)` with its values appended to params, or nothing without a filter. */
-function andWhere(s: RowSelection, params: unknown[], alias?: string): string {
-  return s.where ? ` AND ${compileFilter(s.dataset, s.where, s.asOf, params, alias)}` : '';
+export function andWhere(s: RowSelection, params: unknown[], alias?: string, placeholder?: Placeholder): string {
+  return s.where ? ` AND ${compileFilter(s.dataset, s.where, s.asOf, params, alias, placeholder)}` : '';
 }
 
 /**
@@ -77,11 +83,11 @@ export const rowQueries = {
     const { rows } = await db.query<{ live: number; changed: number; analyzed: boolean }>(
       `SELECT n_live_tup AS live, n_mod_since_analyze AS changed, (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) AS analyzed
        FROM pg_stat_user_tables WHERE relid = $1::regclass`,
-      [dataset.table],
+      [dataset.sqlTable],
     );
     const stats = rows[0];
     if (stats && stats.analyzed && stats.changed <= Math.max(stats.live, 1_000) / 10) return;
-    await db.query(`ANALYZE ${ident(dataset.table)}`);
+    await db.query(`ANALYZE ${dataset.sqlTable}`);
   },
 
   /** How many rows match and the highest matching id (the run never goes past it). */

@@ -1,6 +1,9 @@
 export const formats = ['csv', 'ndjson', 'json'] as const;
 export type Format = (typeof formats)[number];
 
+/** How files of each format are labelled (Content-Type): exports, quarantine files, reports. */
+export const mediaTypes: Record<Format, string> = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json' };
+
 /** Where reading stands: the next unread record starts at `byte`. */
 export interface ReadPosition {
   /** Byte offset in the file of the next unread record. */

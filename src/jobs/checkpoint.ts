@@ -11,6 +11,8 @@ export interface Checkpoint<P> {
   counts: Counts;
   /** Counts per step, for runs whose input has named parts (a cleanup's rules). */
   byStep?: Record<string, Counts>;
+  /** Counts per dataset the batches touched (stats count a run's rows per dataset from here). */
+  byDataset?: Record<string, Counts>;
   done: boolean;
   /** Why the run stopped before the end of its input. */
   stop?: { code: string; message: string };

@@ -1,20 +1,20 @@
 import { z } from 'zod';
-import { getDataset, writableDatasetNames } from '../datasets';
-import { addIssues, checkFilter, filterSchema, type Filter } from './filter';
+import type { DatasetRegistry } from '../datasets';
+import { datasetNameSchema, withWritableDataset } from './datasets';
+import { checkFilter, filterSchema, type Filter, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
+import { strictObject } from './strict';
 
 const ruleNameSchema = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower_snake_case');
 
 /** One kind of row to delete: a dataset, which of its rows, and how many per batch. */
-export const cleanupRuleSchema = z
-  .strictObject({
-    name: ruleNameSchema,
-    dataset: z.enum(writableDatasetNames),
-    where: filterSchema,
-    /** Rows deleted per transaction: small batches keep locks short. */
-    batchSize: z.number().int().min(1).max(10_000).default(1_000),
-  })
-  .superRefine((rule, ctx) => addIssues(ctx, checkFilter(getDataset(rule.dataset), rule.where), ['where']));
+export const cleanupRuleSchema = strictObject({
+  name: ruleNameSchema,
+  dataset: datasetNameSchema,
+  where: filterSchema,
+  /** Rows deleted per transaction: small batches keep locks short. */
+  batchSize: z.number().int().min(1).max(10_000).default(1_000),
+});
 export type CleanupRule = z.infer<typeof cleanupRuleSchema>;
 
 const expired: Filter = { field: 'expires_at', op: 'lt', value: 'now' };
@@ -61,3 +61,11 @@ export type CleanupParams = z.infer<typeof cleanupParamsSchema>;
 
 /** The params' rules as full rule objects, in order. */
 export const cleanupRules = (params: CleanupParams): CleanupRule[] => params.rules.map((r) => (typeof r === 'string' ? builtInCleanupRules[r] : r));
+
+/** A cleanup's rules held against the declared datasets (the shipped rules' datasets too). */
+export function checkCleanupParams(params: CleanupParams, datasets: DatasetRegistry): Issue[] {
+  return cleanupRules(params).flatMap((rule, i) => {
+    const at = typeof params.rules[i] === 'string' ? ['rules', i] : ['rules', i, 'dataset'];
+    return withWritableDataset(datasets, rule.dataset, at, (dataset) => checkFilter(dataset, rule.where, ['rules', i, 'where']));
+  });
+}

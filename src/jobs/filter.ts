@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Dataset, SqlType } from '../datasets';
+import { suggestKey } from './strict';
 
 /**
  * Structured row filters and `set` values: what callers give instead of SQL. A filter names a
@@ -25,6 +26,12 @@ export type SetValues = Record<string, Scalar | null>;
 // Shape only; checkFilter validates it against the dataset and says exactly what is wrong where.
 export const filterSchema = z.custom<Filter>((v) => isObject(v), 'must be a filter object such as {"field": "status", "op": "eq", "value": "active"}');
 export const setSchema = z.custom<SetValues>((v) => isObject(v) && Object.keys(v).length > 0, 'must be an object of column → value with at least one column');
+
+/** `; did you mean "status"?` for a near miss of a known name, else nothing. */
+function didYouMean(given: unknown, known: readonly string[]): string {
+  const meant = typeof given === 'string' ? suggestKey(given, known) : undefined;
+  return meant ? `; did you mean "${meant}"?` : '';
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -130,14 +137,17 @@ export function checkFilter(dataset: Dataset, filter: unknown, path: (string | n
   }
 
   const extra = keys.filter((k) => !['field', 'op', 'value'].includes(k));
-  if (extra.length > 0) return [{ path: [...path, extra[0]!], message: 'unknown key: a filter is {field, op, value}, or {and: [...]}, {or: [...]}, {not: {...}}' }];
+  if (extra.length > 0) {
+    const message = `unknown key: a filter is {field, op, value}, or {and: [...]}, {or: [...]}, {not: {...}}${didYouMean(extra[0]!, ['field', 'op', 'value', 'and', 'or', 'not'])}`;
+    return [{ path: [...path, extra[0]!], message }];
+  }
   const { field, op, value } = filter;
   const sql = typeof field === 'string' ? dataset.filterType(field) : undefined;
   if (sql === undefined) {
-    return [{ path: [...path, 'field'], message: `must be a column of ${dataset.name} (${dataset.filterableColumns.join(', ')})` }];
+    return [{ path: [...path, 'field'], message: `must be a column of ${dataset.name}${didYouMean(field, dataset.filterableColumns)} (${dataset.filterableColumns.join(', ')})` }];
   }
   if (typeof op !== 'string' || !(filterOps as readonly string[]).includes(op)) {
-    return [{ path: [...path, 'op'], message: `must be one of ${filterOps.join(', ')}` }];
+    return [{ path: [...path, 'op'], message: `must be one of ${filterOps.join(', ')}${didYouMean(op, filterOps)}` }];
   }
   const at = [...path, 'value'];
   if (op === 'is_null' || op === 'not_null') return value === undefined ? [] : [{ path: at, message: `must be absent for op ${op}` }];
@@ -162,7 +172,10 @@ export function checkSet(dataset: Dataset, set: unknown, path: (string | number)
   return Object.entries(set).flatMap(([column, value]): Issue[] => {
     const at = [...path, column];
     const spec = dataset.isColumn(column) ? dataset.columns[column]! : undefined;
-    if (!spec) return [{ path: at, message: `is not a column of ${dataset.name} that updates may set (${dataset.columnNames.filter((c) => !dataset.key.includes(c)).join(', ')})` }];
+    if (!spec) {
+      const settable = dataset.columnNames.filter((c) => !dataset.key.includes(c));
+      return [{ path: at, message: `is not a column of ${dataset.name} that updates may set${didYouMean(column, settable)} (${settable.join(', ')})` }];
+    }
     if (dataset.key.includes(column)) return [{ path: at, message: `is the key of ${dataset.name}; a bulk update may not change it` }];
     if (value === null) return spec.required ? [{ path: at, message: 'is required and may not be set to null' }] : [];
     if ((spec.sql === 'date' || spec.sql === 'timestamptz') && isRelativeTime(value)) return [];
@@ -189,9 +202,4 @@ export function filterValue(dataset: Dataset, condition: Condition, value: Scala
   if ((sql === 'date' || sql === 'timestamptz') && isRelativeTime(value)) return resolveRelativeTime(value, asOf, sql);
   const checked = checkValue(dataset, condition.field, sql, value, ['eq', 'ne', 'in', 'not_in'].includes(condition.op));
   return 'value' in checked ? checked.value : value;
-}
-
-/** A zod refinement that reports checkFilter's issues at their paths. */
-export function addIssues(ctx: z.RefinementCtx, issues: Issue[], prefix: (string | number)[]): void {
-  for (const issue of issues) ctx.addIssue({ code: 'custom', path: [...prefix, ...issue.path], message: issue.message });
 }

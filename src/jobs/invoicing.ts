@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { customers } from '../datasets';
-import { addIssues, checkFilter, filterSchema } from './filter';
+import type { DatasetRegistry } from '../datasets';
+import { checkFilter, filterSchema, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
+import { strictObject } from './strict';
 
 /** A month to invoice, YYYY-MM. */
 export const periodSchema = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month as YYYY-MM, such as 2026-10');
@@ -32,28 +33,34 @@ export const invoicingSteps = ['usage', 'invoices', 'pdfs', 'emails'] as const;
 export type InvoicingStep = (typeof invoicingSteps)[number];
 
 /** Parameters of an invoicing run: which month, which customers, at what tax rate. */
-export const invoicingParamsSchema = z
-  .strictObject({
-    ...errorPolicySchema.shape,
-    ...approvalSchema.omit({ sampleSize: true }).shape,
-    /** The month to bill; by default the month before the run's scheduled time (or start time). */
-    period: periodSchema.optional(),
-    /** Which customers (a filter over the customers dataset); all by default. */
-    where: filterSchema.optional(),
-    /** Tax on the subtotal, as a fraction ("0.2" for 20 %); none by default. */
-    taxRate: taxRateSchema.default('0'),
-    /** Days from the issue date to the due date. */
-    dueDays: z.number().int().min(0).max(365).default(30),
-    /**
-     * An email whose sending was interrupted (the worker stopped after the SMTP call began and
-     * before its outcome was recorded) may or may not have arrived: send it again with the same
-     * Message-ID (at least once), or report it as a row error and leave it (at most once).
-     */
-    unconfirmedEmails: z.enum(['resend', 'report']).default('resend'),
-    /** Customers per batch, in every step. */
-    batchSize: z.number().int().min(1).max(5_000).default(200),
-  })
-  .superRefine((params, ctx) => {
-    if (params.where !== undefined) addIssues(ctx, checkFilter(customers, params.where), ['where']);
-  });
+export const invoicingParamsSchema = strictObject({
+  ...errorPolicySchema.shape,
+  ...approvalSchema.omit({ sampleSize: true }).shape,
+  /** The month to bill; by default the month before the run's scheduled time (or start time). */
+  period: periodSchema.optional(),
+  /** Which customers (a filter over the customers dataset); all by default. */
+  where: filterSchema.optional(),
+  /** Tax on the subtotal, as a fraction ("0.2" for 20 %); none by default. */
+  taxRate: taxRateSchema.default('0'),
+  /** Days from the issue date to the due date. */
+  dueDays: z.number().int().min(0).max(365).default(30),
+  /**
+   * An email whose sending was interrupted (the worker stopped after the SMTP call began and
+   * before its outcome was recorded) may or may not have arrived: send it again with the same
+   * Message-ID (at least once), or report it as a row error and leave it (at most once).
+   */
+  unconfirmedEmails: z.enum(['resend', 'report']).default('resend'),
+  /** Customers per batch, in every step. */
+  batchSize: z.number().int().min(1).max(5_000).default(200),
+});
 export type InvoicingParams = z.infer<typeof invoicingParamsSchema>;
+
+/** The dataset invoicing bills: its `where` filters it. */
+export const CUSTOMERS = 'customers';
+
+/** Invoicing's params held against the declared datasets: its customer filter. */
+export function checkInvoicingParams(params: InvoicingParams, datasets: DatasetRegistry): Issue[] {
+  const customers = datasets.get(CUSTOMERS);
+  if (!customers) return [{ path: [], message: `invoicing bills the ${CUSTOMERS} dataset, which is not declared (${datasets.names.join(', ')})` }];
+  return params.where === undefined ? [] : checkFilter(customers, params.where, ['where']);
+}

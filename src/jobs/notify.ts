@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strictObject } from './strict';
 
 /**
  * Who to tell when a run ends: any run of any kind may carry `notify`. Deliveries (signed
@@ -9,24 +10,21 @@ import { z } from 'zod';
 export const runOutcomes = ['success', 'partial', 'failed', 'cancelled'] as const;
 export type RunOutcome = (typeof runOutcomes)[number];
 
-export const notifySchema = z
-  .strictObject({
-    /** The outcomes to report (default: all of them). */
-    on: z.array(z.enum(runOutcomes)).min(1).default([...runOutcomes]),
-    /** Addresses that get an email when the run ends. */
-    email: z.array(z.email('must be an email address')).min(1).max(20).optional(),
-    /** An http(s) URL that gets a signed POST (Standard Webhooks) when the run ends; invoicing runs also post invoice events to it. */
-    webhook: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2_000).optional(),
-    /** Alert (event `run.error_threshold`) when more rows than `count`, or more than `rate` of the rows processed, were rejected, whatever `on` says. */
-    errorThreshold: z
-      .strictObject({
-        count: z.number().int().min(0).optional(),
-        rate: z.number().min(0).max(1).optional(),
-      })
-      .refine((t) => t.count !== undefined || t.rate !== undefined, 'give count, rate or both')
-      .optional(),
+export const notifySchema = strictObject({
+  /** The outcomes to report (default: all of them). */
+  on: z.array(z.enum(runOutcomes)).min(1).default([...runOutcomes]),
+  /** Addresses that get an email when the run ends. */
+  email: z.array(z.email('must be an email address')).min(1).max(20).optional(),
+  /** An http(s) URL that gets a signed POST (Standard Webhooks) when the run ends; invoicing runs also post invoice events to it. */
+  webhook: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2_000).optional(),
+  /** Alert (event `run.error_threshold`) when more rows than `count`, or more than `rate` of the rows processed, were rejected, whatever `on` says. */
+  errorThreshold: strictObject({
+    count: z.number().int().min(0).optional(),
+    rate: z.number().min(0).max(1).optional(),
   })
-  .refine((n) => n.email !== undefined || n.webhook !== undefined, { message: 'give email addresses, a webhook URL or both', path: ['webhook'] });
+    .refine((t) => t.count !== undefined || t.rate !== undefined, 'give count, rate or both')
+    .optional(),
+}).refine((n) => n.email !== undefined || n.webhook !== undefined, { message: 'give email addresses, a webhook URL or both', path: ['webhook'] });
 export type Notify = z.infer<typeof notifySchema>;
 
 /** The event a run's end is reported as. */

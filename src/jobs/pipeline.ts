@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { notifySchema } from './notify';
+import { strictObject } from './strict';
 
 /** The job kinds a pipeline step may run (not pipelines themselves). */
 export const pipelineStepKinds = ['import', 'bulk-update', 'cleanup', 'custom'] as const;
 export type PipelineStepKind = (typeof pipelineStepKinds)[number];
 
-const stepSchema = z.strictObject({
+const stepSchema = strictObject({
   name: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower_snake_case'),
   kind: z.enum(pipelineStepKinds),
   params: z.record(z.string(), z.unknown()),
@@ -16,30 +17,29 @@ export type PipelineStep = z.infer<typeof stepSchema>;
 
 /** Parameters of a pipeline, its step params checked with each step kind's own schema. */
 export function pipelineParamsSchema(stepSchemas: Record<PipelineStepKind, z.ZodType>) {
-  return z
-    .object({
-      steps: z.array(stepSchema).min(1).max(50),
-      /** Independent steps that may run at the same time. */
-      maxParallel: z.number().int().min(1).max(10).default(2),
-      /** Who to tell when the pipeline ends (each step may carry its own `notify` too). */
-      notify: notifySchema.optional(),
-    })
-    .superRefine((params, ctx) => {
-      const names = new Set<string>();
-      params.steps.forEach((step, i) => {
-        if (names.has(step.name)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'name'], message: `step "${step.name}" appears twice` });
-        names.add(step.name);
-        const parsed = stepSchemas[step.kind].safeParse(step.params);
-        for (const issue of parsed.success ? [] : parsed.error.issues) ctx.addIssue({ code: 'custom', path: ['steps', i, 'params', ...issue.path], message: issue.message });
-      });
-      params.steps.forEach((step, i) =>
-        step.dependsOn.forEach((dep, j) => {
-          if (!names.has(dep)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'dependsOn', j], message: `no step named "${dep}"` });
-        }),
-      );
-      const cycle = findCycle(params.steps);
-      if (cycle) ctx.addIssue({ code: 'custom', path: ['steps'], message: `steps depend on each other in a cycle: ${cycle.join(' → ')}` });
+  return strictObject({
+    steps: z.array(stepSchema).min(1).max(50),
+    /** Independent steps that may run at the same time. */
+    maxParallel: z.number().int().min(1).max(10).default(2),
+    /** Who to tell when the pipeline ends (each step may carry its own `notify` too). */
+    notify: notifySchema.optional(),
+  }).superRefine((params, ctx) => {
+    const names = new Set<string>();
+    params.steps.forEach((step, i) => {
+      if (names.has(step.name)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'name'], message: `step "${step.name}" appears twice` });
+      names.add(step.name);
+      const parsed = stepSchemas[step.kind].safeParse(step.params);
+      // Each issue keeps its code (an unknown key stays one, named with its suggestion).
+      for (const issue of parsed.success ? [] : parsed.error.issues) ctx.addIssue({ ...issue, path: ['steps', i, 'params', ...issue.path] });
     });
+    params.steps.forEach((step, i) =>
+      step.dependsOn.forEach((dep, j) => {
+        if (!names.has(dep)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'dependsOn', j], message: `no step named "${dep}"` });
+      }),
+    );
+    const cycle = findCycle(params.steps);
+    if (cycle) ctx.addIssue({ code: 'custom', path: ['steps'], message: `steps depend on each other in a cycle: ${cycle.join(' → ')}` });
+  });
 }
 export type PipelineParams = z.infer<ReturnType<typeof pipelineParamsSchema>>;
 

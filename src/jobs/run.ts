@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { notifySchema } from './notify';
+import { strictObject } from './strict';
 
 /** Shapes every run shares, whatever its kind: counts, progress, result, row errors. */
 
@@ -12,7 +13,7 @@ export const runIdSchema = z
 export const errorHandlingSchema = z.enum(['continue_on_error', 'stop_on_error']);
 
 /** How a run reacts to rejected rows, and who it tells when it ends; shared by every batch job. */
-export const errorPolicySchema = z.object({
+export const errorPolicySchema = strictObject({
   errorHandling: errorHandlingSchema.default('continue_on_error'),
   /** Stop the run (status failed) once more rows than this were rejected. */
   maxErrors: z.number().int().min(0).optional(),
@@ -29,16 +30,17 @@ export function durationMs(duration: string): number {
   return Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
 }
 
+/** A duration as "90s", "30m", "24h" or "7d". */
+export const durationSchema = z.string().regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"');
+
 /** Dry run and approval, for jobs that change or delete existing rows. */
-export const approvalSchema = z.object({
+export const approvalSchema = strictObject({
   /** Count the matching rows and show a sample; change nothing. */
   dryRun: z.boolean().default(false),
   /** Compute the preview, then wait for an approve or reject signal before changing anything. */
   requiresConfirmation: z.boolean().default(false),
   /** How long to wait for approval before the run ends as cancelled: "90s", "30m", "24h", "7d" (at most 30 days). */
-  confirmationTimeout: z
-    .string()
-    .regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"')
+  confirmationTimeout: durationSchema
     .refine((d) => durationMs(d) <= 30 * UNIT_MS.d, 'must be at most 30 days')
     .default('24h'),
   /** Rows shown in the preview. */
@@ -52,11 +54,19 @@ export const countsSchema = z.object({
   succeeded: z.number().int(),
   failed: z.number().int(),
   skipped: z.number().int(),
+  // Imports: rows new to the dataset and existing rows overwritten; bulk updates: rows changed.
   inserted: z.number().int().optional(),
   updated: z.number().int().optional(),
+  // Cache refreshes: rows whose upstream values differed, rows confirmed unchanged, rows the upstream no longer has.
+  refreshed: z.number().int().optional(),
+  unchanged: z.number().int().optional(),
+  notFound: z.number().int().optional(),
   total: z.number().int().optional(),
 });
 export type Counts = z.infer<typeof countsSchema>;
+/** The counts a kind adds beyond processed / succeeded / failed / skipped, summed batch by batch. */
+export const detailCounts = ['inserted', 'updated', 'refreshed', 'unchanged', 'notFound'] as const satisfies readonly (keyof Counts)[];
+export type DetailCount = (typeof detailCounts)[number];
 export const zeroCounts = (): Counts => ({ processed: 0, succeeded: 0, failed: 0, skipped: 0 });
 
 export const runStatusSchema = z.enum(['running', 'success', 'partial', 'failed', 'cancelled']);
@@ -69,6 +79,10 @@ export const previewSchema = z.object({
   /** Listed ids that do not exist (updates by id list). */
   notFound: z.number().int().optional(),
   steps: z.record(z.string(), z.object({ matched: z.number().int(), sample: z.array(z.record(z.string(), z.unknown())) })).optional(),
+  /** Dedupe: rows read, duplicate groups found and the rows in them (`matched` is the rows a merge removes). */
+  scanned: z.number().int().optional(),
+  groups: z.number().int().optional(),
+  duplicateRows: z.number().int().optional(),
 });
 export type Preview = z.infer<typeof previewSchema>;
 
@@ -130,6 +144,33 @@ export const rowErrorSchema = z.object({
 });
 export type RowError = z.infer<typeof rowErrorSchema>;
 
+/** A file a run wrote (an export): where it is and what it holds. */
+export const runOutputSchema = z.object({
+  /** `store://key` in Batchflow's object store, or `s3://bucket/key`. */
+  location: z.string(),
+  contentType: z.string(),
+  bytes: z.number().int(),
+  /** Hex SHA-256 of the file's bytes. */
+  sha256: z.string(),
+  rows: z.number().int().optional(),
+  /** The API path that downloads it. */
+  download: z.string(),
+});
+export type RunOutput = z.infer<typeof runOutputSchema>;
+
+/** The API path that downloads a run's output (the first, unless it wrote several). */
+export const downloadPath = (runId: string, output = 0) => `/runs/${encodeURIComponent(runId)}/download${output > 0 ? `?output=${output}` : ''}`;
+
+/** Who approved or rejected a run that waited for approval, when, and what they said. */
+export const approvalRecordSchema = z.object({
+  decision: z.enum(['approved', 'rejected']),
+  /** The name of the approving key. */
+  by: z.string().optional(),
+  at: z.string(),
+  comment: z.string().optional(),
+});
+export type ApprovalRecord = z.infer<typeof approvalRecordSchema>;
+
 export const runResultSchema = z.object({
   status: runStatusSchema.exclude(['running']),
   kind: z.string(),
@@ -140,13 +181,51 @@ export const runResultSchema = z.object({
   errorCount: z.number().int(),
   /** Where the full row error report is (an API path). */
   errorReport: z.string(),
-  outputs: z.array(z.string()),
+  /** Files the run wrote (an export's file). */
+  outputs: z.array(runOutputSchema),
   warnings: z.array(z.string()),
   /** Dry runs and runs that waited for approval: what matched. */
   preview: previewSchema.optional(),
+  /** Runs that waited for approval: the decision, once made. */
+  approval: approvalRecordSchema.optional(),
   steps: z.record(z.string(), stepStateSchema).optional(),
   startedAt: z.string(),
   endedAt: z.string(),
   durationMs: z.number(),
 });
 export type RunResult = z.infer<typeof runResultSchema>;
+
+/** A finished run's figures, recorded for stats: counts and timings, never rows. */
+export interface RunFacts {
+  runId: string;
+  kind: string;
+  /** The run's dataset (its BatchflowDataset search attribute), when it has one. */
+  dataset?: string;
+  status: RunResult['status'];
+  errorCode?: string;
+  counts: Counts;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+}
+
+/** The step a run shows while it waits for approval; also its BatchflowStatus, so the Web UI and GET /runs can list such runs. */
+export const AWAITING_APPROVAL = 'awaiting_approval';
+
+/** A run's status as visibility lists it: still going (running, awaiting approval) or how it ended. */
+export const listedStatusSchema = z.union([runStatusSchema, z.literal(AWAITING_APPROVAL)]);
+export type ListedStatus = z.infer<typeof listedStatusSchema>;
+
+/** A run as visibility lists it. */
+export const runListItemSchema = z.object({
+  runId: z.string(),
+  kind: z.string().optional(),
+  dataset: z.string().optional(),
+  scheduleId: z.string().optional().describe('The schedule that started the run, if one did'),
+  scheduledAt: z.string().optional().describe('For a run a schedule started: the time it was due (a backfilled run\'s is in the past)'),
+  status: listedStatusSchema,
+  startedBy: z.string().optional().describe('The name of the API key that started it'),
+  startTime: z.string().describe('When the run started (its current execution, after a continue-as-new)'),
+  closeTime: z.string().nullable().describe('When it ended; null while it runs'),
+});
+export type RunListItem = z.infer<typeof runListItemSchema>;

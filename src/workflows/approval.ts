@@ -1,18 +1,25 @@
 import { condition, defineSignal, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { ErrorCode } from '../errors';
 import { searchAttributes } from '../jobs';
-import { durationMs, type Preview } from '../jobs/run';
+import { AWAITING_APPROVAL, durationMs, type ApprovalRecord, type Preview } from '../jobs/run';
 import type { RunTracker } from './run-tracker';
 
-/** Lets a run that waits for confirmation go ahead. */
+/** Lets a run that waits for confirmation go ahead; `by` is the approving key's name. */
 export const approveSignal = defineSignal<[{ by?: string; comment?: string }?]>('approve');
 /** Ends a run that waits for confirmation as cancelled, having changed nothing. */
 export const rejectSignal = defineSignal<[{ by?: string; reason?: string }?]>('reject');
 
-/** The step name a run shows while it waits; also its BatchflowStatus, so the Web UI can list such runs. */
-export const AWAITING_APPROVAL = 'awaiting_approval';
+export { AWAITING_APPROVAL };
 
-export type Decision = { approved: true } | { approved: false; code: string; message: string };
+export type Decision = { approved: true; record: ApprovalRecord } | { approved: false; code: string; message: string; record?: ApprovalRecord };
+
+/** The decision as the result shows it: who, when (workflow time, so replay gives the same), what they said. */
+const record = (decision: ApprovalRecord['decision'], by: string | undefined, comment: string | undefined): ApprovalRecord => ({
+  decision,
+  ...(by && { by }),
+  at: new Date(Date.now()).toISOString(),
+  ...(comment && { comment }),
+});
 
 /**
  * Shows the preview in the run's progress and waits for approve, reject, cancel or the deadline,
@@ -20,11 +27,16 @@ export type Decision = { approved: true } | { approved: false; code: string; mes
  */
 export async function awaitApproval(tracker: RunTracker, preview: Preview, timeout: string): Promise<Decision> {
   let decision: Decision | undefined;
-  setHandler(approveSignal, () => {
-    decision ??= { approved: true };
+  setHandler(approveSignal, (a) => {
+    decision ??= { approved: true, record: record('approved', a?.by, a?.comment) };
   });
   setHandler(rejectSignal, (r) => {
-    decision ??= { approved: false, code: ErrorCode.Rejected, message: `rejected${r?.by ? ` by ${r.by}` : ''}${r?.reason ? `: ${r.reason}` : ''}; nothing was changed` };
+    decision ??= {
+      approved: false,
+      code: ErrorCode.Rejected,
+      message: `rejected${r?.by ? ` by ${r.by}` : ''}${r?.reason ? `: ${r.reason}` : ''}; nothing was changed`,
+      record: record('rejected', r?.by, r?.reason),
+    };
   });
   const ms = durationMs(timeout);
   tracker.setAwaiting({ preview, approvalDeadline: new Date(Date.now() + ms).toISOString() });

@@ -1,9 +1,8 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type Preview, type RunResult, type StepState } from '../jobs/run';
-import { sliceActivityOptions } from './common';
+import { zeroCounts, type ApprovalRecord, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { activityError, sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
 export interface LoopOutcome<P> {
@@ -21,6 +20,8 @@ export interface LoopOutcome<P> {
  */
 export async function runCheckpointedLoop<P>(opts: {
   tracker: RunTracker;
+  /** Start from the beginning of the input rather than the tracker's checkpoint (the run's next phase). */
+  fresh?: boolean;
   /** Per-step states to show in progress after each slice, for runs made of steps. */
   stepsOf?: (checkpoint: Checkpoint<P>) => Record<string, StepState>;
   slice: (cursor: Checkpoint<P> | undefined) => Promise<Checkpoint<P>>;
@@ -28,7 +29,7 @@ export async function runCheckpointedLoop<P>(opts: {
 }): Promise<LoopOutcome<P>> {
   const { tracker } = opts;
   const stopRequested = () => tracker.cancelRequested || CancellationScope.current().consideredCancelled;
-  let checkpoint = tracker.checkpoint as Checkpoint<P> | undefined;
+  let checkpoint = opts.fresh ? undefined : (tracker.checkpoint as Checkpoint<P> | undefined);
   while (!checkpoint?.done && !checkpoint?.stop && !stopRequested()) {
     if (workflowInfo().continueAsNewSuggested) await opts.continueAsNew(tracker.carry() as CarriedState<P>);
     try {
@@ -36,9 +37,8 @@ export async function runCheckpointedLoop<P>(opts: {
     } catch (err) {
       // A slice cancelled before it started: nothing ran, the checkpoint stands.
       if (isCancellation(err)) break;
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-        return { checkpoint, error: { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message } };
-      }
+      const error = activityError(err);
+      if (error) return { checkpoint, error };
       throw err;
     }
     tracker.update(checkpoint);
@@ -79,15 +79,7 @@ const { finishRun } = proxyActivities<Activities>(sliceActivityOptions);
 export async function completeLoop<P>(
   tracker: RunTracker,
   outcome: LoopOutcome<P>,
-  extra: {
-    preview?: Preview;
-    /** Units of work the run goes through, when not one per matched row (the preview's count). */
-    total?: number;
-    /** Learnt before the loop (when planning). */
-    warnings?: string[];
-    outputs?: string[];
-    steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState>;
-  } = {},
+  extra: { preview?: Preview; total?: number; approval?: ApprovalRecord; outputs?: RunOutput[]; warnings?: string[]; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
   const finished = await finishRun({ runId: workflowInfo().workflowId });
@@ -101,6 +93,7 @@ export async function completeLoop<P>(
     warnings: [...(extra.warnings ?? []), ...(finished.warnings ?? outcome.checkpoint?.warnings ?? [])],
     outputs: extra.outputs,
     preview: extra.preview,
+    approval: extra.approval,
     steps: extra.steps?.(outcome.checkpoint),
   });
 }

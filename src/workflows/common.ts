@@ -1,6 +1,8 @@
-import { ActivityCancellationType, ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { ErrorCode } from '../errors';
+import { scheduledBy } from '../jobs';
+import { issuePath } from '../jobs/strict';
 
 /**
  * Slices heartbeat after every batch: a worker that dies is noticed within heartbeatTimeout and
@@ -19,13 +21,29 @@ export const sliceActivityOptions: ActivityOptions = {
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
+    const field = (issue: z.core.$ZodIssue) => issuePath(issue).map(String).join('.');
     const issue = parsed.error.issues[0]!;
     throw ApplicationFailure.create({
       type: ErrorCode.InvalidParams,
-      message: `params.${issue.path.join('.')}: ${issue.message}`,
+      message: `params.${field(issue)}: ${issue.message}`,
       nonRetryable: true,
-      details: [parsed.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message }))],
+      details: [parsed.error.issues.map((i) => ({ field: field(i), message: i.message }))],
     });
   }
   return parsed.data;
+}
+
+/**
+ * The time a run stands for: when a schedule started it, the time it was due (a backfill's runs are
+ * due in the past, so a backfill of last March computes last March); otherwise when it started.
+ * Never the clock of a later replay or retry.
+ */
+export function nominalTime(): Date {
+  return workflowInfo().typedSearchAttributes.get(scheduledBy.startTime) ?? workflowInfo().startTime;
+}
+
+/** The code and message of an activity that failed for good (a non-retryable ApplicationFailure), or undefined for anything else. */
+export function activityError(err: unknown): { code: string; message: string } | undefined {
+  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
+  return { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message };
 }

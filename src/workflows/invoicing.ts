@@ -1,10 +1,9 @@
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { Activities } from '../activities';
 import { invoicingParamsSchema, invoicingSteps, previousMonth } from '../jobs/invoicing';
 import type { RunResult } from '../jobs/run';
-import { parseInput, sliceActivityOptions } from './common';
+import { nominalTime, parseInput, sliceActivityOptions } from './common';
 import { runPreviewed, targetStates, type PreviewedRunInput } from './previewed-run';
 
 export { approveSignal, rejectSignal } from './approval';
@@ -13,9 +12,6 @@ export { cancelSignal, progressQuery } from './run-tracker';
 export type InvoicingWorkflowInput = PreviewedRunInput<z.input<typeof invoicingParamsSchema>>;
 
 const { planInvoicing, invoicingSlice } = proxyActivities<Activities>(sliceActivityOptions);
-
-/** Set by Temporal on runs a schedule starts: the time the schedule meant, not when it ran. */
-const scheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 
 /**
  * Bills a month: usage per customer → draft invoices → issued, numbered invoices → PDFs in the
@@ -26,7 +22,7 @@ const scheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime'
 export async function invoicingWorkflow(input: InvoicingWorkflowInput): Promise<RunResult> {
   const parsed = parseInput(invoicingParamsSchema, input.params);
   // Settled once: continue-as-new carries it, so a run that crosses midnight bills one month.
-  const period = parsed.period ?? previousMonth(workflowInfo().typedSearchAttributes.get(scheduledStartTime) ?? workflowInfo().startTime);
+  const period = parsed.period ?? previousMonth(nominalTime());
   const params = { ...parsed, period };
   const runId = workflowInfo().workflowId;
   return runPreviewed({

@@ -52,7 +52,9 @@ function stepOutcome(runId: string, err: unknown, result?: RunResult): StepState
  */
 export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<RunResult> {
   const params = parseInput(jobKinds.pipeline.schema, input.params);
-  const runId = workflowInfo().workflowId;
+  const { workflowId: runId, memo } = workflowInfo();
+  // Steps run on behalf of whoever started the pipeline: the Web UI filter and four eyes see them so.
+  const startedBy = typeof memo?.startedBy === 'string' ? memo.startedBy : undefined;
   const tracker = trackRun('pipeline', undefined, params.notify);
   const childId = (step: PipelineStep) => `${runId}.${step.name}`;
   const states: Record<string, StepState> = Object.fromEntries(params.steps.map((s) => [s.name, { status: 'pending', runId: childId(s) }]));
@@ -68,8 +70,8 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Ru
     const handle = startChild<StepWorkflow>(jobKinds[step.kind].workflowType, {
       workflowId: id,
       args: [{ params: step.params }],
-      typedSearchAttributes: runSearchAttributes(step.kind, step.params),
-      memo: { kind: step.kind, pipeline: runId },
+      typedSearchAttributes: runSearchAttributes(step.kind, step.params, startedBy),
+      memo: { kind: step.kind, pipeline: runId, ...(startedBy && { startedBy }) },
     });
     started.set(step.name, handle.catch(() => undefined));
     const run = handle

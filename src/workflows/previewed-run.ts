@@ -1,17 +1,22 @@
 import type { KeysetPosition, RunPlan } from '../activities/rows';
 import { ErrorCode } from '../errors';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
+import { zeroCounts, type ApprovalRecord, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
 import { awaitApproval } from './approval';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
-import { completeRun, trackRun, type CarriedState } from './run-tracker';
+import { activityError } from './common';
+import { completeRun, trackRun, type CarriedState, type RunTracker } from './run-tracker';
 
 /** The input of a run that changes or deletes existing rows; all but params is set by the run itself. */
 export interface PreviewedRunInput<Params> {
   params: Params;
   /** Settled before the first change; carried across continue-as-new so the run never re-plans. */
   plan?: RunPlan;
+  /** "now" of a run whose planning continued as new (a dedupe's). */
+  asOf?: string;
   approved?: boolean;
+  /** Who approved it, carried with `approved` for the result. */
+  approval?: ApprovalRecord;
   carried?: CarriedState<KeysetPosition>;
 }
 
@@ -37,6 +42,17 @@ export function refusal(params: GuardParams, preview: Preview): { code: string; 
     return { code: ErrorCode.PreconditionFailed, message: `${n} rows match, more than preconditions.maxMatches (${maxMatches}); nothing was changed` };
   }
   return undefined;
+}
+
+/** How a previewed run goes on once planned: the step it shows, its batches, and where it continues. */
+interface PreviewedLoop {
+  /** The step shown while batches run ("updating", "deleting"). */
+  working: string;
+  input: PreviewedRunInput<unknown>;
+  params: GuardParams;
+  slice: (plan: RunPlan, cursor: Checkpoint<KeysetPosition> | undefined) => Promise<Checkpoint<KeysetPosition>>;
+  continueAsNew: (next: PreviewedRunInput<unknown>) => Promise<never>;
+  steps?: (plan: RunPlan, checkpoint: Checkpoint<KeysetPosition> | undefined, final: boolean) => Record<string, StepState>;
 }
 
 /**
@@ -69,46 +85,54 @@ export function targetStates(
  * bounds), refuse if limits say so, stop there for a dry run, wait for approval if asked, then
  * the checkpointed loop of batches.
  */
-export async function runPreviewed(opts: {
-  kind: string;
-  /** The step shown while batches run ("updating", "deleting"). */
-  working: string;
-  input: PreviewedRunInput<unknown>;
-  params: GuardParams;
-  plan: (asOf: string) => Promise<RunPlan>;
-  slice: (plan: RunPlan, cursor: Checkpoint<KeysetPosition> | undefined) => Promise<Checkpoint<KeysetPosition>>;
-  continueAsNew: (next: PreviewedRunInput<unknown>) => Promise<never>;
-  steps?: (plan: RunPlan, checkpoint: Checkpoint<KeysetPosition> | undefined, final: boolean) => Record<string, StepState>;
-}): Promise<RunResult> {
-  const { input, params } = opts;
-  const tracker = trackRun<KeysetPosition>(opts.kind, input.carried, params.notify);
-  let plan = input.plan;
+export async function runPreviewed(opts: PreviewedLoop & { kind: string; plan: (asOf: string) => Promise<RunPlan> }): Promise<RunResult> {
+  const tracker = trackRun<KeysetPosition>(opts.kind, opts.input.carried, opts.params.notify);
+  let plan = opts.input.plan;
   if (!plan) {
     tracker.setStep('planning');
-    plan = await opts.plan(new Date(Date.now()).toISOString());
+    try {
+      plan = await opts.plan(new Date(Date.now()).toISOString());
+    } catch (err) {
+      // A plan refused for good (a filter the database rejects, an upstream the worker may not call) fails the run with its own code.
+      const error = activityError(err);
+      if (!error) throw err;
+      return completeRun(tracker, { counts: zeroCounts(), error, errorSample: [], errorCount: 0, warnings: [] });
+    }
   }
-  const { preview } = plan;
+  return previewThenRun(tracker, plan, opts);
+}
+
+/**
+ * What follows a plan, for any run that settles one first (a dedupe plans by finding its
+ * duplicates): refuse if limits say so, stop for a dry run, wait for approval if asked, then the
+ * checkpointed loop of batches.
+ */
+export async function previewThenRun(tracker: RunTracker, plan: RunPlan, opts: PreviewedLoop): Promise<RunResult> {
+  const { input, params } = opts;
+  const { preview, outputs, warnings = [] } = plan;
   const total = plan.total ?? preview.matched;
   tracker.setTotal(total);
-  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string } }) =>
-    completeRun(tracker, { counts: { ...zeroCounts(), total }, ...end, errorSample: [], errorCount: 0, warnings: plan.warnings ?? [], preview, steps: opts.steps?.(plan, undefined, true) });
+  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string }; approval?: ApprovalRecord }) =>
+    completeRun(tracker, { counts: { ...zeroCounts(), total }, ...end, errorSample: [], errorCount: 0, warnings, outputs, preview, steps: opts.steps?.(plan, undefined, true) });
 
   const refused = refusal(params, preview);
   if (refused) return unchanged({ error: refused });
   if (params.dryRun) return unchanged({});
+  let approval = input.approval;
   if (!(input.approved ?? !params.requiresConfirmation)) {
     const decision = await awaitApproval(tracker, preview, params.confirmationTimeout);
-    if (!decision.approved) return unchanged({ cancelled: { code: decision.code, message: decision.message } });
+    if (!decision.approved) return unchanged({ cancelled: { code: decision.code, message: decision.message }, approval: decision.record });
+    approval = decision.record;
   }
 
   tracker.setStep(opts.working);
-  const approvedPlan = plan;
   const outcome = await runCheckpointedLoop<KeysetPosition>({
     tracker,
-    stepsOf: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, false)),
-    slice: (cursor) => opts.slice(approvedPlan, cursor),
-    continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan: approvedPlan, approved: true, carried }),
+    // Continued as new after approval, the tracker holds this loop's cursor; otherwise that of the planning.
+    fresh: !input.plan,
+    stepsOf: opts.steps && ((checkpoint) => opts.steps!(plan, checkpoint, false)),
+    slice: (cursor) => opts.slice(plan, cursor),
+    continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan, approved: true, approval, carried }),
   });
-  return completeLoop(tracker, outcome, { preview, total, warnings: plan.warnings, outputs: plan.outputs, steps: opts.steps && ((checkpoint) => opts.steps!(approvedPlan, checkpoint, true)) });
+  return completeLoop(tracker, outcome, { preview, total, approval, outputs, warnings, steps: opts.steps && ((checkpoint) => opts.steps!(plan, checkpoint, true)) });
 }
-

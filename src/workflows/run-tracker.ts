@@ -1,9 +1,22 @@
-import { ApplicationFailure, CancellationScope, defineQuery, defineSignal, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  defineSignal,
+  log,
+  patched,
+  proxyActivities,
+  proxySinks,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type Sinks,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { NOTIFY_ATTEMPTS, type Notify } from '../jobs/notify';
-import { withRates, type Counts, type Preview, type Progress, type RowError, type RunResult, type StepState } from '../jobs/run';
+import { withRates, type ApprovalRecord, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -16,6 +29,15 @@ export interface CarriedState<P> {
   startedAt: string;
   cancelRequested: boolean;
 }
+
+/** Where runs report outside their history: the worker's metrics. Sinks are not called on replay. */
+export interface RunSinks extends Sinks {
+  runs: {
+    started(kind: string): void;
+    finished(kind: string, status: string): void;
+  };
+}
+const sinks = proxySinks<RunSinks>();
 
 export type RunTracker = ReturnType<typeof trackRun>;
 
@@ -32,6 +54,10 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>, notify?: No
   let total: number | undefined;
   let awaiting: { preview: Preview; approvalDeadline: string } | undefined;
   let progress: Progress = emptyProgress(startedAt, cancelRequested);
+  if (!carried) {
+    sinks.runs.started(kind);
+    log.info('run started', { kind });
+  }
 
   const refresh = () => {
     const counts = { ...(last?.counts ?? progress.counts), ...(total !== undefined && { total }) };
@@ -135,10 +161,38 @@ async function notifyEnd(tracker: RunTracker, result: RunResult): Promise<void> 
   }
 }
 
+const { recordRun } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  // Bounded: the run's figures must not keep a finished run from ending.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+/** Runs started before stats existed replay without recording their figures. */
+const RUN_FACTS_PATCH = 'batchflow-run-facts';
+
+/** Stores the run's figures for stats: counts and timings, never rows. */
+async function recordFacts(result: RunResult): Promise<void> {
+  if (!patched(RUN_FACTS_PATCH)) return;
+  const info = workflowInfo();
+  const facts = {
+    runId: info.workflowId,
+    kind: result.kind,
+    dataset: info.typedSearchAttributes.get(searchAttributes.dataset),
+    status: result.status,
+    errorCode: result.error?.code,
+    counts: result.counts,
+    startedAt: result.startedAt,
+    endedAt: result.endedAt,
+    durationMs: result.durationMs,
+  };
+  // Recorded even when Temporal's own cancel ended the run.
+  await CancellationScope.nonCancellable(() => recordRun(facts)).catch((err: unknown) => log.warn('the run\'s figures were not recorded; stats will miss it', { error: err }));
+}
+
 /**
- * Builds the run's result and sends the run's notifications: every run ends here. A failed run
- * ends the workflow as Failed (so the Web UI shows it red) with the result as the failure's
- * details; other outcomes complete with the result.
+ * Builds the run's result, sends the run's notifications and records its figures: every run ends
+ * here. A failed run ends the workflow as Failed (so the Web UI shows it red) with the result as
+ * the failure's details; other outcomes complete with the result.
  */
 export async function completeRun(
   tracker: RunTracker,
@@ -150,8 +204,9 @@ export async function completeRun(
     errorSample: RowError[];
     errorCount: number;
     warnings: string[];
-    outputs?: string[];
+    outputs?: RunOutput[];
     preview?: Preview;
+    approval?: ApprovalRecord;
     steps?: Record<string, StepState>;
   },
 ): Promise<RunResult> {
@@ -170,6 +225,7 @@ export async function completeRun(
     outputs: end.outputs ?? [],
     warnings: end.warnings,
     ...(end.preview && { preview: end.preview }),
+    ...(end.approval && { approval: end.approval }),
     ...(end.steps && { steps: end.steps }),
     startedAt: tracker.startedAt,
     endedAt: endedAt.toISOString(),
@@ -178,6 +234,9 @@ export async function completeRun(
   await notifyEnd(tracker, result);
   tracker.setStep(status);
   upsertSearchAttributes([{ key: searchAttributes.status, value: status }]);
+  sinks.runs.finished(tracker.kind, status);
+  log.info('run finished', { kind: tracker.kind, status, processed: result.counts.processed, failed: result.counts.failed, durationMs: result.durationMs, ...(error && { code: error.code }) });
+  await recordFacts(result);
   if (status === 'failed') {
     throw ApplicationFailure.create({ type: end.error!.code, message: end.error!.message, nonRetryable: true, details: [result] });
   }

@@ -107,10 +107,14 @@ describe('bulk update', () => {
       assert.equal(run.progress!.preview!.matched, 20);
       assert.ok(run.progress!.approvalDeadline);
       assert.deepEqual(await statusCounts(pool(), p), { active: 20 });
-      const res = await decide(runId, 'approve', { by: 'test' });
+      const res = await decide(runId, 'approve', { comment: 'checked the sample' });
       assert.equal(res.statusCode, 202, res.body);
       const done = await waitForRun(fixture.stack, runId);
       assert.equal(done.status, 'success');
+      // Who approved comes from the key; when, from the workflow; the comment from the body.
+      const { at, ...approval } = done.result!.approval!;
+      assert.deepEqual(approval, { decision: 'approved', by: 'test-admin', comment: 'checked the sample' });
+      assert.ok(Date.parse(at) >= Date.parse(done.result!.startedAt) && Date.parse(at) <= Date.parse(done.result!.endedAt), at);
       assert.deepEqual(await statusCounts(pool(), p), { inactive: 20 });
       // Once it has finished there is nothing to approve.
       assert.equal((await decide(runId, 'approve')).statusCode, 409);
@@ -123,7 +127,8 @@ describe('bulk update', () => {
       const done = await waitForRun(fixture.stack, runId);
       assert.equal(done.status, 'cancelled');
       assert.equal(done.result?.error?.code, 'REJECTED');
-      assert.match(done.result.error.message, /wrong filter/);
+      assert.match(done.result.error.message, /rejected by test-admin: wrong filter/);
+      assert.deepEqual({ ...done.result.approval, at: undefined }, { decision: 'rejected', by: 'test-admin', at: undefined, comment: 'wrong filter' });
       assert.deepEqual(await statusCounts(pool(), p), { active: 20 });
     });
 

@@ -140,7 +140,7 @@ describe('cleanup', () => {
       ['a value that tries SQL', { rules: [customRule({ field: 'expires_at', op: 'lt', value: "' or 1=1 --" })] }, 'params.rules.0.where.value', /ISO timestamp or a relative time/],
       ['an operator outside the list', { rules: [customRule({ field: 'expires_at', op: 'like', value: 'x' })] }, 'params.rules.0.where.op', /must be one of eq, /],
       ['a rule without a name', { rules: [{ dataset: 'sessions', where: { field: 'expires_at', op: 'lt', value: 'now' } }] }, 'params.rules.0', /rule object .*name/],
-      ['an unknown dataset', { rules: [{ name: 'x', dataset: 'pg_authid', where: { field: 'id', op: 'not_null' } }] }, 'params.rules.0', /dataset/],
+      ['an unknown dataset', { rules: [{ name: 'x', dataset: 'pg_authid', where: { field: 'id', op: 'not_null' } }] }, 'params.rules.0.dataset', /"pg_authid" is not a declared dataset/],
       ['a rule twice', { rules: ['expired_sessions', 'expired_sessions'] }, 'params.rules.1', /appears twice/],
       ['a batch too large', { rules: [{ ...customRule({ field: 'expires_at', op: 'lt', value: 'now' }), batchSize: 1_000_000 }] }, 'params.rules.0.batchSize', /<=10000/],
     ];

@@ -8,6 +8,7 @@ import { createInvoicingActivities } from '../../src/activities/invoicing';
 import type { KeysetPosition, RunPlan } from '../../src/activities/rows';
 import type { Checkpoint } from '../../src/jobs/checkpoint';
 import { requireDatabaseUrl } from '../../src/config';
+import { loadDatasets } from '../../src/datasets';
 import { createPool } from '../../src/db/pool';
 import { invoicingParamsSchema } from '../../src/jobs/invoicing';
 import { createMailer, type Mailer } from '../../src/notifications/mailer';
@@ -65,7 +66,8 @@ describe('invoicing', () => {
       pdfs: ['success', 2],
       emails: ['success', 2],
     });
-    assert.deepEqual(run.result!.outputs, ['store://invoices/2026-10/']);
+    // The PDFs are the invoices' (invoices.pdf_key), not files of the run to download.
+    assert.deepEqual(run.result!.outputs, []);
 
     const invoices = await invoicesOf(pool(), p, '2026-10');
     assert.deepEqual([...invoices.keys()], ['eur', 'jpy'], 'no invoice for a customer without usage in the month');
@@ -208,7 +210,7 @@ describe('invoicing', () => {
     await seedCustomers(pool(), p, keys.map((key) => ({ key })));
     await seedUsage(pool(), p, keys.map((customer) => ({ customer, metric: 'seats', quantity: '1', unitPrice: '5', at: `${period}-10T00:00:00Z` })));
     const config = fixture.stack.config;
-    const deps = { pool: pool(), autocommitPool: createPool(requireDatabaseUrl(config), 2), store: store(), sliceMs: 60_000, parallelBatches: 2, seller: config.seller, emailFrom: config.email.from };
+    const deps = { pool: pool(), datasets: loadDatasets(config.datasetDirs), autocommitPool: createPool(requireDatabaseUrl(config), 2), store: store(), sliceMs: 60_000, parallelBatches: 2, seller: config.seller, emailFrom: config.email.from };
     const params = { ...invoicingParamsSchema.parse({ period, where: ownCustomers(p), batchSize: 5 }), period };
     const plan: RunPlan = await new MockActivityEnvironment().run(() => createInvoicingActivities({ ...deps, mailer: createMailer(config.email) }).planInvoicing({ params, asOf: new Date().toISOString() }));
     // A plan whose email step has nothing to do: usage, invoices and PDFs only.

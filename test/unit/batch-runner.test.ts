@@ -15,12 +15,13 @@ const databaseUrl = process.env.DATABASE_URL;
 interface NumberedBatch extends Batch<number> {
   loadMs: number;
 }
-const batch = (end: number, opts: { loadMs?: number; rejected?: number; waitForPrevious?: boolean } = {}): NumberedBatch => ({
+const batch = (end: number, opts: { loadMs?: number; rejected?: number; waitForPrevious?: boolean; handBack?: boolean } = {}): NumberedBatch => ({
   end,
   errors: Array.from({ length: opts.rejected ?? 0 }, (_, i) => ({ row: end * 100 + i, line: null, field: null, code: 'VALIDATION_FAILED', message: 'bad', raw: null })),
   rejectedRows: opts.rejected ?? 0,
   loadMs: opts.loadMs ?? 0,
   waitForPrevious: opts.waitForPrevious,
+  handBack: opts.handBack,
 });
 
 describe('checkpointed batch loop', { skip: !databaseUrl && 'needs DATABASE_URL (npm test starts Postgres)' }, () => {
@@ -73,6 +74,18 @@ describe('checkpointed batch loop', { skip: !databaseUrl && 'needs DATABASE_URL 
     assert.deepEqual(run.heartbeats, [1, 2, 3, 4], 'checkpoints commit in input order');
     assert.deepEqual(run.marks, [1, 2, 3, 4]);
     assert.deepEqual([run.checkpoint.seq, run.checkpoint.done, run.checkpoint.counts.succeeded], [4, true, 4]);
+  });
+
+  it('ends the slice after a batch its producer hands back with, without asking for the next', async () => {
+    const run = await slice([batch(1), batch(2, { handBack: true }), batch(3)], { parallelBatches: 1 });
+    assert.deepEqual(run.marks, [1, 2]);
+    assert.deepEqual([run.checkpoint.position, run.checkpoint.done], [2, false]);
+  });
+
+  it('heartbeats the committed checkpoint while a long batch loads, so a live worker never looks dead', async () => {
+    const run = await slice([batch(1, { loadMs: 5_500 })], { parallelBatches: 1 });
+    assert.equal(run.heartbeats[0], 0, `a heartbeat before the first commit: ${run.heartbeats.join(', ')}`);
+    assert.equal(run.heartbeats.at(-1), 1);
   });
 
   it('never has more than parallelBatches loading', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { z } from 'zod';
-import { defineDataset, products, sessions, users, type Dataset } from '../../src/datasets';
+import { col, defineDataset, type Dataset } from '../../src/datasets';
+import { products, sessions, users } from '../helpers/datasets';
 import { compileFilter } from '../../src/db/rows';
 import { checkFilter, checkSet, isRelativeTime, resolveRelativeTime, resolveSet, type Filter } from '../../src/jobs/filter';
 
@@ -13,8 +13,8 @@ const flags = defineDataset({
   key: ['name'],
   idColumn: 'id',
   columns: {
-    name: { sql: 'text', schema: z.string(), required: true, description: 'name' },
-    enabled: { sql: 'boolean', schema: z.boolean().optional(), required: false, description: 'on or off' },
+    name: col.text({ required: true, description: 'name' }),
+    enabled: col.boolean({ description: 'on or off' }),
   },
   system: { id: 'integer' },
 });

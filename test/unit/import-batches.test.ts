@@ -5,6 +5,7 @@ import { importBatches } from '../../src/activities/import';
 import { initialPosition } from '../../src/formats';
 import { importParamsSchema } from '../../src/jobs/import';
 import type { SourceOpener } from '../../src/storage';
+import { users } from '../helpers/datasets';
 
 /** A source that serves one CSV text from memory, from any byte offset. */
 const memorySource = (csv: string): SourceOpener => ({
@@ -18,7 +19,7 @@ describe('import batches', () => {
     const params = importParamsSchema.parse({ source: '/in-memory.csv', dataset: 'users', batchSize: 2 });
     const from = { seq: 0, position: initialPosition, counts: { processed: 0, succeeded: 0, failed: 0, skipped: 0 }, done: false, warnings: [] };
     const marks = [];
-    for await (const batch of importBatches(memorySource(csv), params, from)) if (batch.staged.count > 0) marks.push([batch.staged.firstRow, batch.waitForPrevious ?? false]);
+    for await (const batch of importBatches(memorySource(csv), users, params, from)) if (batch.staged.count > 0) marks.push([batch.staged.firstRow, batch.waitForPrevious ?? false]);
     // Rows 3-4 repeat "a" (row 4, as A: emails compare lowercased) of rows 1-2; rows 5-6 repeat "b" of rows 1-2, two batches back.
     assert.deepEqual(marks, [
       [1, false],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { users } from '../../src/datasets';
+import { users } from '../helpers/datasets';
 import { CopyBuffer, loadBatch, loadStatements, type StagedBatch, type StagedRow } from '../../src/db/loader';
 import { createPool, inTransaction, type Pool } from '../../src/db/pool';
 import { runState } from '../../src/db/queries';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { datasets } from '../../src/datasets';
+import { column, shipped, users } from '../helpers/datasets';
 import { UNDECIDED } from '../../src/datasets/dataset';
 
 // Values an import meets: plain, padded, mixed case, blank-ish, malformed, wrong types.
@@ -12,7 +12,7 @@ const samples: unknown[] = [
 ];
 
 describe('quick column checks', () => {
-  for (const dataset of Object.values(datasets)) {
+  for (const dataset of shipped.all()) {
     for (const [name, spec] of Object.entries(dataset.columns)) {
       if (!spec.quick) continue;
       it(`${dataset.name}.${name} accepts only what its schema accepts, with the same output`, () => {
@@ -28,12 +28,11 @@ describe('quick column checks', () => {
   }
 
   it('decide the common plain values', () => {
-    const { users } = datasets;
-    assert.equal(users.columns.email.quick!(' User1@Example.COM '), 'user1@example.com');
-    assert.equal(users.columns.name.quick!('User 1, Bench'), 'User 1, Bench');
-    assert.equal(users.columns.role.quick!(undefined), 'user');
-    assert.equal(users.columns.status.quick!('Pending'), 'pending');
-    assert.equal(users.columns.signup_date.quick!('2024-02-29'), '2024-02-29');
-    assert.equal(users.columns.signup_date.quick!(undefined), undefined);
+    assert.equal(column(users, "email").quick!(' User1@Example.COM '), 'user1@example.com');
+    assert.equal(column(users, "name").quick!('User 1, Bench'), 'User 1, Bench');
+    assert.equal(column(users, "role").quick!(undefined), 'user');
+    assert.equal(column(users, "status").quick!('Pending'), 'pending');
+    assert.equal(column(users, "signup_date").quick!('2024-02-29'), '2024-02-29');
+    assert.equal(column(users, "signup_date").quick!(undefined), undefined);
   });
 });

@@ -1,15 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { customers, usageEvents } from '../../src/datasets';
-import { jobKinds } from '../../src/jobs';
-import { bulkUpdateParamsSchema } from '../../src/jobs/bulk-update';
-import { cleanupParamsSchema } from '../../src/jobs/cleanup';
-import { importParamsSchema } from '../../src/jobs/import';
+import { jobKinds, type JobKind, type JobKindName } from '../../src/jobs';
 import { invoicingParamsSchema, periodRange, previousMonth } from '../../src/jobs/invoicing';
 import { notifySchema, overThreshold } from '../../src/jobs/notify';
+import { column, shipped } from '../helpers/datasets';
 
 const issues = (result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
   result.success ? [] : result.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
+/** A kind's params as the API holds them before a run starts: the schema's shape, then its check against the shipped datasets. */
+function problems(kind: JobKindName, params: object): string[] {
+  const job = jobKinds[kind] as JobKind;
+  const parsed = job.schema.safeParse(params);
+  if (!parsed.success) return issues(parsed);
+  return job.check(parsed.data, shipped).map((i) => `${i.path.join('.')}: ${i.message}`);
+}
+const customers = shipped.get('customers')!;
+const usageEvents = shipped.get('usage_events')!;
 
 describe('invoicing params', () => {
   it('the default month is the one before the scheduled (or start) time, in UTC', () => {
@@ -31,12 +38,13 @@ describe('invoicing params', () => {
     assert.equal(jobKinds.invoicing.schema, invoicingParamsSchema);
   });
 
-  it('refuses unknown keys, bad months, rates and filters, naming the field', () => {
-    assert.deepEqual(issues(invoicingParamsSchema.safeParse({ periode: '2026-10' })), [': Unrecognized key: "periode"']);
+  it('refuses unknown keys (suggesting the one meant), bad months, rates and filters, naming the field', () => {
+    assert.deepEqual(issues(invoicingParamsSchema.safeParse({ periode: '2026-10' })), [': Unrecognized key: "periode"; did you mean "period"?']);
     assert.deepEqual(issues(invoicingParamsSchema.safeParse({ period: '2026-13' })), ['period: must be a month as YYYY-MM, such as 2026-10']);
     assert.match(issues(invoicingParamsSchema.safeParse({ taxRate: 1.5 }))[0]!, /^taxRate: must be a fraction between 0 and 1/);
     assert.match(issues(invoicingParamsSchema.safeParse({ taxRate: '0.1234567' }))[0]!, /^taxRate: /);
-    assert.match(issues(invoicingParamsSchema.safeParse({ where: { field: 'nope', op: 'eq', value: 1 } }))[0]!, /^where\.field: must be a column of customers/);
+    assert.match(problems('invoicing', { where: { field: 'nope', op: 'eq', value: 1 } })[0]!, /^where\.field: must be a column of customers/);
+    assert.deepEqual(problems('invoicing', { where: { field: 'country', op: 'eq', value: 'France' } }), []);
   });
 });
 
@@ -77,7 +85,7 @@ describe('notify', () => {
 
 describe('billing datasets', () => {
   it('keep usage quantities and prices as exact decimal text', () => {
-    const quantity = usageEvents.columns.quantity.schema;
+    const quantity = column(usageEvents, 'quantity').schema;
     assert.equal(quantity.parse(' 12.5 '), '12.5');
     assert.equal(quantity.parse(0.0125), '0.0125');
     assert.equal(quantity.parse('12345678901234.123456'), '12345678901234.123456', 'more digits than a double holds, unchanged');
@@ -85,20 +93,28 @@ describe('billing datasets', () => {
   });
 
   it('take customers without an email, and currencies upper-cased', () => {
-    assert.equal(customers.columns.email.schema.parse(undefined), undefined);
-    assert.equal(customers.columns.email.schema.parse(' Ada@Example.COM '), 'ada@example.com');
-    assert.equal(customers.columns.currency.schema.parse(undefined), 'EUR');
-    assert.equal(customers.columns.currency.schema.parse('usd'), 'USD');
-    assert.equal(customers.columns.currency.schema.safeParse('EURO').success, false);
+    const [email, currency] = [column(customers, 'email').schema, column(customers, 'currency')];
+    assert.equal(email.parse(undefined), undefined);
+    assert.equal(email.parse(' Ada@Example.COM '), 'ada@example.com');
+    assert.equal(currency.schema.parse(undefined), 'EUR');
+    assert.equal(currency.quick!(undefined), 'EUR', 'the quick path gives the default too');
+    assert.equal(currency.schema.parse('usd'), 'USD');
+    assert.equal(currency.schema.safeParse('EURO').success, false);
   });
 
-  it('customers and usage import; invoices and their lines are written by invoicing only', () => {
-    assert.ok(importParamsSchema.safeParse({ source: '/tmp/c.csv', dataset: 'customers' }).success);
-    assert.ok(importParamsSchema.safeParse({ source: '/tmp/u.csv', dataset: 'usage_events' }).success);
+  it('customers and usage import; invoices and their lines are written by invoicing only (writtenBy), read by exports and dedupe reports', () => {
+    assert.deepEqual(problems('import', { source: '/tmp/c.csv', dataset: 'customers' }), []);
+    assert.deepEqual(problems('import', { source: '/tmp/u.csv', dataset: 'usage_events' }), []);
+    const only = (dataset: string) => new RegExp(`"${dataset}" is written by invoicing runs only`);
     for (const dataset of ['invoices', 'invoice_lines']) {
-      assert.match(issues(importParamsSchema.safeParse({ source: '/tmp/i.csv', dataset }))[0]!, /^dataset: /);
-      assert.match(issues(bulkUpdateParamsSchema.safeParse({ dataset, where: { field: 'id', op: 'not_null' }, set: { status: 'sent' } }))[0]!, /^dataset: /);
-      assert.match(issues(cleanupParamsSchema.safeParse({ rules: [{ name: 'x', dataset, where: { field: 'id', op: 'not_null' } }] }))[0]!, /^rules\.0/);
+      assert.equal(shipped.get(dataset)!.writtenBy, 'invoicing');
+      assert.match(problems('import', { source: '/tmp/i.csv', dataset })[0]!, new RegExp(`^dataset: ${only(dataset).source}`));
+      assert.match(problems('bulk-update', { dataset, where: { field: 'id', op: 'not_null' }, set: { metric: 'x' } })[0]!, new RegExp(`^dataset: ${only(dataset).source}`));
+      assert.match(problems('cleanup', { rules: [{ name: 'x', dataset, where: { field: 'id', op: 'not_null' } }] })[0]!, new RegExp(`^rules\\.0\\.dataset: ${only(dataset).source}`));
+      const exact = [dataset === 'invoices' ? 'number' : 'metric'];
+      assert.match(problems('dedupe', { dataset, exact, merge: {} }).join('; '), new RegExp(`^merge: ${only(dataset).source}[^;]*$`));
+      assert.deepEqual(problems('export', { dataset }), []);
     }
+    assert.deepEqual(problems('dedupe', { dataset: 'invoices', exact: ['number'] }), [], 'finding duplicates only reads');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { progressLine } from '../../src/cli/progress';
-import { users } from '../../src/datasets';
+import { users } from '../helpers/datasets';
 import { copyText, loadStatements } from '../../src/db/loader';
 
 describe('COPY text encoding', () => {

@@ -1,18 +1,23 @@
 import { z } from 'zod';
 import type { Pool } from '../../db/pool';
 import { notificationQueries, type Delivery } from '../../db/notifications';
-import { runIdSchema } from '../../jobs/run';
+import { strictObject } from '../../jobs/strict';
 import type { App } from '../app';
 import { errorResponses } from '../errors';
 import type { RunService } from '../runs';
+import { runIdParams } from './runs';
 
-const params = z.strictObject({ id: runIdSchema });
-const query = z.strictObject({
-  after: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  status: z.enum(['pending', 'delivered', 'failed']).optional(),
+const query = strictObject({
+  after: z.coerce.number().int().min(0).optional().describe('The seq of the last delivery seen (from `next`): the page starts after it'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Deliveries per page'),
+  status: z.enum(['pending', 'delivered', 'failed']).optional().describe('Only deliveries in this state'),
 });
-const attemptSchema = z.object({ at: z.string(), ok: z.boolean(), status: z.number().int().optional(), error: z.string().optional() });
+const attemptSchema = z.object({
+  at: z.string(),
+  ok: z.boolean(),
+  status: z.number().int().optional().describe("The receiver's HTTP status (webhooks)"),
+  error: z.string().optional(),
+});
 const deliverySchema = z
   .object({
     id: z.string().describe('The webhook-id: the same on every attempt'),
@@ -27,12 +32,30 @@ const deliverySchema = z
     deliveredAt: z.string().nullable(),
   })
   .meta({ id: 'NotificationDelivery' });
-const page = z.object({
-  runId: z.string(),
-  counts: z.object({ pending: z.number().int(), delivered: z.number().int(), failed: z.number().int() }),
-  deliveries: z.array(deliverySchema),
-  next: z.string().nullable(),
-});
+const deliveryExample = {
+  id: 'msg_6f1c2d0e9b8a4f7e8d6c5b4a39281706',
+  channel: 'webhook',
+  target: 'https://hooks.example.com/batchflow',
+  event: 'run.success',
+  status: 'delivered',
+  attempts: 2,
+  attemptLog: [
+    { at: '2026-11-01T03:12:40.118Z', ok: false, status: 503 },
+    { at: '2026-11-01T03:12:41.260Z', ok: true, status: 200 },
+  ],
+  payload: { type: 'run.success', timestamp: '2026-11-01T03:12:40.002Z', data: { runId: 'invoicing-2026-10', kind: 'invoicing', status: 'success' } },
+  createdAt: '2026-11-01T03:12:40.031Z',
+  deliveredAt: '2026-11-01T03:12:41.262Z',
+};
+const page = z
+  .object({
+    runId: z.string(),
+    counts: z.object({ pending: z.number().int(), delivered: z.number().int(), failed: z.number().int() }).describe("The run's deliveries by state"),
+    deliveries: z.array(deliverySchema),
+    next: z.string().nullable().describe('The next page, with the same filters; null on the last page'),
+  })
+  .describe('A page of the delivery log')
+  .meta({ examples: [{ runId: 'invoicing-2026-10', counts: { pending: 0, delivered: 1, failed: 0 }, deliveries: [deliveryExample], next: null }] });
 
 /** A URL as shown to readers: credentials and query strings (often tokens) left out. */
 function shownTarget(delivery: Pick<Delivery, 'channel' | 'target'>): string {
@@ -50,7 +73,7 @@ export function notificationRoutes(app: App, deps: { runs: RunService; pool: Poo
         tags: ['runs'],
         summary: "A run's notifications (webhooks, emails) and each delivery attempt",
         description: 'The delivery log, oldest first, paged by `after` (the last `seq` seen, given in `next`).',
-        params,
+        params: runIdParams,
         querystring: query,
         response: { 200: page, ...errorResponses },
       },
