@@ -30,7 +30,7 @@ export const inspectRequestSchema = strictObject({
     .string()
     .regex(/^[A-Z]{2}$/, 'must be a two-letter region code such as GB or US')
     .optional(),
-});
+}).meta({ examples: [{ source: 'store://uploads/2026-11-23/5b0e…/users.csv', dataset: 'users', sampleRows: 5000 }] });
 export type InspectRequest = z.infer<typeof inspectRequestSchema>;
 
 const columnCheckSchema = z.object({
@@ -72,7 +72,37 @@ export const inspectReportSchema = z
     /** Import params this report suggests: source, format, delimiter, dataset and mapping. */
     params: z.record(z.string(), z.unknown()),
   })
-  .meta({ id: 'InspectReport' });
+  .meta({
+    id: 'InspectReport',
+    examples: [
+      {
+        source: 'store://uploads/2026-11-23/5b0e…/users.csv',
+        format: 'csv',
+        delimiter: ',',
+        sampledRows: 3,
+        wholeFile: true,
+        bytesRead: 131,
+        bytesTotal: 131,
+        columns: [
+          { header: 'E-mail', type: 'email', confidence: 1, formats: [], nullRate: 0, distinct: 3, examples: ['ada@example.com'], problems: [], normalise: ['lower'] },
+          { header: 'Joined', type: 'date', confidence: 1, formats: [{ format: 'DD/MM/YYYY', count: 3 }], nullRate: 0, distinct: 3, examples: ['23/11/2026'], problems: [], normalise: [{ date: ['DD/MM/YYYY'] }] },
+        ],
+        problems: [],
+        dataset: {
+          name: 'users',
+          mapping: { 'E-mail': 'email', Joined: 'signup_date' },
+          columns: [
+            { column: 'email', header: 'E-mail', status: 'ok', failing: 0, examples: [] },
+            { column: 'signup_date', header: 'Joined', status: 'fails', failing: 3, message: 'must be a date (YYYY-MM-DD)', examples: ['23/11/2026'], suggest: [{ date: ['DD/MM/YYYY'] }] },
+          ],
+          ignoredHeaders: [],
+          duplicateKeys: 0,
+        },
+        params: { source: 'store://uploads/2026-11-23/5b0e…/users.csv', format: 'csv', dataset: 'users', mapping: { 'E-mail': 'email', Joined: 'signup_date' } },
+      },
+    ],
+  })
+  .describe("The sample's profile, and against a dataset the mapping and the columns that would fail");
 export type InspectReport = z.infer<typeof inspectReportSchema>;
 
 /** The file cannot be read as the format at all (empty, no header, not JSON). */

@@ -10,7 +10,7 @@ import { strictObject } from '../../jobs/strict';
 import type { App } from '../app';
 import { recordAudit } from '../audit';
 import { actorOf } from '../auth';
-import { ApiError, errorResponses, errorSchema } from '../errors';
+import { ApiError, errorResponse, errorResponses } from '../errors';
 import { formatOf, rejectedFile } from '../quarantine';
 import type { RunService } from '../runs';
 import { runIdParams } from './runs';
@@ -21,8 +21,11 @@ const replayBody = strictObject({
   /** From the file's extension, else the first run's format. */
   format: z.enum(formats).optional(),
   runId: runIdSchema.optional(),
-});
-const replayResponse = z.object({ runId: z.string(), replayOf: z.string(), existing: z.boolean() });
+}).meta({ examples: [{ source: 'store://uploads/2026-11-23/7c1d…/users-fixed.csv' }] });
+const replayResponseFields = { runId: z.string(), replayOf: z.string(), existing: z.boolean() };
+const replayExample = { runId: 'import-users-fixed', replayOf: 'import-users', existing: false };
+const replayStarted = z.object(replayResponseFields).meta({ examples: [replayExample] }).describe('The replay started');
+const replayExisting = z.object(replayResponseFields).meta({ examples: [{ ...replayExample, existing: true }] }).describe('A run with this runId and these params already exists: it is returned');
 
 /** The import a route is about: its params, or a 409 when the run is not an import. */
 async function importOf(runs: RunService, runId: string): Promise<{ params: ImportParams; running: boolean }> {
@@ -45,9 +48,13 @@ export function quarantineRoutes(app: App, deps: { runs: RunService; pool: Pool 
         response: {
           200: {
             description: 'The rejected rows: CSV (the input delimiter), NDJSON or a JSON array, as the input was',
-            content: { 'text/csv': { schema: z.string() }, 'application/x-ndjson': { schema: z.string() }, 'application/json': { schema: z.string() } },
+            content: {
+              'text/csv': { schema: z.string().meta({ examples: ['email,name,_row\nnot-an-email,Ann,3\n'] }) },
+              'application/x-ndjson': { schema: z.string().meta({ examples: ['{"email":"not-an-email","name":"Ann","_row":3}\n'] }) },
+              'application/json': { schema: z.string().meta({ examples: ['[{"email":"not-an-email","name":"Ann","_row":3}]'] }) },
+            },
           },
-          409: errorSchema,
+          409: errorResponse('The run is not an import'),
           ...errorResponses,
         },
       },
@@ -73,7 +80,7 @@ export function quarantineRoutes(app: App, deps: { runs: RunService; pool: Pool 
         description: "The new run has the first run's params (dataset, mode, mapping, …) with the fixed file as source. Each accepted row's _row names the row it fixes; the first run's view counts them (replays.acceptedLater).",
         params: runIdParams,
         body: replayBody,
-        response: { 200: replayResponse, 202: replayResponse, 409: errorSchema, ...errorResponses },
+        response: { 200: replayExisting, 202: replayStarted, 409: errorResponse('The run is not an import, or is still running'), ...errorResponses },
       },
     },
     async (request, reply) => {
