@@ -20,13 +20,14 @@ export function periodRange(period: string): { from: string; to: string } {
   return { from: new Date(Date.UTC(year, month - 1, 1)).toISOString(), to: new Date(Date.UTC(year, month, 1)).toISOString() };
 }
 
-/** A tax rate as a fraction, exactly: "0.2" or 0.2 for 20 %. */
-const taxRateSchema = z.preprocess(
-  (v) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : v),
-  z
-    .string()
-    .regex(/^(0(\.\d{1,6})?|1(\.0{1,6})?)$/, 'must be a fraction between 0 and 1 with at most 6 decimals, such as "0.2" for 20 %'),
-);
+/**
+ * A tax rate as a fraction, exactly: "0.2" for 20 %. Text, as every exact decimal here: a JSON
+ * number would already be a float. (A transform from numbers would also cost the POST /runs body
+ * its OpenAPI examples: zod drops them around a pipe.)
+ */
+const taxRateSchema = z
+  .string({ error: 'must be a fraction as text, such as "0.2" for 20 %' })
+  .regex(/^(0(\.\d{1,6})?|1(\.0{1,6})?)$/, 'must be a fraction between 0 and 1 with at most 6 decimals, such as "0.2" for 20 %');
 
 /** The steps of an invoicing run, in order: each goes through every customer before the next starts. */
 export const invoicingSteps = ['usage', 'invoices', 'pdfs', 'emails'] as const;

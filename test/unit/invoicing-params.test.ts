@@ -31,7 +31,7 @@ describe('invoicing params', () => {
   });
 
   it('accepts a month, a customer filter, a tax rate and the approval options', () => {
-    const parsed = invoicingParamsSchema.parse({ period: '2026-10', where: { field: 'country', op: 'eq', value: 'France' }, taxRate: 0.2, dryRun: true });
+    const parsed = invoicingParamsSchema.parse({ period: '2026-10', where: { field: 'country', op: 'eq', value: 'France' }, taxRate: '0.2', dryRun: true });
     assert.equal(parsed.taxRate, '0.2');
     assert.equal(parsed.dueDays, 30);
     assert.equal(parsed.requiresConfirmation, false);
@@ -41,7 +41,8 @@ describe('invoicing params', () => {
   it('refuses unknown keys (suggesting the one meant), bad months, rates and filters, naming the field', () => {
     assert.deepEqual(issues(invoicingParamsSchema.safeParse({ periode: '2026-10' })), [': Unrecognized key: "periode"; did you mean "period"?']);
     assert.deepEqual(issues(invoicingParamsSchema.safeParse({ period: '2026-13' })), ['period: must be a month as YYYY-MM, such as 2026-10']);
-    assert.match(issues(invoicingParamsSchema.safeParse({ taxRate: 1.5 }))[0]!, /^taxRate: must be a fraction between 0 and 1/);
+    assert.match(issues(invoicingParamsSchema.safeParse({ taxRate: '1.5' }))[0]!, /^taxRate: must be a fraction between 0 and 1/);
+    assert.deepEqual(issues(invoicingParamsSchema.safeParse({ taxRate: 0.2 })), ['taxRate: must be a fraction as text, such as "0.2" for 20 %']);
     assert.match(issues(invoicingParamsSchema.safeParse({ taxRate: '0.1234567' }))[0]!, /^taxRate: /);
     assert.match(problems('invoicing', { where: { field: 'nope', op: 'eq', value: 1 } })[0]!, /^where\.field: must be a column of customers/);
     assert.deepEqual(problems('invoicing', { where: { field: 'country', op: 'eq', value: 'France' } }), []);
@@ -69,7 +70,7 @@ describe('notify', () => {
   it('refuses a notify with nowhere to send, a non-http URL or an unknown key', () => {
     assert.deepEqual(issues(notifySchema.safeParse({ on: ['failed'] })), ['webhook: give email addresses, a webhook URL or both']);
     assert.deepEqual(issues(notifySchema.safeParse({ webhook: 'ftp://example.com/x' })), ['webhook: must be an http or https URL']);
-    assert.deepEqual(issues(notifySchema.safeParse({ webhook: 'https://example.com/x', retries: 3 })), [': Unrecognized key: "retries"']);
+    assert.deepEqual(issues(notifySchema.safeParse({ webhook: 'https://example.com/x', retries: 3 })), [': Unrecognized key: "retries" (known: on, email, webhook, errorThreshold)']);
     assert.deepEqual(issues(notifySchema.safeParse({ email: ['not-an-address'] })), ['email.0: must be an email address']);
   });
 
