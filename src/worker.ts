@@ -10,6 +10,7 @@ import { createPool } from './db/pool';
 import { createLogger, temporalLogger, type Logger } from './log';
 import { serveMetrics } from './metrics/server';
 import { startDatasetSeries, workerMetrics, workerRegistry } from './metrics/worker';
+import { createMailer } from './notifications/mailer';
 import { assertRollupsMatchDatasets } from './rollups';
 import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
 import { createObjectAccess, createObjectStore } from './storage';
@@ -54,8 +55,10 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     await pool.end();
     throw err;
   }
+  const autocommitPool = createPool(databaseUrl, 4);
   const readers = createImportReaders(config);
   const objects = createObjectAccess(config);
+  const mailer = createMailer(config.email);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
@@ -65,6 +68,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     activities: withWrapped(
       createActivities({
         pool,
+        autocommitPool,
         datasets,
         readers,
         sliceMs: config.sliceMs,
@@ -74,6 +78,10 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         client: temporal.client,
         taskQueue: config.temporal.taskQueue,
         upstream: config.upstream,
+        mailer,
+        emailFrom: config.email.from,
+        webhookSecret: config.webhookSecret,
+        seller: config.seller,
       }),
       opts.wrapActivities,
     ),
@@ -97,7 +105,9 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         await connection.close();
         await temporal.close();
         await pool.end();
+        await autocommitPool.end();
         await readers.close();
+        mailer.close();
         objects.s3?.client.destroy();
       }
     },

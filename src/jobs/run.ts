@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { notifySchema } from './notify';
 import { strictObject } from './strict';
 
 /** Shapes every run shares, whatever its kind: counts, progress, result, row errors. */
@@ -11,11 +12,13 @@ export const runIdSchema = z
 
 export const errorHandlingSchema = z.enum(['continue_on_error', 'stop_on_error']);
 
-/** How a run reacts to rejected rows; shared by every batch job. */
+/** How a run reacts to rejected rows, and who it tells when it ends; shared by every batch job. */
 export const errorPolicySchema = strictObject({
   errorHandling: errorHandlingSchema.default('continue_on_error'),
   /** Stop the run (status failed) once more rows than this were rejected. */
   maxErrors: z.number().int().min(0).optional(),
+  /** Email and signed webhook notifications when the run ends, and an alert on too many rejected rows. */
+  notify: notifySchema.optional(),
 });
 export type ErrorPolicy = z.infer<typeof errorPolicySchema>;
 
