@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { RunService } from '../src/api/runs';
 import type { DatasetRegistry } from '../src/datasets';
 import type { Pool } from '../src/db/pool';
+import type { ObjectStore } from '../src/storage';
 
 /** What every workload gets: the services, the worker's run service, and where to put files. */
 export interface BenchContext {
@@ -14,13 +15,18 @@ export interface BenchContext {
   tmp: string;
   rows: number;
   batchSize: number;
+  /** The worker's object store (MinIO), for references that write files where the worker does. */
+  store: ObjectStore;
+  /** The bench's Mailpit: SMTP for the worker and the references, HTTP to count what arrived. */
+  smtpUrl: string;
+  mailpitUrl: string;
 }
 
 export interface WorkloadResult {
   oursSeconds: number;
   referenceSeconds: number;
-  /** Figures a workload reports besides the shared ones, rounded by the workload (dedupe-1m: its recall; cache-refresh-10k: its ideal time and ideal ÷ ours). */
-  extra?: Record<string, number>;
+  /** Figures a workload reports besides the shared ones, rounded by the workload (dedupe-1m: its recall; cache-refresh-10k: its ideal time and ideal ÷ ours; invoicing-10k: invoices per second and seconds per step). */
+  extra?: Record<string, number | Record<string, number>>;
 }
 
 export const log = (m: string) => console.log(`[bench] ${m}`);

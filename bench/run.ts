@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: Batchflow against the plain-Postgres reference on the same data, same run.
- * It starts its own Temporal dev server, Postgres and MinIO on free ports. Its last line is one
+ * It starts its own Temporal dev server, Postgres, MinIO and Mailpit on free ports. Its last line is one
  * JSON object: workload name → { oursSeconds, referenceSeconds, ratio, peakRssMb, ...its own figures }.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -18,11 +18,14 @@ import { createPool } from '../src/db/pool';
 import { importParamsSchema } from '../src/jobs/import';
 import type { RunResult } from '../src/jobs/run';
 import { searchAttributeTypes } from '../src/jobs';
+import { startMailpit } from '../src/stack/mailpit';
 import { ensureBucket, startMinio } from '../src/stack/minio';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
+import { createObjectStore } from '../src/storage';
 import { connectTemporal } from '../src/temporal';
 import { benchBulkUpdate } from './bulk-update';
+import { benchInvoicing } from './invoicing';
 import { benchDedupe } from './dedupe';
 import { benchExport } from './export';
 import { benchCacheRefresh } from './cache-refresh';
@@ -104,13 +107,14 @@ ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, st
 }
 
 /** The workloads, in order (a later one may use the rows an earlier one left). */
-const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResult>, targetRatio: number][] = [
+const workloads: [name: string, run: (ctx: BenchContext) => Promise<WorkloadResult>, targetRatio: number, targetRssMb?: number][] = [
   ['import-1m', benchImport, 1.5],
   ['bulk-update-1m', benchBulkUpdate, 2],
   ['export-1m', benchExport, 1.5],
   ['dedupe-1m', benchDedupe, 2],
   // Against a plain client of the same fake upstream; the issue's own target is ideal ÷ ours >= 0.8.
   ['cache-refresh-10k', benchCacheRefresh, 1.25],
+  ['invoicing-10k', benchInvoicing, 1.5, 400],
 ];
 
 async function main(): Promise<void> {
@@ -119,17 +123,18 @@ async function main(): Promise<void> {
   fs.chmodSync(tmp, 0o755);
   const stops: (() => Promise<void>)[] = [];
   try {
-    log(`starting Temporal, Postgres and MinIO in ${tmp}`);
-    const [temporal, postgres, minio] = await Promise.all([
+    log(`starting Temporal, Postgres, MinIO and Mailpit in ${tmp}`);
+    const [temporal, postgres, minio, mailpit] = await Promise.all([
       startTemporal({ uiPort: false, searchAttributes: searchAttributeTypes, logFile: path.join(tmp, 'temporal.log'), log }),
       startPostgres({ dataDir: path.join(tmp, 'pg'), ephemeral: true, log }),
       startMinio({ dataDir: path.join(tmp, 'minio'), logFile: path.join(tmp, 'minio.log'), log }),
+      startMailpit({ dbFile: path.join(tmp, 'mailpit.db'), logFile: path.join(tmp, 'mailpit.log'), log }),
     ]);
-    stops.push(() => temporal.stop(), () => postgres.stop(), () => minio.stop());
+    stops.push(() => temporal.stop(), () => postgres.stop(), () => minio.stop(), () => mailpit.stop());
     await migrate(postgres.url);
     const bucket = 'batchflow-bench';
     await ensureBucket(minio, bucket);
-    // The worker's object store: exports go to MinIO.
+    // The worker's object store: exports and invoice PDFs go to MinIO.
     const s3Env = { S3_ENDPOINT: minio.endpoint, S3_REGION: minio.region, S3_ACCESS_KEY_ID: minio.accessKey, S3_SECRET_ACCESS_KEY: minio.secretKey, S3_BUCKET: bucket, S3_FORCE_PATH_STYLE: 'true' };
 
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(repoRoot, 'src/workflows/index.ts'), logger: undefined });
@@ -155,6 +160,8 @@ async function main(): Promise<void> {
         BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
         // The cache workload's fake upstream listens on a free local port.
         BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
+        // Invoices are emailed to the bench's Mailpit.
+        SMTP_URL: mailpit.smtpUrl,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -168,7 +175,7 @@ async function main(): Promise<void> {
       worker.stdout.on('data', (d: Buffer) => d.toString().includes('polling task queue') && resolve());
       worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
     });
-    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue });
+    const config = loadConfig({ ...process.env, ...s3Env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue });
     const connection = await connectTemporal(config);
     stops.unshift(() => connection.close());
     const pool = createPool(postgres.url, 2);
@@ -182,17 +189,20 @@ async function main(): Promise<void> {
       tmp,
       rows: ROWS,
       batchSize: Number(process.env.BENCH_BATCH_SIZE ?? DEFAULT_BATCH_SIZE),
+      store: createObjectStore(config),
+      smtpUrl: mailpit.smtpUrl,
+      mailpitUrl: mailpit.httpUrl,
     };
 
-    const results: Record<string, Omit<WorkloadResult, 'extra'> & Record<string, number>> = {};
+    const results: Record<string, Omit<WorkloadResult, 'extra'> & NonNullable<WorkloadResult['extra']>> = {};
     // BENCH_ONLY=import-1m runs only the named workloads (comma-separated).
     const only = process.env.BENCH_ONLY?.split(',');
-    for (const [name, run, targetRatio] of workloads.filter(([name]) => !only || only.includes(name))) {
+    for (const [name, run, targetRatio, targetRssMb = 300] of workloads.filter(([name]) => !only || only.includes(name))) {
       resetPeakRss(worker.pid!);
       const { oursSeconds, referenceSeconds, extra } = await run(ctx);
       const rss = peakRssMb(worker.pid!);
       const ratio = oursSeconds / referenceSeconds;
-      log(`${name}: ratio ${ratio.toFixed(2)} (target <= ${targetRatio}), worker peak RSS ${rss} MB (target < 300)`);
+      log(`${name}: ratio ${ratio.toFixed(2)} (target <= ${targetRatio}), worker peak RSS ${rss} MB (target < ${targetRssMb})`);
       results[name] = { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss, ...extra };
     }
     console.log(JSON.stringify(results));

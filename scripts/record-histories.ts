@@ -1,7 +1,8 @@
 /**
  * `npm run record-histories`: records one small run of each workflow type (import; bulk update
  * with approval; cleanup; pipeline; custom; export; aggregate; report; cache refresh against a fake
- * upstream; dedupe with an approved merge) on a throwaway stack and writes their histories to
+ * upstream; dedupe with an approved merge; invoicing of two sample customers, emailed to Mailpit,
+ * with a notification) on a throwaway stack and writes their histories to
  * test/replay/histories/, which test/unit/replay.test.ts replays against the current workflow code.
  *
  * Re-record only when a change to workflow code is meant to break replay of running workflows
@@ -20,6 +21,7 @@ import { codeDatasets, loadDatasets } from '../src/datasets';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { searchAttributeTypes } from '../src/jobs';
+import { startMailpit } from '../src/stack/mailpit';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
 import { connectTemporal } from '../src/temporal';
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
     await migrate(postgres.url);
     const upstream = await startFakeUpstream();
     stops.push(() => upstream.close());
+    const mailpit = await startMailpit({ logFile: path.join(tmp, 'mailpit.log'), log });
+    stops.push(() => mailpit.stop());
     const config = loadConfig({
       ...process.env,
       TEMPORAL_ADDRESS: temporalServer.address,
@@ -62,6 +66,7 @@ async function main(): Promise<void> {
       BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
       BATCHFLOW_ALLOW_SELF_APPROVAL: 'true',
       BATCHFLOW_RATE_LIMIT: '0',
+      SMTP_URL: mailpit.smtpUrl,
     });
     const { worker, run } = await createWorker(config, { log });
     const running = run();
@@ -165,6 +170,20 @@ async function main(): Promise<void> {
         await until('replay-dedupe', (r) => r.progress?.step === 'awaiting_approval');
         await request('POST', '/runs/replay-dedupe/approve', { comment: 'recorded' });
         return finished('replay-dedupe');
+      },
+      'replay-invoicing': async () => {
+        for (const [file, dataset] of [['customers.csv', 'customers'], ['usage-2026-10.csv', 'usage_events']] as const) {
+          fs.copyFileSync(path.join(root, 'examples', file), path.join(importsDir, file));
+          await start('import', `replay-load-${dataset}`, { source: path.join(importsDir, file), dataset });
+          await finished(`replay-load-${dataset}`);
+        }
+        await start('invoicing', 'replay-invoicing', {
+          period: '2026-10',
+          where: { field: 'external_id', op: 'in', value: ['acme', 'globex'] },
+          taxRate: '0.2',
+          notify: { on: ['success'], email: ['ops@example.com'] },
+        });
+        return finished('replay-invoicing');
       },
     };
 

@@ -1,7 +1,9 @@
 /**
  * `npm test` (after typecheck and lint): starts a throwaway stack (Temporal dev server, Postgres,
- * MinIO) on free ports in a temporary directory, runs the unit and integration tests against it
- * with node's test runner, and stops it. `--unit` runs the unit tests alone, without services.
+ * MinIO, Mailpit) on free ports in a temporary directory, runs the unit and integration tests
+ * against it with node's test runner, and stops it. `--unit` runs the unit tests alone, without
+ * services. The invoice tests read PDFs with poppler's `pdftotext`: when it is missing, it is
+ * installed with apt-get (as root), or the run stops at once naming the package (poppler-utils).
  *
  * KEEP_TEST_STACK=1 keeps the temporary directory (service logs, data, workflow bundle).
  */
@@ -14,13 +16,18 @@ import { createKey } from '../src/api/keys';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { searchAttributeTypes } from '../src/jobs';
+import { newWebhookSecret } from '../src/notifications/signing';
+import { startMailpit } from '../src/stack/mailpit';
 import { ensureBucket, startMinio } from '../src/stack/minio';
 import { startPostgres } from '../src/stack/postgres';
 import { startTemporal } from '../src/stack/temporal';
+import { ensureSystemTool, pdftotext } from '../src/stack/tools';
 
 const root = path.resolve(import.meta.dirname, '..');
 const log = (m: string) => console.log(`[test] ${m}`);
 const bucket = 'batchflow-test';
+/** The test mail server refuses recipients outside these domains (550), so tests can see a refusal. */
+const deliverableRecipients = '^[^@]+@[^@]+[.](?:com|org|net|test)$';
 
 /** test/<dir>/*.test.ts, sorted (node 20's --test neither expands globs nor finds .ts files). */
 const testFiles = (dir: string): string[] => {
@@ -69,6 +76,12 @@ async function timed<T>(name: string, start: () => Promise<T>): Promise<T> {
 }
 
 async function main(): Promise<number> {
+  try {
+    await ensureSystemTool(pdftotext, log);
+  } catch (err) {
+    console.error(`[test] ${(err as Error).message}`);
+    return 1;
+  }
   if (process.argv.includes('--unit')) return runNodeTests(testFiles('unit'), process.env);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'batchflow-test-'));
@@ -94,11 +107,12 @@ async function main(): Promise<number> {
 
   try {
     const t0 = Date.now();
-    log(`starting Temporal, Postgres and MinIO in ${tmp}`);
+    log(`starting Temporal, Postgres, MinIO and Mailpit in ${tmp}`);
     const services = await Promise.allSettled([
       timed('Temporal', () => startTemporal({ uiPort: false, searchAttributes: searchAttributeTypes, logFile: path.join(tmp, 'temporal.log'), log })),
       timed('Postgres', () => startPostgres({ dataDir: path.join(tmp, 'postgres'), ephemeral: true, logFile: path.join(tmp, 'postgres.log'), log })),
       timed('MinIO', () => startMinio({ dataDir: path.join(tmp, 'minio'), logFile: path.join(tmp, 'minio.log'), log })),
+      timed('Mailpit', () => startMailpit({ allowedRecipients: deliverableRecipients, logFile: path.join(tmp, 'mailpit.log'), log })),
     ]);
     for (const s of services) if (s.status === 'fulfilled') stops.push(() => s.value.stop());
     const failed = services.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -106,10 +120,11 @@ async function main(): Promise<number> {
       for (const f of failed) console.error(`[test] ${(f.reason as Error).message}`);
       return 1;
     }
-    const [temporal, postgres, minio] = services.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [
+    const [temporal, postgres, minio, mailpit] = services.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [
       Awaited<ReturnType<typeof startTemporal>>,
       Awaited<ReturnType<typeof startPostgres>>,
       Awaited<ReturnType<typeof startMinio>>,
+      Awaited<ReturnType<typeof startMailpit>>,
     ];
 
     await migrate(postgres.url);
@@ -123,7 +138,7 @@ async function main(): Promise<number> {
     fs.writeFileSync(bundlePath, bundle.code);
     log(`workflow bundle in ${seconds(t1)}`);
 
-    log(`stack ready in ${seconds(t0)}: Temporal ${temporal.address} · Postgres ${postgres.url} · MinIO ${minio.endpoint} (bucket ${bucket}) · ${tmp}`);
+    log(`stack ready in ${seconds(t0)}: Temporal ${temporal.address} · Postgres ${postgres.url} · MinIO ${minio.endpoint} (bucket ${bucket}) · Mailpit ${mailpit.httpUrl} · ${tmp}`);
     // `npm test -- bulk cleanup` runs only the files whose path contains one of the words.
     const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
     const files = [...testFiles('unit'), ...testFiles('integration')].filter((f) => only.length === 0 || only.some((w) => f.includes(w)));
@@ -138,6 +153,10 @@ async function main(): Promise<number> {
       S3_SECRET_ACCESS_KEY: minio.secretKey,
       S3_BUCKET: bucket,
       S3_FORCE_PATH_STYLE: 'true',
+      SMTP_URL: mailpit.smtpUrl,
+      // Read by the tests (test/helpers/mailpit.ts), not by Batchflow.
+      MAILPIT_API_URL: mailpit.httpUrl,
+      WEBHOOK_SECRET: newWebhookSecret(),
       BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
       // Workers import local files from $BATCHFLOW_DATA_DIR/imports only: test fixtures go there.
       BATCHFLOW_DATA_DIR: path.join(tmp, 'data'),

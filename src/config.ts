@@ -44,6 +44,16 @@ const envSchema = z.object({
   S3_ACCESS_KEY_ID: optionalString,
   S3_SECRET_ACCESS_KEY: optionalString,
   S3_FORCE_PATH_STYLE: bool.optional(),
+  SMTP_URL: z.string().regex(/^smtps?:\/\/[^/]+/, 'must be an smtp:// or smtps:// URL, such as smtp://user:pass@mail.example.com:587').optional(),
+  EMAIL_FROM: z.string().trim().min(3).default('Batchflow Billing <billing@batchflow.localhost>'),
+  WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64 (Standard Webhooks)')
+    .refine((s) => Buffer.from(s.slice(6), 'base64').length >= 24, 'must hold at least 24 bytes (32 base64 characters) after whsec_')
+    .optional(),
+  INVOICE_SELLER_NAME: z.string().trim().min(1).default('Batchflow Demo Ltd'),
+  INVOICE_SELLER_ADDRESS: z.string().trim().default('1 Example Street;75001 Paris;France'),
+  INVOICE_SELLER_TAX_ID: optionalString,
   BATCHFLOW_UPSTREAM_ORIGINS: z
     .string()
     .optional()
@@ -64,10 +74,10 @@ export const SECRET_PREFIX = 'BATCHFLOW_SECRET_';
 
 export type Config = ReturnType<typeof toConfig>;
 
-/** The datasets Batchflow ships (users, products, sessions, tokens, posts, user activity, product cache), as YAML declarations. */
+/** The datasets Batchflow ships (users, products, sessions, tokens, posts, user activity, product cache, customers, usage events, invoices and their lines), as YAML declarations. */
 export const shippedDatasetsDir = fileURLToPath(new URL('../datasets', import.meta.url));
 
-/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report, product cache refresh). */
+/** The schedules Batchflow ships (daily stats, hourly cleanup, weekly report, product cache refresh, monthly invoicing). */
 export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.yaml', import.meta.url));
 
 function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, string>) {
@@ -138,6 +148,16 @@ function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, s
       origins: env.BATCHFLOW_UPSTREAM_ORIGINS,
       /** BATCHFLOW_SECRET_* by full name; a Map, so that printing the config shows no values. */
       secrets,
+    },
+    email: { smtpUrl: env.SMTP_URL, from: env.EMAIL_FROM },
+    /** Signs webhook deliveries (Standard Webhooks); without it webhooks are recorded as failed. */
+    webhookSecret: env.WEBHOOK_SECRET,
+    /** Who issues invoices, as printed on them. */
+    seller: {
+      name: env.INVOICE_SELLER_NAME,
+      address: env.INVOICE_SELLER_ADDRESS.split(';').map((l) => l.trim()).filter(Boolean),
+      email: /<([^>]+)>/.exec(env.EMAIL_FROM)?.[1] ?? env.EMAIL_FROM,
+      ...(env.INVOICE_SELLER_TAX_ID && { taxId: env.INVOICE_SELLER_TAX_ID }),
     },
   };
 }

@@ -32,6 +32,11 @@ export const ErrorCode = {
   ApprovalTimeout: 'APPROVAL_TIMEOUT',
   Cancelled: 'CANCELLED',
   StepFailed: 'STEP_FAILED',
+  NoEmailAddress: 'NO_EMAIL_ADDRESS',
+  EmailRefused: 'EMAIL_REFUSED',
+  EmailUnconfirmed: 'EMAIL_UNCONFIRMED',
+  PdfFailed: 'PDF_FAILED',
+  NotConfigured: 'NOT_CONFIGURED',
   /** The circuit breaker opened: too many of an upstream's recent requests failed. */
   UpstreamUnhealthy: 'UPSTREAM_UNHEALTHY',
   /** The upstream's origin is not one the worker allows (BATCHFLOW_UPSTREAM_ORIGINS). */

@@ -12,6 +12,7 @@ import { runState } from './db/queries';
 import { createLogger, temporalLogger, type Logger } from './log';
 import { serveMetrics } from './metrics/server';
 import { startDatasetSeries, workerMetrics, workerRegistry } from './metrics/worker';
+import { createMailer } from './notifications/mailer';
 import { assertRollupsMatchDatasets } from './rollups';
 import { syncDeclaredSchedules, type SyncOutcome } from './schedules/sync';
 import { createObjectAccess, createObjectStore } from './storage';
@@ -82,8 +83,10 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     await pool.end();
     throw err;
   }
+  const autocommitPool = createPool(databaseUrl, 4);
   const readers = createImportReaders(config);
   const objects = createObjectAccess(config);
+  const mailer = createMailer(config.email);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
@@ -93,6 +96,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     activities: withWrapped(
       createActivities({
         pool,
+        autocommitPool,
         datasets,
         readers,
         sliceMs: config.sliceMs,
@@ -102,6 +106,10 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         client: temporal.client,
         taskQueue: config.temporal.taskQueue,
         upstream: config.upstream,
+        mailer,
+        emailFrom: config.email.from,
+        webhookSecret: config.webhookSecret,
+        seller: config.seller,
       }),
       opts.wrapActivities,
     ),
@@ -128,7 +136,9 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
         await connection.close();
         await temporal.close();
         await pool.end();
+        await autocommitPool.end();
         await readers.close();
+        mailer.close();
         objects.s3?.client.destroy();
       }
     },

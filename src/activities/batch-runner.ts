@@ -68,7 +68,13 @@ export interface Applied extends Partial<Pick<Counts, DetailCount>> {
   /** Rows the database step rejected, with their errors. */
   errors: RowError[];
   rejectedRows: number;
+  /** What the run's result should say besides errors (kept once each, up to MAX_WARNINGS). */
+  warnings?: string[];
 }
+
+const MAX_WARNINGS = 20;
+const withWarnings = (warnings: string[], more: string[] | undefined) =>
+  more?.length ? [...new Set([...warnings, ...more])].slice(0, MAX_WARNINGS) : warnings;
 
 export interface SliceSpec<P, B extends Batch<P>> {
   pool: Pool;
@@ -188,7 +194,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
         ...(byStep && { byStep }),
         ...(byDataset && { byDataset }),
         done: false,
-        warnings: batch.warnings ?? base.warnings,
+        warnings: withWarnings(batch.warnings ?? base.warnings, applied.warnings),
         bytesRead: batch.bytesRead,
         bytesTotal: batch.bytesTotal ?? base.bytesTotal,
         ...(stop && { stop }),

@@ -20,6 +20,8 @@ export interface RowTarget {
   /** The highest matching id when the run was planned. */
   upTo: number;
   batchSize: number;
+  /** Each batch loads only once the one before it has committed (batches that share a lock, such as a counter). */
+  serial?: boolean;
 }
 
 export interface RowBatch extends Batch<KeysetPosition> {
@@ -32,7 +34,14 @@ export async function* rowBatches(pool: Pool, targets: readonly RowTarget[], fro
   for (let step = from.position.step; step < targets.length; step++) {
     const target = targets[step]!;
     let after = step === from.position.step ? from.position.lastId : 0;
-    const batch = (rows: IdBatch, lastId: number): RowBatch => ({ end: { step, lastId }, errors: [], rejectedRows: 0, target, rows, step: target.name, dataset: target.selection.dataset.name });
+    // A target's first batch may touch the rows the previous target's last batch did (targets are
+    // steps over the same rows): it waits for that one to commit.
+    let first = step > 0;
+    const batch = (rows: IdBatch, lastId: number): RowBatch => {
+      const waitForPrevious = first || target.serial;
+      first = false;
+      return { end: { step, lastId }, errors: [], rejectedRows: 0, target, rows, step: target.name, dataset: target.selection.dataset.name, ...(waitForPrevious && { waitForPrevious }) };
+    };
     if (target.ids) {
       for (;;) {
         const ids = await nextIds(pool, target.ids, after, target.batchSize);

@@ -18,6 +18,7 @@ import { datasetRoutes } from './routes/datasets';
 import { downloadRoutes } from './routes/downloads';
 import { inspectRoutes } from './routes/inspect';
 import { keyRoutes } from './routes/keys';
+import { notificationRoutes } from './routes/notifications';
 import { quarantineRoutes } from './routes/quarantine';
 import { runRoutes } from './routes/runs';
 import { scheduleRoutes } from './routes/schedules';
@@ -142,6 +143,7 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}) {
     statsRoutes(app, { pool, client: deps.client });
     inspectRoutes(app, { sources, datasets: deps.datasets });
     quarantineRoutes(app, { runs, pool });
+    notificationRoutes(app, { runs, pool });
 
     app.get(
       '/health',

@@ -216,6 +216,11 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
       return { kind: description.memo?.kind as string | undefined, params: input?.params, running: description.status.name === 'RUNNING' };
     },
 
+    /** Throws WorkflowNotFoundError (a 404) unless the run exists. */
+    async assertExists(runId: string): Promise<void> {
+      await client.workflow.getHandle(runId).describe();
+    },
+
     /** A page of runs from Temporal's visibility; a page token that is not one is a 400. */
     async list(filter: RunFilter, page: { pageSize: number; pageToken?: string }) {
       return listRunsPage(client, filter, page).catch((err: unknown) => {

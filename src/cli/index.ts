@@ -8,20 +8,21 @@ import { CliError, ExitCode } from './http';
 import { IMPORT_USAGE, importCommand } from './import';
 import { readStructuredFile } from './input';
 import { KEYS_USAGE, keysCommand } from './keys';
+import { notificationsCommand } from './notifications';
 import { runsCommand } from './runs';
 import { statsCommand } from './stats';
 
 const USAGE = `batchflow: durable batch data jobs on Temporal
 
 Usage:
-  batchflow start [--no-sample]          the whole local stack (Temporal, Postgres, worker, API)
+  batchflow start [--no-sample]          the whole local stack (Temporal, Postgres, Mailpit, worker, API)
   batchflow worker                       a worker against TEMPORAL_ADDRESS and DATABASE_URL
   batchflow api                          the HTTP API on PORT
 ${IMPORT_USAGE}
   batchflow inspect FILE [--dataset NAME] [--format F] [--delimiter C] [--sample N] [--region CC]
         [--save-mapping FILE] [--json] [--server-path]   detected column types and problems; against a dataset, the mapping
   batchflow run KIND --params FILE [--run-id ID] [--no-wait]
-        KIND is import, bulk-update, cleanup, pipeline, custom, dedupe, aggregate, report, export or cache-refresh; FILE is JSON or YAML (- for stdin)
+        KIND is import, bulk-update, cleanup, pipeline, custom, dedupe, aggregate, report, export, cache-refresh or invoicing; FILE is JSON or YAML (- for stdin)
   batchflow export DATASET [--where FILE] [--columns a,b] [--format csv|ndjson|json] [--gzip]
         [--destination KEY] [--no-formula-escape] [--run-id ID] [-o FILE]   waits, then downloads (-o - for stdout)
   batchflow approve RUN_ID [--comment TEXT]
@@ -29,6 +30,7 @@ ${IMPORT_USAGE}
   batchflow status RUN_ID
   batchflow cancel RUN_ID
   batchflow errors RUN_ID [--format csv|ndjson|json]
+  batchflow notifications RUN_ID [--status pending|delivered|failed]   a run's webhooks and emails, each with its attempts
   batchflow rejected RUN_ID [--out FILE]   an import's rejected rows in its input's format, to fix
   batchflow replay RUN_ID FIXED_FILE [--format F] [--run-id ID] [--no-wait] [--server-path]
         import the fixed rows as a new run linked to the first (FIXED_FILE is uploaded as import's FILE is)
@@ -128,6 +130,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n');
       return ExitCode.Success;
     }
+    case 'notifications':
+      return notificationsCommand(api(), rest);
     case 'runs':
       return runsCommand(api(), rest);
     case 'stats':

@@ -7,6 +7,8 @@ import { loadConfig, requireDatabaseUrl } from '../config';
 import { createPool } from '../db/pool';
 import { searchAttributeTypes } from '../jobs';
 import { createLogger } from '../log';
+import { newWebhookSecret } from '../notifications/signing';
+import { startMailpit } from '../stack/mailpit';
 import { freePort } from '../stack/ports';
 import { startPostgres } from '../stack/postgres';
 import { startTemporal } from '../stack/temporal';
@@ -17,13 +19,25 @@ import { ensureLocalAdminKey, readLocalKey } from './local-key';
 
 const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
 
+/** The data directory's webhook secret (made on first start), unless WEBHOOK_SECRET is set. */
+async function localWebhookSecret(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'webhook-secret');
+  try {
+    return (await fs.readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = newWebhookSecret();
+    await fs.writeFile(file, `${secret}\n`, { mode: 0o600 });
+    return secret;
+  }
+}
+
 /** A configured port, or a free one when it is taken; 0 (none) stays 0. */
 const portNear = async (port: number) => String(port === 0 ? 0 : await freePort(port));
 
 /**
  * `npm start`: the whole local stack in one process. Services given by the environment
- * (TEMPORAL_ADDRESS, DATABASE_URL, S3_*) are used as they are; the others start here, with their
- * data under BATCHFLOW_DATA_DIR so that starting again reuses it.
+ * (TEMPORAL_ADDRESS, DATABASE_URL, S3_*, SMTP_URL) are used as they are; the others start here,
+ * with their data under BATCHFLOW_DATA_DIR so that starting again reuses it.
  */
 export async function startLocalStack(opts: { sample: boolean }): Promise<void> {
   // Readable lines here; LOG_FORMAT=json gives what `batchflow worker` and `batchflow api` write.
@@ -46,7 +60,7 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
   };
 
   try {
-    const [temporal, postgres] = await Promise.all([
+    const [temporal, postgres, mailpit] = await Promise.all([
       process.env.TEMPORAL_ADDRESS
         ? { address: process.env.TEMPORAL_ADDRESS, uiUrl: undefined }
         : startTemporal({
@@ -60,11 +74,23 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
       process.env.DATABASE_URL
         ? { url: process.env.DATABASE_URL }
         : startPostgres({ dataDir: path.join(base.dataDir, 'postgres'), port: await freePort(5432), log }),
+      process.env.SMTP_URL
+        ? undefined
+        : startMailpit({ dbFile: path.join(base.dataDir, 'mailpit.db'), smtpPort: 1025, httpPort: 8025, logFile: path.join(base.dataDir, 'mailpit.log'), log }),
     ]);
     if ('stop' in temporal) stops.push(() => temporal.stop());
     if ('stop' in postgres) stops.push(() => postgres.stop());
+    if (mailpit) stops.push(() => mailpit.stop());
 
-    const config = loadConfig({ ...env, ...metricsPorts, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.url, PORT: String(await freePort(base.api.port)) });
+    const config = loadConfig({
+      ...env,
+      ...metricsPorts,
+      TEMPORAL_ADDRESS: temporal.address,
+      DATABASE_URL: postgres.url,
+      PORT: String(await freePort(base.api.port)),
+      SMTP_URL: process.env.SMTP_URL ?? mailpit!.smtpUrl,
+      WEBHOOK_SECRET: process.env.WEBHOOK_SECRET ?? (await localWebhookSecret(base.dataDir)),
+    });
     const { worker, run } = await createWorker(config, { log });
     const workerDone = run();
     stops.push(async () => {
@@ -86,6 +112,8 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log(`metrics:      API ${api.metricsUrl ?? 'off'}   worker ${workerMetrics?.url ?? 'off'}   Temporal SDK ${temporalPort > 0 ? `http://${host}:${temporalPort}/metrics` : 'off'}`);
     log(`Temporal:     ${temporal.address}${temporal.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
     log(`Postgres:     ${postgres.url.replace(/\/\/[^@]*@/, '//***@')}`);
+    log(`email:        ${mailpit ? `Mailpit inbox ${mailpit.httpUrl}   (SMTP ${mailpit.smtpUrl})` : 'SMTP_URL'}`);
+    log(`webhooks:     signed with ${process.env.WEBHOOK_SECRET ? 'WEBHOOK_SECRET' : `the secret in ${path.join(config.dataDir, 'webhook-secret')}`}`);
     log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
     await logSchedules(client, log);
     // Workers import local files only from $BATCHFLOW_DATA_DIR/imports (by default): the example
@@ -96,8 +124,9 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     const example = path.join(importsDir, 'users.csv');
     const shown = path.relative(process.cwd(), example).startsWith('..') ? example : path.relative(process.cwd(), example);
     log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import ${shown} --dataset users --mode upsert`);
+    log(`invoicing:    see "Invoicing" in README.md (examples/customers.csv, examples/usage-2026-10.csv)`);
 
-    if (opts.sample) await runSample(client, example, log);
+    if (opts.sample) await runSample(client, importsDir, log);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -126,14 +155,24 @@ async function logSchedules(api: ApiClient, log: (msg: string) => void): Promise
   }
 }
 
-/** Runs the sample import once per data directory: its fixed runId makes a restart reuse it. */
-async function runSample(api: ApiClient, sampleFile: string, log: (msg: string) => void): Promise<void> {
-  const runId = 'sample-users-import';
-  const { body } = await api.request<{ existing: boolean }>('POST', '/runs', {
-    kind: 'import',
-    runId,
-    params: { source: sampleFile, format: 'csv', dataset: 'users', mode: 'upsert' },
-  });
-  log(`sample import ${runId} ${body.existing ? '(already run: reusing it)' : 'started'}`);
-  await follow(api, runId);
+/**
+ * Loads the samples once per data directory (their fixed run ids make a restart reuse them): the
+ * users, and the customers and October 2026 usage that `batchflow run invoicing --params
+ * examples/invoicing-2026-10.yaml` bills. They are read from the imports directory.
+ */
+async function runSample(api: ApiClient, importsDir: string, log: (msg: string) => void): Promise<void> {
+  const samples = [
+    { runId: 'sample-users-import', file: 'users.csv', dataset: 'users' },
+    { runId: 'sample-customers-import', file: 'customers.csv', dataset: 'customers' },
+    { runId: 'sample-usage-import', file: 'usage-2026-10.csv', dataset: 'usage_events' },
+  ];
+  for (const { runId, file, dataset } of samples) {
+    const { body } = await api.request<{ existing: boolean }>('POST', '/runs', {
+      kind: 'import',
+      runId,
+      params: { source: path.join(importsDir, file), format: 'csv', dataset, mode: 'upsert' },
+    });
+    log(`sample import ${runId} ${body.existing ? '(already run: reusing it)' : 'started'}`);
+    await follow(api, runId);
+  }
 }

@@ -35,6 +35,8 @@ export interface DatasetSpec<C extends string = string> {
   columns: Record<C, ColumnSpec>;
   /** Columns the database maintains (id, timestamps): filters may use them, imports and updates may not. */
   system: Record<string, SqlType>;
+  /** The job kind that alone writes this dataset (invoices): imports, bulk updates, cleanups and dedupe merges refuse it. */
+  writtenBy?: string;
 }
 
 export type Dataset = ReturnType<typeof defineDataset<string>>;
@@ -138,14 +140,35 @@ export const col = {
     });
     return column(defined({ type: 'email', ...opts, required: isRequired }), 'text', isRequired ? email : email.optional(), quick, isRequired);
   },
-  /** An ISO 4217 currency code, stored upper-case. */
-  currency(opts: CommonOptions & { required?: boolean }): ColumnSpec {
-    const base = z.string(required('a three-letter currency code')).trim().toUpperCase().regex(CURRENCY, 'must be a three-letter currency code such as EUR');
-    const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
+  /** An ISO 4217 currency code, stored upper-case; a blank value is `default` when one is given. */
+  currency(opts: CommonOptions & { required?: boolean; default?: string }): ColumnSpec {
+    const code = z.string(required('a three-letter currency code')).trim().toUpperCase().regex(CURRENCY, 'must be a three-letter currency code such as EUR');
+    const isRequired = !!opts.required && opts.default === undefined;
+    const schema = opts.default !== undefined ? code.optional().transform((v) => v ?? opts.default) : isRequired ? code : code.optional();
+    const quick = quickly(isRequired ? UNDECIDED : opts.default, (s) => {
       const t = s.trim().toUpperCase();
       return CURRENCY.test(t) ? t : UNDECIDED;
     });
-    return column(defined({ type: 'currency', ...opts, required: !!opts.required }), 'text', opts.required ? base : base.optional(), quick, !!opts.required);
+    return column(defined({ type: 'currency', ...opts, required: !!opts.required }), 'text', schema, quick, isRequired);
+  },
+  /**
+   * An exact decimal, 0 or more (quantities, prices), kept as its decimal text so that no binary
+   * float ever rounds it: `scale` digits after the point at most, `integerDigits` before it, as
+   * numeric(integerDigits + scale, scale) holds.
+   */
+  exactDecimal(opts: CommonOptions & { scale: number; integerDigits: number; required?: boolean }): ColumnSpec {
+    const pattern = new RegExp(`^\\d{1,${opts.integerDigits}}(?:\\.\\d{1,${opts.scale}})?$`);
+    const base = z.preprocess(
+      (v) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' ? v.trim() : v),
+      z
+        .string({ error: (i) => (i.input === undefined ? 'required' : 'must be a number') })
+        .regex(pattern, `must be a number of at most ${opts.integerDigits} digits and ${opts.scale} decimals, 0 or more`),
+    );
+    const quick = quickly(opts.required ? UNDECIDED : undefined, (s) => {
+      const t = s.trim();
+      return pattern.test(t) ? t : UNDECIDED;
+    });
+    return column(defined({ type: 'exact_decimal', ...opts, required: !!opts.required }), 'numeric', opts.required ? base : base.optional(), quick, !!opts.required);
   },
   /** Required unless it has a default or `required: false`. */
   enumOf<const V extends readonly [string, ...string[]]>(values: V, opts: CommonOptions & { default?: V[number]; required?: boolean }): ColumnSpec {
@@ -250,6 +273,7 @@ export function defineDataset<C extends string>(spec: DatasetSpec<C>) {
     id: spec.idColumn,
     system: Object.fromEntries(Object.entries(spec.system).map(([c, t]) => [c, systemTypeName[t]])),
     columns: Object.fromEntries(columnNames.map((c) => [c, spec.columns[c].declaration])),
+    ...(spec.writtenBy && { writtenBy: spec.writtenBy }),
   };
   return {
     ...spec,

@@ -46,10 +46,12 @@ export const columnDeclarationSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('email'), ...common }),
   /** An ISO 4217 code such as EUR, stored upper-case. */
-  z.strictObject({ type: z.literal('currency'), ...common }),
+  z.strictObject({ type: z.literal('currency'), ...common, default: z.string().regex(/^[A-Z]{3}$/, 'must be a three-letter currency code such as EUR').optional() }),
   z.strictObject({ type: z.literal('enum'), ...common, values: z.array(z.string().min(1)).min(1), default: z.string().optional() }),
   z.strictObject({ type: z.literal('integer'), ...common, ...bounds, default: z.number().int().optional() }),
   z.strictObject({ type: z.literal('decimal'), ...common, ...bounds, default: z.number().optional() }),
+  /** An exact decimal, 0 or more, kept as text (money, quantities): at most `integerDigits` digits before the point and `scale` after. */
+  z.strictObject({ type: z.literal('exact_decimal'), ...common, integerDigits: z.number().int().min(1).max(100), scale: z.number().int().min(0).max(100) }),
   z.strictObject({ type: z.literal('boolean'), ...common, default: z.boolean().optional() }),
   z.strictObject({ type: z.literal('date'), ...common }),
   z.strictObject({ type: z.literal('timestamp'), ...common }),
@@ -67,6 +69,7 @@ export const sqlTypeOf: Record<ColumnType, SqlType> = {
   enum: 'text',
   integer: 'integer',
   decimal: 'numeric',
+  exact_decimal: 'numeric',
   boolean: 'boolean',
   date: 'date',
   timestamp: 'timestamptz',
@@ -80,6 +83,7 @@ const normalisersFor: Record<ColumnType, readonly NormaliserName[]> = {
   enum: ['trim', 'collapse_spaces', 'lower', 'upper', 'title'],
   integer: ['trim', 'thousands'],
   decimal: ['trim', 'thousands', 'decimal_comma'],
+  exact_decimal: ['trim', 'thousands', 'decimal_comma'],
   boolean: ['trim', 'yes_no'],
   date: ['trim', 'date'],
   timestamp: ['trim', 'date'],
@@ -104,6 +108,11 @@ export const datasetDeclarationSchema = z
      * and last_updated: timestamp, last_status: text), which filters may use and imports may not set.
      */
     cache: z.boolean().optional(),
+    /**
+     * The job kind that alone writes this dataset (invoices: `invoicing`). Imports, bulk updates,
+     * cleanups and dedupe merges refuse it; exports and filters read it like any other.
+     */
+    writtenBy: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a job kind, such as invoicing').optional(),
   })
   .superRefine((d, ctx) => {
     const system = d.system ?? { [d.id]: 'integer' };
@@ -159,6 +168,10 @@ export function compileColumn(decl: ColumnDeclaration): ColumnSpec {
       const { type: _, values, ...opts } = decl;
       return col.enumOf(values as [string, ...string[]], { ...opts, required });
     }
+    case 'exact_decimal': {
+      const { type: _, ...opts } = decl;
+      return col.exactDecimal({ ...opts, required });
+    }
     case 'integer':
     case 'decimal': {
       const { type, ...opts } = decl;
@@ -188,6 +201,7 @@ export function compileDeclaration(input: DatasetDeclaration): Dataset {
     idColumn: d.id,
     columns: Object.fromEntries(Object.entries(d.columns).map(([c, decl]) => [c, compileColumn(decl)])),
     system: Object.fromEntries(Object.entries(d.system ?? { [d.id]: 'integer' as const }).map(([c, t]) => [c, sqlOfSystem[t]])),
+    ...(d.writtenBy && { writtenBy: d.writtenBy }),
   };
   return d.cache ? defineCacheDataset({ ...spec, key: d.key[0]! }) : defineDataset({ ...spec, key: d.key });
 }
@@ -213,7 +227,7 @@ export function parseDeclarationYaml(text: string, file: string, defaultName: st
 
 /** A declaration as YAML text, in the order a person reads it. */
 export function declarationYaml(decl: DatasetDeclaration, comment?: string): string {
-  const { name: n, table, description, key, id, cache, system, columns } = decl;
-  const body = YAML.stringify({ name: n, table, description, key, id, ...(cache && { cache }), ...(system && { system }), columns }, { lineWidth: 0, flowCollectionPadding: false });
+  const { name: n, table, description, key, id, cache, writtenBy, system, columns } = decl;
+  const body = YAML.stringify({ name: n, table, description, key, id, ...(cache && { cache }), ...(writtenBy && { writtenBy }), ...(system && { system }), columns }, { lineWidth: 0, flowCollectionPadding: false });
   return `${comment ? comment.replace(/^/gm, '# ') + '\n' : ''}${body}`;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
 import { checkRollup, rollupNames, rollups } from '../rollups';
+import { notifySchema } from './notify';
 import { strictObject } from './strict';
 import { checkDateRange, isoDateSchema, previousDay, type DateRange } from './dates';
 import type { Issue } from './filter';
@@ -18,6 +19,8 @@ export const aggregateParamsSchema = strictObject({
   date: isoDateSchema.optional(),
   from: isoDateSchema.optional(),
   to: isoDateSchema.optional(),
+  /** Email and signed webhook notifications when the run ends. */
+  notify: notifySchema.optional(),
 }).superRefine((p, ctx) => {
   if (p.date !== undefined && (p.from !== undefined || p.to !== undefined)) ctx.addIssue({ code: 'custom', path: ['date'], message: 'give date, or from and to, not both' });
   checkDateRange(ctx, p, MAX_AGGREGATE_DAYS);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
-import { datasetNameSchema, withDataset } from './datasets';
+import { datasetNameSchema, withWritableDataset } from './datasets';
 import { checkFilter, checkSet, filterSchema, setSchema, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
 import { strictObject } from './strict';
@@ -40,7 +40,7 @@ export type BulkUpdateParams = z.infer<typeof bulkUpdateParamsSchema>;
 
 /** A bulk update's params held against the declared datasets: its filter and the values it sets. */
 export function checkBulkUpdateParams(params: BulkUpdateParams, datasets: DatasetRegistry): Issue[] {
-  return withDataset(datasets, params.dataset, ['dataset'], (dataset) => [
+  return withWritableDataset(datasets, params.dataset, ['dataset'], (dataset) => [
     ...(params.where === undefined ? [] : checkFilter(dataset, params.where, ['where'])),
     ...checkSet(dataset, params.set, ['set']),
   ]);

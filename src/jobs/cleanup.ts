@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
-import { datasetNameSchema, withDataset } from './datasets';
+import { datasetNameSchema, withWritableDataset } from './datasets';
 import { checkFilter, filterSchema, type Filter, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
 import { strictObject } from './strict';
@@ -66,6 +66,6 @@ export const cleanupRules = (params: CleanupParams): CleanupRule[] => params.rul
 export function checkCleanupParams(params: CleanupParams, datasets: DatasetRegistry): Issue[] {
   return cleanupRules(params).flatMap((rule, i) => {
     const at = typeof params.rules[i] === 'string' ? ['rules', i] : ['rules', i, 'dataset'];
-    return withDataset(datasets, rule.dataset, at, (dataset) => checkFilter(dataset, rule.where, ['rules', i, 'where']));
+    return withWritableDataset(datasets, rule.dataset, at, (dataset) => checkFilter(dataset, rule.where, ['rules', i, 'where']));
   });
 }

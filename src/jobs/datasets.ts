@@ -26,6 +26,20 @@ export function withDataset(datasets: DatasetRegistry, name: string, path: (stri
   return 'issue' in found ? [found.issue] : check(found.dataset);
 }
 
+/**
+ * Issues of a param naming a dataset the run writes: as withDataset, and the dataset must not be
+ * one that another kind alone writes (`writtenBy`: invoices are written by invoicing runs only).
+ */
+export function withWritableDataset(datasets: DatasetRegistry, name: string, path: (string | number)[], check: (dataset: Dataset) => Issue[]): Issue[] {
+  return withDataset(datasets, name, path, (dataset) => (dataset.writtenBy ? [writtenByIssue(dataset, path)] : check(dataset)));
+}
+
+/** The issue of a write to a dataset that another kind alone writes. */
+export const writtenByIssue = (dataset: Dataset, path: (string | number)[]): Issue => ({
+  path,
+  message: `"${dataset.name}" is written by ${dataset.writtenBy} runs only: imports, bulk updates, cleanups and dedupe merges may not change it`,
+});
+
 /** Issues as one line each: `params.where.field: must be …`. */
 export const describeIssues = (issues: readonly Issue[], prefix = 'params') => issues.map((i) => `${[prefix, ...i.path].join('.')}: ${i.message}`).join('; ');
 

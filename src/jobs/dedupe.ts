@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Dataset, DatasetRegistry } from '../datasets';
-import { datasetNameSchema, withDataset } from './datasets';
+import { datasetNameSchema, withDataset, writtenByIssue } from './datasets';
 import { checkFilter, filterSchema, type Issue } from './filter';
 import { approvalSchema, errorPolicySchema } from './run';
 import { strictObject } from './strict';
@@ -66,6 +66,8 @@ export function checkDedupeParams(params: DedupeParams, datasets: DatasetRegistr
       dataset.isColumn(field) ? [] : [{ path, message: `"${field}" is not a column of ${dataset.name} (${dataset.columnNames.join(', ')})` }];
     const keepBy = params.merge?.keep.by;
     return [
+      // Finding duplicates only reads; merging them deletes rows.
+      ...(params.merge && dataset.writtenBy ? [writtenByIssue(dataset, ['merge'])] : []),
       ...(params.where === undefined ? [] : checkFilter(dataset, params.where, ['where'])),
       ...(params.exact ?? []).flatMap((f, i) => notColumn(f, ['exact', i])),
       ...(params.similar?.fields ?? []).flatMap((f, i) => notColumn(f, ['similar', 'fields', i])),

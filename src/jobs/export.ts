@@ -3,6 +3,7 @@ import type { Dataset, DatasetRegistry } from '../datasets';
 import { mediaTypes } from '../formats/types';
 import { datasetNameSchema, withDataset } from './datasets';
 import { checkFilter, filterSchema, type Issue } from './filter';
+import { notifySchema } from './notify';
 
 export const exportFormats = ['csv', 'ndjson', 'json'] as const;
 export type ExportFormat = (typeof exportFormats)[number];
@@ -34,6 +35,8 @@ export const exportParamsSchema = z.strictObject({
   includeSecrets: z.boolean().default(false),
   /** The size of each uploaded part, in MiB (S3 needs at least 5); it doubles every 1,000 parts. */
   partSizeMb: z.number().int().min(5).max(64).default(8),
+  /** Email and signed webhook notifications when the run ends. */
+  notify: notifySchema.optional(),
 });
 export type ExportParams = z.infer<typeof exportParamsSchema>;
 

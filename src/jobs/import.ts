@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
-import { datasetNameSchema, withDataset } from './datasets';
+import { datasetNameSchema, withWritableDataset } from './datasets';
 import type { Issue } from './filter';
 import { errorPolicySchema, runIdSchema } from './run';
 
@@ -41,7 +41,7 @@ export type ImportParams = z.infer<typeof importParamsSchema>;
 
 /** An import's params held against the declared datasets: the dataset, and where the mapping points. */
 export function checkImportParams(params: ImportParams, datasets: DatasetRegistry): Issue[] {
-  return withDataset(datasets, params.dataset, ['dataset'], (dataset) =>
+  return withWritableDataset(datasets, params.dataset, ['dataset'], (dataset) =>
     Object.entries(params.mapping ?? {}).flatMap(([from, to]) =>
       dataset.isColumn(to) ? [] : [{ path: ['mapping', from], message: `"${to}" is not a column of ${dataset.name} (${dataset.columnNames.join(', ')})` }],
     ),

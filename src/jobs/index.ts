@@ -11,6 +11,7 @@ import { checkDedupeParams, dedupeParamsSchema } from './dedupe';
 import { checkExportParams, exportParamsSchema } from './export';
 import type { Issue } from './filter';
 import { checkImportParams, importParamsSchema } from './import';
+import { checkInvoicingParams, invoicingParamsSchema } from './invoicing';
 import { pipelineParamsSchema, type PipelineStepKind } from './pipeline';
 import { reportParamsSchema } from './report';
 
@@ -140,6 +141,13 @@ export const jobKinds = {
     description: 'Refresh the stale rows of a cache dataset from an upstream HTTP API, with bounded concurrency, a rate limit, retries and a circuit breaker.',
     datasetOf: (p) => p.dataset,
     check: checkCacheRefreshParams,
+  }),
+  invoicing: job({
+    schema: invoicingParamsSchema,
+    workflowType: 'invoicingWorkflow',
+    description: 'Bill a month: usage per customer → invoices with consecutive numbers → PDFs in the object store → emails; signed webhooks for each invoice.',
+    datasetOf: () => 'invoices',
+    check: checkInvoicingParams,
   }),
 };
 export type JobKindName = keyof typeof jobKinds;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { notifySchema } from './notify';
 import { strictObject } from './strict';
 
 /** The job kinds a pipeline step may run (not pipelines themselves). */
@@ -20,6 +21,8 @@ export function pipelineParamsSchema(stepSchemas: Record<PipelineStepKind, z.Zod
     steps: z.array(stepSchema).min(1).max(50),
     /** Independent steps that may run at the same time. */
     maxParallel: z.number().int().min(1).max(10).default(2),
+    /** Who to tell when the pipeline ends (each step may carry its own `notify` too). */
+    notify: notifySchema.optional(),
   }).superRefine((params, ctx) => {
     const names = new Set<string>();
     params.steps.forEach((step, i) => {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { notifySchema } from './notify';
 import { strictObject } from './strict';
 import { addDays, checkDateRange, dateIn, isoDateSchema, type DateRange } from './dates';
 
@@ -13,6 +14,8 @@ export const MAX_REPORT_DAYS = 31;
 export const reportParamsSchema = strictObject({
   from: isoDateSchema.optional(),
   to: isoDateSchema.optional(),
+  /** Email and signed webhook notifications when the run ends. */
+  notify: notifySchema.optional(),
 }).superRefine((p, ctx) => checkDateRange(ctx, p, MAX_REPORT_DAYS));
 export type ReportParams = z.infer<typeof reportParamsSchema>;
 

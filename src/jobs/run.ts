@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from '../errors';
 import { fatalCodes, recordErrorCodes } from '../formats/types';
+import { notifySchema } from './notify';
 import { strictObject } from './strict';
 
 /** Shapes every run shares, whatever its kind: counts, progress, result, row errors. */
@@ -25,11 +26,13 @@ export const runIdSchema = z
 
 export const errorHandlingSchema = z.enum(['continue_on_error', 'stop_on_error']);
 
-/** How a run reacts to rejected rows; shared by every batch job. */
+/** How a run reacts to rejected rows, and who it tells when it ends; shared by every batch job. */
 export const errorPolicySchema = strictObject({
   errorHandling: errorHandlingSchema.default('continue_on_error'),
   /** Stop the run (status failed) once more rows than this were rejected. */
   maxErrors: z.number().int().min(0).optional(),
+  /** Email and signed webhook notifications when the run ends, and an alert on too many rejected rows. */
+  notify: notifySchema.optional(),
 });
 export type ErrorPolicy = z.infer<typeof errorPolicySchema>;
 
@@ -120,8 +123,11 @@ export interface RunPlan {
   preview: Preview;
   /** Per target, the highest id that matched. */
   bounds: number[];
+  /** Units of work in the loop, when not one per matched row (several steps over the same rows). */
+  total?: number;
   /** What planning wrote (a dedupe's report), for the result's outputs. */
   outputs?: RunOutput[];
+  /** What planning noticed that the result should say (positions and counts only). */
   warnings?: string[];
 }
 

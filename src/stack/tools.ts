@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** Where Go-built tools (Temporal CLI, MinIO) are cached between runs and clones. */
+/** Where Go-built tools (Temporal CLI, MinIO, Mailpit) are cached between runs and clones. */
 export const cacheDir = (): string => process.env.BATCHFLOW_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'batchflow');
 
 const isExecutable = (file: string) => {
@@ -147,6 +147,7 @@ async function findOrBuild(tool: GoTool, log: (msg: string) => void): Promise<st
 
 const temporalCli: GoTool = { name: 'temporal', envVar: 'TEMPORAL_CLI', cacheName: 'temporal-1.5.1', module: 'github.com/temporalio/cli/cmd/temporal@v1.5.1' };
 const minio: GoTool = { name: 'minio', envVar: 'MINIO_BIN', cacheName: 'minio-latest', module: 'github.com/minio/minio@latest' };
+const mailpit: GoTool = { name: 'mailpit', envVar: 'MAILPIT_BIN', cacheName: 'mailpit-1.33.1', module: 'github.com/axllent/mailpit@v1.33.1' };
 
 /**
  * The Temporal CLI (for `temporal server start-dev`): $TEMPORAL_CLI, `temporal` on PATH, the cache,
@@ -156,13 +157,76 @@ export function ensureTemporalCli(log: (msg: string) => void): Promise<string | 
   return findOrBuild(temporalCli, log);
 }
 
-/** The MinIO server: $MINIO_BIN, `minio` on PATH, the cache, or built with Go. */
-export async function ensureMinio(log: (msg: string) => void): Promise<string> {
-  const bin = await findOrBuild(minio, log);
+/** A tool that must be there: its environment variable, PATH, the cache, or built with Go. */
+async function required(tool: GoTool, what: string, log: (msg: string) => void): Promise<string> {
+  const bin = await findOrBuild(tool, log);
   if (!bin) {
     throw new Error(
-      `MinIO is needed here but was not found: set MINIO_BIN, put \`minio\` on PATH, or install Go so that it can be built into ${path.join(cacheDir(), minio.cacheName)} (\`go install ${minio.module}\`)`,
+      `${what} is needed here but was not found: set ${tool.envVar}, put \`${tool.name}\` on PATH, or install Go so that it can be built into ${path.join(cacheDir(), tool.cacheName)} (\`go install ${tool.module}\`)`,
     );
   }
   return bin;
+}
+
+/** The MinIO server: $MINIO_BIN, `minio` on PATH, the cache, or built with Go. */
+export const ensureMinio = (log: (msg: string) => void): Promise<string> => required(minio, 'MinIO', log);
+
+/** The Mailpit mail catcher: $MAILPIT_BIN, `mailpit` on PATH, the cache, or built with Go. */
+export const ensureMailpit = (log: (msg: string) => void): Promise<string> => required(mailpit, 'Mailpit', log);
+
+/** A program the tests need from the system's packages, which `npm test` installs with apt-get when it may. */
+export interface SystemTool {
+  name: string;
+  /** The Debian/Ubuntu package that has it. */
+  aptPackage: string;
+  /** What needs it, for the message when it is missing. */
+  neededFor: string;
+  /** How to get it elsewhere. */
+  otherwise: string;
+}
+
+/** poppler's pdftotext: the invoice tests read the PDFs they render with it. */
+export const pdftotext: SystemTool = { name: 'pdftotext', aptPackage: 'poppler-utils', neededFor: 'the invoice PDF tests read PDFs with it', otherwise: 'macOS: brew install poppler' };
+
+/** What ensureSystemTool looks at and runs (tests give their own). */
+export interface SystemAccess {
+  find(name: string): string | undefined;
+  isRoot: boolean;
+  /** Runs a command; its exit code. */
+  run(command: string, args: readonly string[]): Promise<number>;
+}
+
+const thisSystem = (): SystemAccess => ({
+  find: onPath,
+  isRoot: process.getuid?.() === 0,
+  run: (command, args) =>
+    new Promise((resolve, reject) => {
+      // apt-get's progress is noise in the test log; its errors are not.
+      const child = spawn(command, args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'ignore', 'inherit'] });
+      child.once('error', reject);
+      child.once('exit', (code) => resolve(code ?? 1));
+    }),
+});
+
+/**
+ * The tool from PATH. When it is missing and we are root with apt-get (a fresh CI machine), its
+ * package is installed (`apt-get install`, after `apt-get update` if the first try fails);
+ * otherwise the error names the package to install.
+ */
+export async function ensureSystemTool(tool: SystemTool, log: (msg: string) => void, system: SystemAccess = thisSystem()): Promise<string> {
+  const found = system.find(tool.name);
+  if (found) return found;
+  const missing = `${tool.name} is not on PATH and ${tool.neededFor}: install the ${tool.aptPackage} package (apt-get install -y ${tool.aptPackage}; ${tool.otherwise})`;
+  const aptGet = system.find('apt-get');
+  if (!system.isRoot || !aptGet) throw new Error(missing);
+  const install = ['install', '-y', '--no-install-recommends', tool.aptPackage];
+  log(`${tool.name} is not on PATH: installing ${tool.aptPackage} (apt-get ${install.join(' ')})`);
+  if ((await system.run(aptGet, install)) !== 0) {
+    log(`installing ${tool.aptPackage} failed: running apt-get update, then installing again`);
+    if ((await system.run(aptGet, ['update'])) !== 0 || (await system.run(aptGet, install)) !== 0) throw new Error(`apt-get could not install ${tool.aptPackage}; ${missing}`);
+  }
+  const installed = system.find(tool.name);
+  if (!installed) throw new Error(`apt-get installed ${tool.aptPackage} but ${tool.name} is still not on PATH; ${missing}`);
+  log(`installed ${tool.aptPackage}: ${installed}`);
+  return installed;
 }

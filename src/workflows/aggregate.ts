@@ -24,7 +24,7 @@ export async function aggregateWorkflow(input: AggregateWorkflowInput): Promise<
   const params = parseInput(aggregateParamsSchema, input.params);
   const run = currentRun();
   const range = input.range ?? aggregateRange(params, nominalTime());
-  const tracker = trackRun<DatePosition>('aggregate', input.carried);
+  const tracker = trackRun<DatePosition>('aggregate', input.carried, params.notify);
   tracker.setTotal(dayCount(range.from, range.to));
   tracker.setStep(range.from === range.to ? `aggregating ${range.from}` : `aggregating ${range.from} to ${range.to}`);
   const outcome = await runCheckpointedLoop<DatePosition>({

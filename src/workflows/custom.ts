@@ -21,7 +21,7 @@ const { customStepSlice } = proxyActivities<Activities>(sliceActivityOptions);
 export async function customStepWorkflow(input: CustomStepWorkflowInput): Promise<RunResult> {
   const params = parseInput(customParamsSchema, input.params);
   const run = currentRun();
-  const tracker = trackRun<KeysetPosition>('custom', input.carried);
+  const tracker = trackRun<KeysetPosition>('custom', input.carried, params.notify);
   tracker.setStep(params.step);
   const outcome = await runCheckpointedLoop<KeysetPosition>({
     tracker,

@@ -24,7 +24,7 @@ const { dedupeIndexSlice, dedupeCompareSlice, groupDuplicates, dedupeMergeSlice 
 export async function dedupeWorkflow(input: DedupeWorkflowInput): Promise<RunResult> {
   const params = parseInput(dedupeParamsSchema, input.params);
   const run = currentRun();
-  const tracker = trackRun<KeysetPosition>('dedupe', input.carried);
+  const tracker = trackRun<KeysetPosition>('dedupe', input.carried, params.notify);
   let plan = input.plan;
   if (!plan) {
     const asOf = input.asOf ?? new Date(Date.now()).toISOString();

@@ -27,7 +27,7 @@ const { planExport, exportSlice, completeExport, abortExport } = proxyActivities
 export async function exportWorkflow(input: ExportWorkflowInput): Promise<RunResult> {
   const params = parseInput(exportParamsSchema, input.params);
   const run = currentRun();
-  const tracker = trackRun<ExportPosition>('export', input.carried);
+  const tracker = trackRun<ExportPosition>('export', input.carried, params.notify);
   let plan = input.plan;
   if (!plan) {
     tracker.setStep('planning');

@@ -22,7 +22,7 @@ const { importSlice } = proxyActivities<Activities>(sliceActivityOptions);
 export async function importWorkflow(input: ImportWorkflowInput): Promise<RunResult> {
   const params = parseInput(importParamsSchema, input.params);
   const run = currentRun();
-  const tracker = trackRun<ReadPosition>('import', input.carried);
+  const tracker = trackRun<ReadPosition>('import', input.carried, params.notify);
   tracker.setStep('importing');
   const outcome = await runCheckpointedLoop<ReadPosition>({
     tracker,

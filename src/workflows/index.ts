@@ -7,6 +7,7 @@ export { customStepWorkflow } from './custom';
 export { dedupeWorkflow } from './dedupe';
 export { exportWorkflow } from './export';
 export { importWorkflow } from './import';
+export { invoicingWorkflow } from './invoicing';
 export { pipelineWorkflow } from './pipeline';
 export { reportWorkflow } from './report';
 export { approveSignal, rejectSignal } from './approval';

@@ -55,7 +55,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Ru
   const { workflowId: runId, memo } = workflowInfo();
   // Steps run on behalf of whoever started the pipeline: the Web UI filter and four eyes see them so.
   const startedBy = typeof memo?.startedBy === 'string' ? memo.startedBy : undefined;
-  const tracker = trackRun('pipeline');
+  const tracker = trackRun('pipeline', undefined, params.notify);
   const childId = (step: PipelineStep) => `${runId}.${step.name}`;
   const states: Record<string, StepState> = Object.fromEntries(params.steps.map((s) => [s.name, { status: 'pending', runId: childId(s) }]));
   const publish = () => tracker.setSteps({ ...states });

@@ -55,12 +55,37 @@ interface PreviewedLoop {
 }
 
 /**
+ * Each target's state (a cleanup rule, an invoicing step) from the run's checkpoint: targets run
+ * in order, so those before the current one are done. Without a checkpoint nothing was changed (a
+ * dry run, a refusal, no approval): every target was skipped.
+ */
+export function targetStates(
+  names: readonly string[],
+  totals: readonly (number | undefined)[],
+  plan: RunPlan,
+  checkpoint: Checkpoint<KeysetPosition> | undefined,
+  final: boolean,
+): Record<string, StepState> {
+  const at = checkpoint?.position ?? { step: 0, lastId: 0 };
+  return Object.fromEntries(
+    names.map((name, i): [string, StepState] => {
+      const counts = { ...(checkpoint?.byStep?.[name] ?? zeroCounts()), total: totals[i] };
+      const finished = !!checkpoint && (checkpoint.done || i < at.step || (i === at.step && at.lastId >= plan.bounds[i]!));
+      if (finished) return [name, { status: counts.failed > 0 ? 'partial' : 'success', counts }];
+      if (!final) return [name, { status: i === at.step ? 'running' : 'pending', counts }];
+      if (checkpoint && i === at.step) return [name, { status: checkpoint.stop ? 'failed' : 'cancelled', counts, ...(checkpoint.stop && { error: checkpoint.stop }) }];
+      return [name, { status: 'skipped', counts, reason: checkpoint ? 'the run stopped before this step' : 'nothing was changed (dry run, refused or not approved)' }];
+    }),
+  );
+}
+
+/**
  * The life of a run over existing rows, shared by bulk update and cleanup: plan (count, sample,
  * bounds), refuse if limits say so, stop there for a dry run, wait for approval if asked, then
  * the checkpointed loop of batches.
  */
 export async function runPreviewed(opts: PreviewedLoop & { kind: string; plan: (asOf: string) => Promise<RunPlan> }): Promise<RunResult> {
-  const tracker = trackRun<KeysetPosition>(opts.kind, opts.input.carried);
+  const tracker = trackRun<KeysetPosition>(opts.kind, opts.input.carried, opts.params.notify);
   let plan = opts.input.plan;
   if (!plan) {
     tracker.setStep('planning');
@@ -84,9 +109,10 @@ export async function runPreviewed(opts: PreviewedLoop & { kind: string; plan: (
 export async function previewThenRun(tracker: RunTracker, plan: RunPlan, opts: PreviewedLoop): Promise<RunResult> {
   const { input, params } = opts;
   const { preview, outputs, warnings = [] } = plan;
-  tracker.setTotal(preview.matched);
+  const total = plan.total ?? preview.matched;
+  tracker.setTotal(total);
   const unchanged = (end: { error?: Failure; cancelled?: Failure; approval?: ApprovalRecord }) =>
-    completeRun(tracker, { counts: { ...zeroCounts(), total: preview.matched }, ...end, errorSample: [], errorCount: 0, warnings, outputs, preview, steps: opts.steps?.(plan, undefined, true) });
+    completeRun(tracker, { counts: { ...zeroCounts(), total }, ...end, errorSample: [], errorCount: 0, warnings, outputs, preview, steps: opts.steps?.(plan, undefined, true) });
 
   const refused = refusal(params, preview);
   if (refused) return unchanged({ error: refused });
@@ -107,5 +133,5 @@ export async function previewThenRun(tracker: RunTracker, plan: RunPlan, opts: P
     slice: (cursor) => opts.slice(plan, cursor),
     continueAsNew: (carried) => opts.continueAsNew({ params: input.params, plan, approved: true, approval, carried }),
   });
-  return completeLoop(tracker, outcome, { preview, approval, outputs, warnings, steps: opts.steps && ((checkpoint) => opts.steps!(plan, checkpoint, true)) });
+  return completeLoop(tracker, outcome, { preview, total, approval, outputs, warnings, steps: opts.steps && ((checkpoint) => opts.steps!(plan, checkpoint, true)) });
 }

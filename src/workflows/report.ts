@@ -23,7 +23,7 @@ const { buildReport } = proxyActivities<Activities>({
 export async function reportWorkflow(input: ReportWorkflowInput): Promise<RunResult> {
   const params = parseInput(reportParamsSchema, input.params);
   const window = reportWindow(params, nominalTime());
-  const tracker = trackRun('report');
+  const tracker = trackRun('report', undefined, params.notify);
   tracker.setStep(`reporting ${window.from} to ${window.to}`);
   const { outputs, runs } = await buildReport({ runId: workflowInfo().workflowId, window });
   return completeRun(tracker, {

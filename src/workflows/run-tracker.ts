@@ -15,6 +15,7 @@ import {
 import type { Activities } from '../activities';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
+import { NOTIFY_ATTEMPTS, type Notify } from '../jobs/notify';
 import { withRates, type ApprovalRecord, type Counts, type ErrorSample, type Failure, type Preview, type Progress, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
@@ -40,8 +41,11 @@ const sinks = proxySinks<RunSinks>();
 
 export type RunTracker = ReturnType<typeof trackRun>;
 
-/** Registers the progress query and the cancel signal, and keeps what they report. */
-export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
+/**
+ * Registers the progress query and the cancel signal, and keeps what they report. `notify`
+ * (the run's params.notify) says who completeRun tells when the run ends.
+ */
+export function trackRun<P>(kind: string, carried?: CarriedState<P>, notify?: Notify) {
   const startedAt = carried?.startedAt ?? workflowInfo().startTime.toISOString();
   let cancelRequested = carried?.cancelRequested ?? false;
   let step = 'starting';
@@ -75,6 +79,7 @@ export function trackRun<P>(kind: string, carried?: CarriedState<P>) {
 
   return {
     kind,
+    notify,
     startedAt,
     get cancelRequested() {
       return cancelRequested;
@@ -128,6 +133,34 @@ function emptyProgress(startedAt: string, cancelRequested: boolean): Progress {
   };
 }
 
+// Bounded: a notification that keeps failing is recorded as failed and the run ends as it would have.
+const { notifyRunEnd } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: NOTIFY_ATTEMPTS },
+});
+
+/**
+ * Tells whoever the run's `notify` names how it ended (and delivers the events the run recorded,
+ * such as invoice events). Runs even when the run was cancelled; never fails the run.
+ */
+async function notifyEnd(tracker: RunTracker, result: RunResult): Promise<void> {
+  if (!tracker.notify) return;
+  tracker.setStep('notifying');
+  const { status, counts, errorCount, error, startedAt, endedAt } = result;
+  try {
+    await CancellationScope.nonCancellable(() =>
+      notifyRunEnd({
+        execution: workflowInfo().firstExecutionRunId,
+        notify: tracker.notify!,
+        end: { runId: workflowInfo().workflowId, kind: tracker.kind, status, counts, errorCount, ...(error && { error }), startedAt, endedAt },
+      }),
+    );
+  } catch (err) {
+    // Each attempt is in the delivery log (GET /runs/:id/notifications).
+    log.warn('notifications were not all delivered', { error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
 const { recordRun } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   // Bounded: the run's figures must not keep a finished run from ending.
@@ -158,9 +191,9 @@ async function recordFacts(result: RunResult): Promise<void> {
 }
 
 /**
- * Builds the run's result and records its figures. A failed run ends the workflow as Failed (so
- * the Web UI shows it red) with the result as the failure's details; other outcomes complete with
- * the result.
+ * Builds the run's result, sends the run's notifications and records its figures: every run ends
+ * here. A failed run ends the workflow as Failed (so the Web UI shows it red) with the result as
+ * the failure's details; other outcomes complete with the result.
  */
 export async function completeRun(
   tracker: RunTracker,
@@ -199,6 +232,7 @@ export async function completeRun(
     endedAt: endedAt.toISOString(),
     durationMs: endedAt.getTime() - Date.parse(tracker.startedAt),
   };
+  await notifyEnd(tracker, result);
   tracker.setStep(status);
   upsertSearchAttributes([{ key: searchAttributes.status, value: status }]);
   sinks.runs.finished(tracker.kind, status);

@@ -11,6 +11,7 @@ import type { InjectOptions } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { createKey, type KeyScope } from '../../src/api/keys';
 import type { RunView } from '../../src/api/runs';
+import type { RowError } from '../../src/jobs/run';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import type { Checkpoint } from '../../src/jobs/checkpoint';
 import { codeDatasets, loadDatasets } from '../../src/datasets';
@@ -197,6 +198,11 @@ export function runCli(apiUrl: string, args: string[]): Promise<{ code: number; 
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/** A run's row errors through GET /runs/:id/errors (the first page), raw input included. */
+export async function rowErrors(stack: Stack, runId: string): Promise<RowError[]> {
+  return (await stack.app.inject({ method: 'GET', url: `/runs/${runId}/errors?limit=1000` })).json<{ errors: RowError[] }>().errors;
 }
 
 /** A file in the directory workers import local files from ($BATCHFLOW_DATA_DIR/imports). */

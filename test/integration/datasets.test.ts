@@ -65,6 +65,18 @@ describe('datasets', () => {
     assert.equal(estimate.count, Math.round(rows[0]!.tuples));
   });
 
+  it('invoices and their lines say that invoicing alone writes them; an import into them is a 400 naming the kind', async () => {
+    const listed = (await stack.app.inject({ method: 'GET', url: '/datasets' })).json<{ datasets: DatasetView[] }>().datasets;
+    assert.deepEqual(listed.filter((d) => d.writtenBy).map((d) => [d.name, d.writtenBy]), [
+      ['invoice_lines', 'invoicing'],
+      ['invoices', 'invoicing'],
+    ]);
+    const res = await stack.app.inject({ method: 'POST', url: '/runs', payload: { kind: 'import', params: { source: 's3://x/invoices.csv', dataset: 'invoices' } } });
+    assert.equal(res.statusCode, 400);
+    assert.deepEqual(res.json<{ field: string }>().field, 'params.dataset');
+    assert.match(res.json<{ message: string }>().message, /"invoices" is written by invoicing runs only/);
+  });
+
   it('an unknown dataset is a 404', async () => {
     const res = await stack.app.inject({ method: 'GET', url: '/datasets/nope' });
     assert.equal(res.statusCode, 404);

@@ -7,9 +7,12 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import { shippedSchedulesFile } from '../../src/config';
 import { scheduleDigestAttribute } from '../../src/jobs';
 import { previousDay } from '../../src/jobs/dates';
+import { previousMonth } from '../../src/jobs/invoicing';
 import { loadSchedules } from '../../src/schedules/declarations';
 import { createWorker } from '../../src/worker';
 import { shipped as shippedDatasets } from '../helpers/datasets';
+import { invoicesOf, seedCustomers, seedUsage } from '../helpers/invoicing';
+import { mailTo } from '../helpers/mailpit';
 import { declare, describeSchedule, eventually, getSchedule, scheduledRuns, sync, waitListed } from '../helpers/schedules';
 import { repoRoot, testConfig, uniqueId, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
 
@@ -207,6 +210,11 @@ describe('schedules', () => {
 
   it('every shipped schedule runs end to end from its schedule', async () => {
     const shipped = loadSchedules(shippedSchedulesFile, shippedDatasets);
+    // A customer with usage in the month monthly-invoicing bills when triggered now: the month before.
+    const p = uniqueId('monthly');
+    const month = previousMonth(new Date());
+    await seedCustomers(stack().pool, p, [{ key: 'a' }]);
+    await seedUsage(stack().pool, p, [{ customer: 'a', metric: 'seats', quantity: '2', unitPrice: '7.5', at: `${month}-15T12:00:00Z` }]);
     // The shipped ids on this file's own task queue, triggered rather than waited for.
     await sync(stack(), shipped);
     for (const { id, kind } of shipped) {
@@ -217,6 +225,17 @@ describe('schedules', () => {
       if (id === 'refresh-product-cache') {
         // Shipped paused, pointing at a placeholder API this worker does not allow: it asks nothing.
         assert.equal(run.error?.code, 'UPSTREAM_NOT_ALLOWED', JSON.stringify(run.error));
+        continue;
+      }
+      if (id === 'monthly-invoicing') {
+        // It bills every customer with usage in that month, other tests' too: some of theirs have
+        // no address or one the mail server refuses (row errors, so the run may end partial).
+        assert.ok(['success', 'partial'].includes(run.status), `${id}: ${run.status} ${JSON.stringify(run.error ?? run.result?.error)}`);
+        assert.deepEqual(Object.values(run.result!.steps!).map((s) => s.status === 'success' || s.status === 'partial'), [true, true, true, true]);
+        for (const e of run.result!.errorSample) assert.ok(['NO_EMAIL_ADDRESS', 'EMAIL_REFUSED'].includes(e.code), JSON.stringify(e));
+        const invoice = (await invoicesOf(stack().pool, p, month)).get('a');
+        assert.deepEqual([invoice?.status, invoice?.total], ['sent', '1500']);
+        assert.equal((await mailTo(`${p}.a@example.com`)).length, 1);
         continue;
       }
       assert.equal(run.status, 'success', `${id}: ${JSON.stringify(run.error ?? run.result?.error)}`);

@@ -89,7 +89,7 @@ describe('import params', () => {
     const mapped = importParamsSchema.parse({ source: 's3://b/k', dataset: 'users', mapping: { x: 'nope' } });
     assert.deepEqual(checkImportParams(mapped, shipped), [{ path: ['mapping', 'x'], message: '"nope" is not a column of users (email, name, role, status, signup_date, last_login_at, deleted_at)' }]);
     const unknown = importParamsSchema.parse({ source: 's3://b/k', dataset: 'nope' });
-    assert.match(checkImportParams(unknown, shipped)[0]!.message, /^"nope" is not a declared dataset \(password_reset_tokens, posts, product_cache, products, sessions, user_activity, users, verification_tokens\)$/);
+    assert.match(checkImportParams(unknown, shipped)[0]!.message, /^"nope" is not a declared dataset \(customers, invoice_lines, invoices, password_reset_tokens, posts, product_cache, products, sessions, usage_events, user_activity, users, verification_tokens\)$/);
   });
 });
 
@@ -152,6 +152,38 @@ describe('declarations', () => {
     assert.match(message, /^ {2}key: a cache dataset has one key column, the upstream's id$/m);
     assert.match(message, /^ {2}system\.last_status: a cache dataset's table has last_status \(text\), which cache-refresh maintains: declare it under system$/m);
     assert.doesNotMatch(message, /last_updated|updated_at/);
+  });
+
+  it('exact decimals, currency defaults and writtenBy survive the round trip to YAML, and exact decimals stay text', () => {
+    const coded = defineDataset({
+      name: 'charges',
+      table: 'charges',
+      description: 'Charges.',
+      key: ['ref'],
+      idColumn: 'id',
+      columns: {
+        ref: col.text({ required: true, description: 'Reference.' }),
+        amount: col.exactDecimal({ required: true, integerDigits: 4, scale: 2, normalise: ['decimal_comma'], description: 'Amount.' }),
+        currency: col.currency({ default: 'EUR', description: 'Currency.' }),
+      },
+      system: { id: 'integer' },
+      writtenBy: 'invoicing',
+    });
+    const yaml = declarationYaml(coded.declaration);
+    assert.match(yaml, /^writtenBy: invoicing$/m);
+    const loaded = compileDeclaration(parseDeclarationYaml(yaml, 'charges.yaml', 'charges'));
+    assert.deepEqual(loaded.declaration, coded.declaration);
+    assert.equal(loaded.writtenBy, 'invoicing');
+    for (const dataset of [coded as Dataset, loaded]) {
+      const [amount, currency] = [column(dataset, 'amount'), column(dataset, 'currency')];
+      assert.equal(amount.sql, 'numeric');
+      assert.equal(amount.schema.parse('1234,56'), '1234.56', 'text, never a float');
+      assert.equal(amount.quick!(' 0.10 '), '0.10');
+      assert.equal(amount.schema.safeParse('12345').error?.issues[0]?.message, 'must be a number of at most 4 digits and 2 decimals, 0 or more');
+      assert.equal(amount.schema.safeParse('-1').success, false);
+      assert.equal(currency.schema.parse(undefined), 'EUR');
+    }
+    assert.throws(() => parseDeclarationYaml('table: c\ndescription: C.\nkey: [a]\ncolumns:\n  a: {type: currency, required: true, default: euro, description: A.}\n', 'c.yaml', 'c'), /columns\.a\.default: must be a three-letter currency code/);
   });
 
   it('the shipped users dataset keeps its quick checks for the import fast path', () => {

@@ -19,7 +19,7 @@ const refused = (text: string) => {
 };
 
 describe('schedule declarations', () => {
-  it('the shipped file declares daily-stats, cleanup-expired, weekly-report and refresh-product-cache (paused)', () => {
+  it('the shipped file declares daily-stats, cleanup-expired, weekly-report, refresh-product-cache (paused) and monthly-invoicing', () => {
     const declared = loadSchedules(shippedSchedulesFile, shipped);
     assert.deepEqual(
       declared.map((d) => [d.id, d.kind, d.cron ?? d.calendar, d.timeZone, d.overlap, d.catchupWindow, d.jitter, d.paused]),
@@ -28,6 +28,7 @@ describe('schedule declarations', () => {
         ['cleanup-expired', 'cleanup', '0 * * * *', 'UTC', 'skip', '30m', '5m', false],
         ['weekly-report', 'report', { dayOfWeek: 'SUNDAY', hour: 3, minute: 0 }, 'UTC', 'skip', '1d', undefined, false],
         ['refresh-product-cache', 'cache-refresh', '0 * * * *', 'UTC', 'skip', '30m', undefined, true],
+        ['monthly-invoicing', 'invoicing', '0 3 1 * *', 'UTC', 'skip', '3d', undefined, false],
       ],
     );
   });

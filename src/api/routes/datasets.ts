@@ -39,6 +39,10 @@ const datasetSchema = z
     key: z.array(z.string()).describe('The key columns'),
     columns: z.array(columnSchema).describe('Columns runs may import into, update and filter on'),
     systemColumns: z.array(z.object({ name: z.string(), type: z.string() })).describe('Columns the database maintains: filters may use them, imports and updates may not'),
+    writtenBy: z
+      .string()
+      .optional()
+      .describe('The job kind that alone writes this dataset (invoices: invoicing); imports, bulk updates, cleanups and dedupe merges refuse it'),
     rows: z
       .object({ count: z.number().int(), exact: z.boolean().describe('false: the planner\'s estimate (large tables)') })
       .describe('How many rows the table holds: counted for small tables, estimated from pg_class.reltuples for large ones'),
@@ -65,6 +69,7 @@ async function describeDataset(pool: Pool, dataset: Dataset): Promise<DatasetVie
       };
     }),
     systemColumns: Object.entries(dataset.system).map(([name, type]) => ({ name, type })),
+    ...(dataset.writtenBy && { writtenBy: dataset.writtenBy }),
     rows: await estimateRows(pool, dataset),
   };
 }
