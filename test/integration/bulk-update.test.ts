@@ -172,15 +172,23 @@ describe('bulk update', () => {
   it('cancel mid-run stops after a batch: every batch fully applied or not at all', async () => {
     const p = uniqueId('cancel');
     await seedUsers(pool(), p, 60_000, { status: 'active' });
-    const runId = await startRun(fixture.stack, 'bulk-update', { dataset: 'users', where: ownUsers(p), set: { status: 'inactive' }, batchSize: 500 });
-    await waitForRun(fixture.stack, runId, (r) => (r.progress?.counts.succeeded ?? 0) > 0);
-    assert.equal((await fixture.stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` })).statusCode, 202);
-    const run = await waitForRun(fixture.stack, runId);
-    assert.equal(run.status, 'cancelled');
-    const changed = (await statusCounts(pool(), p)).inactive ?? 0;
-    assert.equal(changed, run.result!.counts.succeeded);
-    assert.ok(changed < 60_000, 'the run stopped before the end');
-    assert.equal(changed % 500, 0, 'only whole batches');
+    // Each batch's update takes at least 50 ms, so that the cancel lands mid-run however fast the machine.
+    const fn = `slow_${p.replace(/-/g, '_')}`;
+    await pool().query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$`);
+    await pool().query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON users FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`);
+    try {
+      const runId = await startRun(fixture.stack, 'bulk-update', { dataset: 'users', where: ownUsers(p), set: { status: 'inactive' }, batchSize: 500 });
+      await waitForRun(fixture.stack, runId, (r) => (r.progress?.counts.succeeded ?? 0) > 0);
+      assert.equal((await fixture.stack.app.inject({ method: 'POST', url: `/runs/${runId}/cancel` })).statusCode, 202);
+      const run = await waitForRun(fixture.stack, runId);
+      assert.equal(run.status, 'cancelled');
+      const changed = (await statusCounts(pool(), p)).inactive ?? 0;
+      assert.equal(changed, run.result!.counts.succeeded);
+      assert.ok(changed < 60_000, 'the run stopped before the end');
+      assert.equal(changed % 500, 0, 'only whole batches');
+    } finally {
+      await pool().query(`DROP TRIGGER ${fn} ON users; DROP FUNCTION ${fn}()`);
+    }
   });
 
   describe('filters that try SQL are refused with a 400, and the table stays intact', () => {
