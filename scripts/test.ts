@@ -158,6 +158,8 @@ async function main(): Promise<number> {
       MAILPIT_API_URL: mailpit.httpUrl,
       WEBHOOK_SECRET: newWebhookSecret(),
       BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
+      // Workers import local files from $BATCHFLOW_DATA_DIR/imports only: test fixtures go there.
+      BATCHFLOW_DATA_DIR: path.join(tmp, 'data'),
       BATCHFLOW_TEST_TMP: tmp,
       BATCHFLOW_API_KEY: apiKey,
       // Workers started by tests leave schedules alone: the shipped hourly cleanup would delete

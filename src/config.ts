@@ -1,7 +1,7 @@
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { durationMs, durationSchema } from './jobs/run';
 import { parseOriginRule } from './upstream/urls';
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
@@ -21,6 +21,10 @@ const envSchema = z.object({
   BATCHFLOW_DATASETS: optionalString,
   BATCHFLOW_SLICE_SECONDS: z.coerce.number().positive().max(300).default(10),
   BATCHFLOW_PARALLEL_BATCHES: z.coerce.number().int().min(1).max(8).default(2),
+  BATCHFLOW_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(25),
+  BATCHFLOW_RUN_RETENTION: durationSchema.default('30d'),
+  BATCHFLOW_LOCK_TIMEOUT: durationSchema.default('30s'),
+  BATCHFLOW_S3_SOURCE_BUCKETS: optionalString,
   BATCHFLOW_WORKFLOW_BUNDLE: optionalString,
   BATCHFLOW_SCHEDULES: optionalString,
   BATCHFLOW_API_URL: z.url().optional(),
@@ -78,9 +82,8 @@ export const shippedSchedulesFile = fileURLToPath(new URL('../config/schedules.y
 
 function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, string>) {
   const dataDir = path.resolve(env.BATCHFLOW_DATA_DIR);
-  const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS
-    ? env.BATCHFLOW_LOCAL_SOURCE_DIRS.split(path.delimiter).filter(Boolean)
-    : [process.cwd(), os.tmpdir()];
+  // One dedicated folder by default: row errors echo raw input back through the API.
+  const localSourceDirs = env.BATCHFLOW_LOCAL_SOURCE_DIRS ? env.BATCHFLOW_LOCAL_SOURCE_DIRS.split(path.delimiter).filter(Boolean) : [path.join(dataDir, 'imports')];
   return {
     temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TASK_QUEUE },
     databaseUrl: env.DATABASE_URL,
@@ -101,6 +104,14 @@ function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, s
     localKeyFile: path.join(dataDir, 'admin-api-key'),
     /** '*' allows any local path; otherwise local import sources must lie under one of these. */
     localSourceDirs: localSourceDirs.map((d) => (d === '*' ? d : path.resolve(d))),
+    /** Buckets s3:// import sources may name: the object store's bucket unless configured. */
+    s3SourceBuckets: env.BATCHFLOW_S3_SOURCE_BUCKETS ? env.BATCHFLOW_S3_SOURCE_BUCKETS.split(',').map((b) => b.trim()).filter(Boolean) : env.S3_BUCKET ? [env.S3_BUCKET] : [],
+    /** Attempts of an activity that keeps failing with errors that might pass, before its run fails. */
+    maxAttempts: env.BATCHFLOW_MAX_ATTEMPTS,
+    /** Run state (checkpoints, row errors, previews, id lists) untouched for this long is purged. */
+    runRetentionMs: durationMs(env.BATCHFLOW_RUN_RETENTION),
+    /** The longest a worker's statement waits for a lock before it fails and its slice is retried. */
+    lockTimeoutMs: durationMs(env.BATCHFLOW_LOCK_TIMEOUT),
     /** Directories of dataset declarations (*.yaml), read once at start. */
     datasetDirs: (env.BATCHFLOW_DATASETS?.split(path.delimiter).filter(Boolean) ?? [shippedDatasetsDir]).map((d) => path.resolve(d)),
     sliceMs: Math.round(env.BATCHFLOW_SLICE_SECONDS * 1000),

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import type { FatalCode, RecordErrorCode } from './formats/types';
 
 /**
  * Error codes that cross process boundaries: they are the ApplicationFailure `type`, the `code`
@@ -6,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
  */
 export const ErrorCode = {
   InvalidParams: 'INVALID_PARAMS',
+  ParamsTooLarge: 'PARAMS_TOO_LARGE',
   SourceNotFound: 'SOURCE_NOT_FOUND',
   SourceNotAllowed: 'SOURCE_NOT_ALLOWED',
   DestinationNotAllowed: 'DESTINATION_NOT_ALLOWED',
@@ -19,6 +21,10 @@ export const ErrorCode = {
   StoppedOnError: 'STOPPED_ON_ERROR',
   RunFailed: 'RUN_FAILED',
   BatchFailed: 'BATCH_FAILED',
+  /** The database refused the work for a reason no retry can fix (a missing column, a missing privilege). */
+  DatabaseError: 'DATABASE_ERROR',
+  /** An activity kept failing with errors that might have passed, up to its bound of attempts. */
+  RetriesExhausted: 'RETRIES_EXHAUSTED',
   NotFound: 'NOT_FOUND',
   MaxRecordsExceeded: 'MAX_RECORDS_EXCEEDED',
   PreconditionFailed: 'PRECONDITION_FAILED',
@@ -40,7 +46,13 @@ export const ErrorCode = {
   /** The upstream answered with something that is not the JSON a row needs. */
   InvalidResponse: 'INVALID_RESPONSE',
 } as const;
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+/** Every code: the map's, and the reading problems the file formats report on rows (src/formats/types.ts). */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | RecordErrorCode | FatalCode;
+
+const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** A failure's type as an ErrorCode: RUN_FAILED for types that are not one (an SDK's, an unexpected error's name). */
+export const asErrorCode = (type: string | null | undefined): ErrorCode => (type && knownCodes.has(type) ? (type as ErrorCode) : ErrorCode.RunFailed);
 
 /** Errors that retrying cannot fix: Temporal must not retry them. */
 export function permanentFailure(code: ErrorCode, message: string, details?: unknown): ApplicationFailure {

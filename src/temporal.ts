@@ -1,8 +1,8 @@
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from './config';
-import { ErrorCode } from './errors';
-import type { RunResult } from './jobs/run';
+import { asErrorCode } from './errors';
+import type { Failure, RunResult } from './jobs/run';
 
 /** One Temporal connection per process; close it on shutdown. */
 export async function connectTemporal(config: Config): Promise<{ client: Client; close(): Promise<void> }> {
@@ -12,11 +12,11 @@ export async function connectTemporal(config: Config): Promise<{ client: Client;
 }
 
 /** Why a failed run failed: its error code and message, and the result it carried with them. */
-export async function runFailure(handle: WorkflowHandle): Promise<{ error: { code: string; message: string }; result?: RunResult }> {
+export async function runFailure(handle: WorkflowHandle): Promise<{ error: Failure; result?: RunResult }> {
   const failure = await handle.result().then(
     () => undefined,
     (err: unknown) => (err instanceof WorkflowFailedError ? err.cause : undefined),
   );
   const result = failure instanceof ApplicationFailure ? (failure.details?.[0] as RunResult | undefined) : undefined;
-  return { error: { code: (failure instanceof ApplicationFailure && failure.type) || ErrorCode.RunFailed, message: failure?.message ?? 'the run failed' }, result };
+  return { error: { code: asErrorCode(failure instanceof ApplicationFailure ? failure.type : undefined), message: failure?.message ?? 'the run failed' }, result };
 }

@@ -1,12 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type InjectedSinks } from '@temporalio/worker';
 import { createActivities, type Activities } from './activities';
+import { FailurePolicy } from './activities/failure-policy';
 import { createImportReaders } from './activities/import-readers';
 import { loadConfig, requireDatabaseUrl, type Config } from './config';
 import type { DatasetRegistry } from './datasets';
 import { openDatasets } from './datasets/check';
 import { migrate } from './db/migrate';
-import { createPool } from './db/pool';
+import { createPool, type Pool } from './db/pool';
+import { runState } from './db/queries';
 import { createLogger, temporalLogger, type Logger } from './log';
 import { serveMetrics } from './metrics/server';
 import { startDatasetSeries, workerMetrics, workerRegistry } from './metrics/worker';
@@ -18,6 +20,27 @@ import { connectTemporal } from './temporal';
 import type { RunSinks } from './workflows/run-tracker';
 
 const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+// Slices running at once on one worker.
+const MAX_SLICES = 8;
+// How often a worker purges run state older than the retention period (and once at start).
+const PURGE_EVERY_MS = 60 * 60 * 1000;
+
+/**
+ * Purges expired run state now and then, until the returned function is called. Workers purging
+ * at the same time only delete the same rows.
+ */
+function purgeExpiredRuns(pool: Pool, retentionMs: number, log: (msg: string) => void): () => void {
+  const purge = () =>
+    runState.purge(pool, new Date(Date.now() - retentionMs)).then(
+      (n) => n > 0 && log(`purged the state of ${n} run(s) older than the retention period`),
+      (err: Error) => log(`purging old run state failed (next try in an hour): ${err.message}`),
+    );
+  void purge();
+  const timer = setInterval(() => void purge(), PURGE_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** Where workflows report runs starting and ending: the worker's metrics. */
 const sinks: InjectedSinks<RunSinks> = {
@@ -32,12 +55,17 @@ const sinks: InjectedSinks<RunSinks> = {
  * the real activities (to hold a slice back, or to fail one).
  */
 export async function createWorker(config: Config, opts: { log?: (msg: string) => void; wrapActivities?: (activities: Activities) => Partial<Activities> } = {}) {
+  const log = opts.log ?? (() => undefined);
   const databaseUrl = requireDatabaseUrl(config);
-  await migrate(databaseUrl, opts.log);
-  const pool = createPool(databaseUrl);
+  await migrate(databaseUrl, log);
+  // Each slice loads up to parallelBatches batches, each on a connection of its own, and reads on
+  // another now and then: 8 slices can want more connections than the pool's 10. They then wait,
+  // in the order they asked, so the oldest batch of a slice (which the later ones wait for to
+  // commit) always gets a connection first: slower, never stuck.
+  const pool = createPool(databaseUrl, 10, { lockTimeoutMs: config.lockTimeoutMs });
   let datasets: DatasetRegistry;
   try {
-    datasets = await openDatasets(config.datasetDirs, pool, opts.log);
+    datasets = await openDatasets(config.datasetDirs, pool, log);
     // Roll-ups count declared datasets: a measure naming a column they do not declare stops the worker here.
     assertRollupsMatchDatasets(datasets);
     startDatasetSeries(datasets.names);
@@ -49,7 +77,7 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
   let schedules: SyncOutcome | undefined;
   try {
     // A bad schedules file stops the worker here, naming the schedule and the field.
-    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, datasets, log: opts.log });
+    if (config.schedulesFile) schedules = await syncDeclaredSchedules(temporal.client, { file: config.schedulesFile, taskQueue: config.temporal.taskQueue, datasets, log });
   } catch (err) {
     await temporal.close();
     await pool.end();
@@ -86,8 +114,9 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
       opts.wrapActivities,
     ),
     sinks,
-    // Slices are I/O bound and take a connection each: keep their number under the pool size.
-    maxConcurrentActivityTaskExecutions: 8,
+    // Permanent database errors fail at once; other failures retry up to config.maxAttempts.
+    interceptors: { activity: [(ctx) => ({ inbound: new FailurePolicy(ctx, config.maxAttempts) })] },
+    maxConcurrentActivityTaskExecutions: MAX_SLICES,
     shutdownGraceTime: '20 seconds',
     // Heartbeats (one per batch) carry cancellations back: send them promptly so a cancelled
     // slice stops at its next batch boundary rather than at the end of its slice.
@@ -99,9 +128,11 @@ export async function createWorker(config: Config, opts: { log?: (msg: string) =
     schedules,
     /** Runs until shutdown() (or a signal), then releases the connection, the pool and the reader threads. */
     run: async () => {
+      const stopPurging = purgeExpiredRuns(pool, config.runRetentionMs, log);
       try {
         await worker.run();
       } finally {
+        stopPurging();
         await connection.close();
         await temporal.close();
         await pool.end();

@@ -4,12 +4,13 @@ import { rollupQueries } from '../db/rollups';
 import { checkAggregateParams, type DatePosition } from '../jobs/aggregate';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { addDays, type DateRange } from '../jobs/dates';
+import type { RunRef } from '../jobs/run';
 import { rollups, type RollupName } from '../rollups';
 import { runSlice, type Batch } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
 
 export interface AggregateSliceInput {
-  runId: string;
+  run: RunRef;
   rollups: RollupName[];
   range: DateRange;
   cursor?: Checkpoint<DatePosition>;
@@ -31,12 +32,12 @@ export function createAggregateActivities(deps: { pool: Pool; datasets: DatasetR
   const datasetOf = (name: string) => requireDataset(deps.datasets, name);
   return {
     /** Computes date after date, each date's roll-up rows committed with the checkpoint, for about sliceMs. */
-    async aggregateSlice({ runId, rollups: names, range, cursor }: AggregateSliceInput): Promise<Checkpoint<DatePosition>> {
+    async aggregateSlice({ run, rollups: names, range, cursor }: AggregateSliceInput): Promise<Checkpoint<DatePosition>> {
       // Every slice, as the run has no planning step: the check is in memory.
       requireValidParams(checkAggregateParams({ rollups: names }, deps.datasets));
       return runSlice<DatePosition, DateBatch>({
         pool: deps.pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         // A date has no rows to reject: it is computed or the slice fails and is retried.
         policy: { errorHandling: 'continue_on_error' },
@@ -44,7 +45,7 @@ export function createAggregateActivities(deps: { pool: Pool; datasets: DatasetR
         initialPosition: {},
         batches: (from) => dateBatches(range, from),
         async apply(client, batch) {
-          for (const name of names) await rollupQueries.upsertDay(client, rollups[name], datasetOf, batch.date, runId);
+          for (const name of names) await rollupQueries.upsertDay(client, rollups[name], datasetOf, batch.date, run.id);
           return { succeeded: 1, skipped: 0, errors: [], rejectedRows: 0 };
         },
       });

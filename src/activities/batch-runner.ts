@@ -1,10 +1,36 @@
 import { Context } from '@temporalio/activity';
-import { detailCounts, zeroCounts, type Counts, type DetailCount, type ErrorPolicy, type RowError } from '../jobs/run';
+import { detailCounts, zeroCounts, type Counts, type DetailCount, type ErrorPolicy, type Failure, type RowError, type RunRef } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
 import { ErrorCode } from '../errors';
 import { workerMetrics } from '../metrics/worker';
+
+/**
+ * Activities heartbeat at least this often while they work, whatever a batch or a query takes:
+ * the heartbeat timeout (workflows/common.ts) then only ever means a dead worker.
+ */
+export const HEARTBEAT_EVERY_MS = 5_000;
+
+/**
+ * Heartbeats every `everyMs` until the returned function is called; `details` gives what to send
+ * (a slice's committed checkpoint, which a retry resumes from; nothing for other activities).
+ */
+function startHeartbeats(details: () => unknown, everyMs = HEARTBEAT_EVERY_MS): () => void {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(details()), everyMs);
+  return () => clearInterval(timer);
+}
+
+/** Runs `work` (a plan's counting, a run's ending) heartbeating all along. */
+export async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const stop = startHeartbeats(() => undefined);
+  try {
+    return await work();
+  } finally {
+    stop();
+  }
+}
 
 /** One batch as a flow's producer made it: where it ends, and the rows it already rejected. */
 export interface Batch<P> {
@@ -14,7 +40,7 @@ export interface Batch<P> {
   /** How many distinct rows those errors reject. */
   rejectedRows: number;
   /** Set when the source cannot be read past this batch (a malformed file): the run stops failed. */
-  fatal?: { code: string; message: string };
+  fatal?: Failure;
   /** Extra checkpoint facts the producer learnt (warnings, totals). */
   warnings?: string[];
   bytesRead?: number;
@@ -23,7 +49,11 @@ export interface Batch<P> {
   step?: string;
   /** The dataset the batch writes or reads: its rows are counted per dataset too (stats, metrics). */
   dataset?: string;
-  /** Touches rows the batch before it touches: it must not load until that one has committed. */
+  /**
+   * Touches rows that a batch loading beside it (one of the parallelBatches - 1 before it) touches:
+   * it must not load until that one has committed. Batches commit in order, so it waits for the
+   * batch just before it, and with that for every earlier one.
+   */
   waitForPrevious?: boolean;
   /**
    * The producer keeps its own time and ends the slice after this batch (a producer with work in
@@ -48,7 +78,7 @@ const withWarnings = (warnings: string[], more: string[] | undefined) =>
 
 export interface SliceSpec<P, B extends Batch<P>> {
   pool: Pool;
-  runId: string;
+  run: RunRef;
   /**
    * How long one activity call works before handing its checkpoint back to the workflow;
    * Infinity for a producer that ends its slices itself (`handBack`).
@@ -67,6 +97,8 @@ export interface SliceSpec<P, B extends Batch<P>> {
    * connection. They still commit in order, so the committed checkpoints remain a prefix.
    */
   parallelBatches?: number;
+  /** How often to heartbeat the committed checkpoint while a batch takes long (HEARTBEAT_EVERY_MS). */
+  heartbeatMs?: number;
 }
 
 const newest = <P>(...checkpoints: (Checkpoint<P> | undefined | null)[]): Checkpoint<P> | undefined =>
@@ -94,11 +126,19 @@ function stopReason(policy: ErrorPolicy, counts: Counts, batchFailed: number): C
   return undefined;
 }
 
-/** A third of the slices' heartbeat timeout (workflows/common.ts). */
-const KEEP_ALIVE_MS = 5_000;
-
 /** Why a loaded batch was rolled back rather than committed: an earlier batch stopped the run. */
 class NotCommitted extends Error {}
+
+/**
+ * Another attempt of the same slice committed a batch first (this attempt outlived its heartbeat
+ * timeout and was retried while still running): this one stops, having applied nothing twice.
+ */
+export class SupersededAttempt extends Error {
+  override readonly name = 'SupersededAttempt';
+  constructor(run: RunRef, committedSeq: number | undefined) {
+    super(`run ${run.id} moved on to batch ${committedSeq} in another attempt; this attempt stops`);
+  }
+}
 
 /**
  * The checkpointed loop every batch flow shares. It resumes from the newest of the workflow's
@@ -112,7 +152,9 @@ class NotCommitted extends Error {}
  */
 export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Promise<Checkpoint<P>> {
   const ctx = Context.current();
-  const stored = await runState.readCheckpoint<Checkpoint<P>>(spec.pool, spec.runId);
+  const { execution } = spec.run;
+  await runState.register(spec.pool, spec.run);
+  const stored = await runState.readCheckpoint<Checkpoint<P>>(spec.pool, execution);
   let committed: Checkpoint<P> = newest(spec.cursor, ctx.info.heartbeatDetails as Checkpoint<P> | undefined, stored?.checkpoint) ?? {
     seq: 0,
     position: spec.initialPosition,
@@ -121,7 +163,7 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
     warnings: [],
   };
   if (committed.done || committed.stop) return committed;
-  if (!stored) await runState.ensureCheckpoint(spec.pool, spec.runId, committed);
+  if (!stored) await runState.ensureCheckpoint(spec.pool, execution, committed);
   workerMetrics.sliceStarted(ctx.info.workflowType, ctx.info.attempt);
   if (ctx.info.attempt > 1) ctx.log.warn('slice retried: resuming after the last committed batch', { batch: committed.seq, processed: committed.counts.processed });
 
@@ -135,8 +177,8 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
       if (base.stop) throw new NotCommitted();
       // Serialises attempts: a slice retried while an older attempt still runs (a batch that
       // outlived the heartbeat timeout) must not apply the same batch twice.
-      const committedSeq = await runState.lockCheckpoint(client, spec.runId);
-      if (committedSeq !== base.seq) throw new Error(`run ${spec.runId} moved on to batch ${committedSeq} in another attempt; this attempt stops`);
+      const committedSeq = await runState.lockCheckpoint(client, execution);
+      if (committedSeq !== base.seq) throw new SupersededAttempt(spec.run, committedSeq);
       const counts = addCounts(base.counts, applied, batch.rejectedRows);
       const byStep = batch.step
         ? { ...base.byStep, [batch.step]: addCounts(base.byStep?.[batch.step] ?? zeroCounts(), applied, batch.rejectedRows) }
@@ -157,8 +199,8 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
         bytesTotal: batch.bytesTotal ?? base.bytesTotal,
         ...(stop && { stop }),
       };
-      await runState.insertErrors(client, spec.runId, [...batch.errors, ...applied.errors]);
-      await runState.writeCheckpoint(client, spec.runId, updated.seq, updated);
+      await runState.insertErrors(client, execution, [...batch.errors, ...applied.errors]);
+      await runState.writeCheckpoint(client, execution, updated.seq, updated);
       return updated;
     }).then(
       async (updated) => {
@@ -178,9 +220,6 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   };
 
   const started = Date.now();
-  // A batch that takes long to read or load (a slow source, an upstream's Retry-After) must not
-  // make a live worker look dead: the committed checkpoint is heartbeated every few seconds anyway.
-  const keepAlive = setInterval(() => ctx.heartbeat(committed), KEEP_ALIVE_MS);
   const parallel = spec.parallelBatches ?? 1;
   const iterator = spec.batches(committed)[Symbol.asyncIterator]();
   let next: Promise<IteratorResult<B>> | undefined = iterator.next();
@@ -188,6 +227,9 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
   let tail: Promise<Checkpoint<P>> = Promise.resolve(committed);
   const inFlight: Promise<Checkpoint<P>>[] = [];
   let reachedEnd = false;
+  // A batch that takes long to read or load (a slow source, an upstream's Retry-After) must not
+  // make a live worker look dead: the committed checkpoint is heartbeated every few seconds anyway.
+  const stopHeartbeats = startHeartbeats(() => committed, spec.heartbeatMs);
   try {
     while (next) {
       const result: IteratorResult<B> = await next;
@@ -211,12 +253,12 @@ export async function runSlice<P, B extends Batch<P>>(spec: SliceSpec<P, B>): Pr
     // Batches already loading still commit (or roll back) before the slice returns.
     await Promise.allSettled(inFlight);
     await iterator.return?.(undefined).catch(() => undefined);
-    clearInterval(keepAlive);
+    stopHeartbeats();
   }
   await tail;
   if (reachedEnd && !committed.stop) {
     committed = { ...committed, done: true };
-    await runState.writeCheckpoint(spec.pool, spec.runId, committed.seq, committed);
+    await runState.writeCheckpoint(spec.pool, execution, committed.seq, committed);
   }
   ctx.log.info('slice handed back', { batch: committed.seq, processed: committed.counts.processed, failed: committed.counts.failed, done: committed.done, ...(committed.stop && { stop: committed.stop.code }) });
   return committed;

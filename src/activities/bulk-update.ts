@@ -3,13 +3,14 @@ import type { Pool } from '../db/pool';
 import { rowQueries, sortedDistinct, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode } from '../errors';
 import { checkBulkUpdateParams, type BulkUpdateParams } from '../jobs/bulk-update';
-import type { Checkpoint } from '../jobs/checkpoint';
+import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { resolveSet } from '../jobs/filter';
+import type { RunPlan, RunRef } from '../jobs/run';
 import { requireDataset, requireValidParams } from './params';
-import { planOrFail, runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
+import { planRun, runRowSlice, type RowTarget } from './rows';
 
 export interface BulkUpdateSliceInput {
-  runId: string;
+  run: RunRef;
   params: BulkUpdateParams;
   plan: RunPlan;
   cursor?: Checkpoint<KeysetPosition>;
@@ -33,10 +34,12 @@ export function createBulkUpdateActivities(deps: { pool: Pool; datasets: Dataset
   const { pool } = deps;
   return {
     /** Counts and samples the rows a bulk update would change, and fixes the highest id it may reach. */
-    async planBulkUpdate({ params, asOf }: { params: BulkUpdateParams; asOf: string }): Promise<RunPlan> {
+    async planBulkUpdate({ run, params, asOf }: { run: RunRef; params: BulkUpdateParams; asOf: string }): Promise<RunPlan> {
       requireValidParams(checkBulkUpdateParams(params, deps.datasets));
-      return planOrFail(async () => {
+      return planRun(pool, run, async () => {
         const { selection, ids } = selectionOf(deps.datasets, params, asOf);
+        // The run uses the stored list: it must outlive the retention period as long as the run does.
+        if (ids && 'listId' in ids) await rowQueries.referenceIdList(pool, run.execution, ids.listId);
         const values = resolveSet(selection.dataset, params.set, selection.asOf);
         await rowQueries.analyzeIfStale(pool, selection.dataset);
         const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection, ids), rowQueries.sample(pool, selection, params.sampleSize, ids)]);
@@ -46,21 +49,20 @@ export function createBulkUpdateActivities(deps: { pool: Pool; datasets: Dataset
           notFound = listed - (await rowQueries.count(pool, { ...selection, where: undefined }, ids)).matched;
         }
         return {
-          asOf,
-          preview: { matched, sample: sample.map((row) => previewRow(selection.dataset, row, values)), ...(notFound !== undefined && { notFound }) },
-          bounds: [maxId],
+          plan: { asOf, preview: { matched, ...(notFound !== undefined && { notFound }) }, bounds: [maxId] },
+          samples: { sample: sample.map((row) => previewRow(selection.dataset, row, values)) },
         };
       });
     },
 
     /** Updates batch after batch from the run's checkpoint for about sliceMs. */
-    async bulkUpdateSlice({ runId, params, plan, cursor }: BulkUpdateSliceInput): Promise<Checkpoint<KeysetPosition>> {
+    async bulkUpdateSlice({ run, params, plan, cursor }: BulkUpdateSliceInput): Promise<Checkpoint<KeysetPosition>> {
       const { selection, ids } = selectionOf(deps.datasets, params, plan.asOf);
       const values = resolveSet(selection.dataset, params.set, selection.asOf);
       const target: RowTarget = { name: 'update', selection, ids, upTo: plan.bounds[0]!, batchSize: params.batchSize };
       return runRowSlice({
         pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,

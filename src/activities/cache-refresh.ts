@@ -6,14 +6,14 @@ import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
 import { checkCacheRefreshParams, staleRows, type CacheRefreshParams } from '../jobs/cache-refresh';
 import { isCacheDataset } from '../jobs/datasets';
-import type { Checkpoint } from '../jobs/checkpoint';
-import type { RowError } from '../jobs/run';
+import { keysetStart, type Checkpoint } from '../jobs/checkpoint';
+import type { RowError, RunPlan, RunRef } from '../jobs/run';
 import { createUpstreamClient, type Answer, type UpstreamClient } from '../upstream/client';
 import { expandTemplate, originAllowed, templateOrigin, type OriginRule } from '../upstream/urls';
 import { runSlice, type Applied } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
 import { refreshWindow, type RefreshPosition, type WindowBatch } from './refresh-window';
-import { keysetStart, planOrFail, type RunPlan } from './rows';
+import { planRun } from './rows';
 
 /** What the worker allows a refresh to reach: origins, and the secrets its headers may name. */
 export interface UpstreamAccess {
@@ -22,7 +22,7 @@ export interface UpstreamAccess {
 }
 
 export interface CacheRefreshSliceInput {
-  runId: string;
+  run: RunRef;
   params: CacheRefreshParams;
   plan: RunPlan;
   cursor?: Checkpoint<RefreshPosition>;
@@ -80,7 +80,8 @@ function asker(dataset: CacheDataset, params: CacheRefreshParams, client: Upstre
       line: null,
       field: p.field,
       code: p.code,
-      message: `${keyColumn} ${row.key}: ${p.field ? `${p.field} ` : ''}${p.message}`,
+      // The row by its id and its key in raw: messages reach the result's error sample, and so workflow history.
+      message: `${p.field ? `${p.field} ` : ''}${p.message}`,
       raw: { [keyColumn]: row.key },
     })),
   });
@@ -179,21 +180,21 @@ export function createCacheRefreshActivities(deps: { pool: Pool; datasets: Datas
   const { pool } = deps;
   return {
     /** Counts the stale rows and fixes the highest id the run may reach; refuses an upstream the worker does not allow. */
-    async planCacheRefresh({ params, asOf }: { params: CacheRefreshParams; asOf: string }): Promise<RunPlan> {
+    async planCacheRefresh({ run, params, asOf }: { run: RunRef; params: CacheRefreshParams; asOf: string }): Promise<RunPlan> {
       requireValidParams(checkCacheRefreshParams(params, deps.datasets));
       upstreamHeaders(params, deps.upstream);
-      return planOrFail(async () => {
+      return planRun(pool, run, async () => {
         const selection = selectionOf(cacheDatasetOf(deps.datasets, params), params, asOf);
         await rowQueries.analyzeIfStale(pool, selection.dataset);
-        // Sample rows only when someone will look at them (a dry run, an approval): they travel in workflow history.
+        // Sample rows only when someone will look at them (a dry run, an approval); they are stored apart from workflow history.
         const sampleSize = params.dryRun || params.requiresConfirmation ? params.sampleSize : 0;
         const [{ matched, maxId }, sample] = await Promise.all([rowQueries.count(pool, selection), rowQueries.sample(pool, selection, sampleSize)]);
-        return { asOf, preview: { matched, sample }, bounds: [maxId] };
+        return { plan: { asOf, preview: { matched }, bounds: [maxId] }, samples: { sample } };
       });
     },
 
     /** Refreshes stale rows from the run's checkpoint for about sliceMs, then hands back with every answer it paid for committed. */
-    async cacheRefreshSlice({ runId, params, plan, cursor }: CacheRefreshSliceInput): Promise<Checkpoint<RefreshPosition>> {
+    async cacheRefreshSlice({ run, params, plan, cursor }: CacheRefreshSliceInput): Promise<Checkpoint<RefreshPosition>> {
       const headers = upstreamHeaders(params, deps.upstream);
       const dataset = cacheDatasetOf(deps.datasets, params);
       const selection = selectionOf(dataset, params, plan.asOf);
@@ -202,7 +203,7 @@ export function createCacheRefreshActivities(deps: { pool: Pool; datasets: Datas
       const cancelled = Context.current().cancellationSignal;
       return runSlice<RefreshPosition, RefreshBatch>({
         pool,
-        runId,
+        run,
         // The window hands back itself at its deadline, once its answers are in.
         sliceMs: Number.POSITIVE_INFINITY,
         policy: params,

@@ -1,13 +1,14 @@
 import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { rowQueries } from '../db/rows';
-import type { Checkpoint } from '../jobs/checkpoint';
+import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { checkCleanupParams, cleanupRules, type CleanupParams } from '../jobs/cleanup';
+import type { RunPlan, RunRef } from '../jobs/run';
 import { requireDataset, requireValidParams } from './params';
-import { planOrFail, runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
+import { planRun, runRowSlice, type RowTarget } from './rows';
 
 export interface CleanupSliceInput {
-  runId: string;
+  run: RunRef;
   params: CleanupParams;
   plan: RunPlan;
   cursor?: Checkpoint<KeysetPosition>;
@@ -20,9 +21,9 @@ export function createCleanupActivities(deps: { pool: Pool; datasets: DatasetReg
   const { pool } = deps;
   return {
     /** Counts and samples what each rule would delete, and fixes the highest id each may reach. */
-    async planCleanup({ params, asOf }: { params: CleanupParams; asOf: string }): Promise<RunPlan> {
+    async planCleanup({ run, params, asOf }: { run: RunRef; params: CleanupParams; asOf: string }): Promise<RunPlan> {
       requireValidParams(checkCleanupParams(params, deps.datasets));
-      return planOrFail(async () => {
+      return planRun(pool, run, async () => {
         const selections = selectionsOf(deps.datasets, params, asOf);
         // Several rules may share a table: check its statistics once.
         await Promise.all([...new Set(selections.map((s) => s.selection.dataset))].map((dataset) => rowQueries.analyzeIfStale(pool, dataset)));
@@ -33,19 +34,21 @@ export function createCleanupActivities(deps: { pool: Pool; datasets: DatasetReg
           }),
         );
         return {
-          asOf,
-          preview: {
-            matched: planned.reduce((n, p) => n + p.matched, 0),
-            sample: planned.flatMap((p) => p.sample.map((row) => ({ rule: p.name, ...row }))).slice(0, params.sampleSize),
-            steps: Object.fromEntries(planned.map((p) => [p.name, { matched: p.matched, sample: p.sample }])),
+          plan: {
+            asOf,
+            preview: { matched: planned.reduce((n, p) => n + p.matched, 0), steps: Object.fromEntries(planned.map((p) => [p.name, { matched: p.matched }])) },
+            bounds: planned.map((p) => p.maxId),
           },
-          bounds: planned.map((p) => p.maxId),
+          samples: {
+            sample: planned.flatMap((p) => p.sample.map((row) => ({ rule: p.name, ...row }))).slice(0, params.sampleSize),
+            steps: Object.fromEntries(planned.map((p) => [p.name, p.sample])),
+          },
         };
       });
     },
 
     /** Deletes rule after rule, batch after batch, from the run's checkpoint for about sliceMs. */
-    async cleanupSlice({ runId, params, plan, cursor }: CleanupSliceInput): Promise<Checkpoint<KeysetPosition>> {
+    async cleanupSlice({ run, params, plan, cursor }: CleanupSliceInput): Promise<Checkpoint<KeysetPosition>> {
       const targets: RowTarget[] = selectionsOf(deps.datasets, params, plan.asOf).map(({ rule, selection }, i) => ({
         name: rule.name,
         selection,
@@ -54,7 +57,7 @@ export function createCleanupActivities(deps: { pool: Pool; datasets: DatasetReg
       }));
       return runRowSlice({
         pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,

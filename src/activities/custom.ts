@@ -3,15 +3,14 @@ import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode } from '../errors';
-import type { Checkpoint } from '../jobs/checkpoint';
+import { keysetStart, type Checkpoint, type KeysetPosition } from '../jobs/checkpoint';
 import { checkCustomParams, type CustomParams } from '../jobs/custom';
-import type { RowError } from '../jobs/run';
+import type { RowError, RunRef } from '../jobs/run';
 import { runSlice, type Batch } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
-import { keysetStart, type KeysetPosition } from './rows';
 
 export interface CustomSliceInput {
-  runId: string;
+  run: RunRef;
   params: CustomParams;
   cursor?: Checkpoint<KeysetPosition>;
 }
@@ -49,7 +48,7 @@ async function* checkedPages(pool: Pool, selection: RowSelection, batchSize: num
 /** Custom steps registered in code; each is a checkpointed slice like the built-in flows. */
 export function createCustomActivities(deps: { pool: Pool; datasets: DatasetRegistry; sliceMs: number }) {
   return {
-    async customStepSlice({ runId, params, cursor }: CustomSliceInput): Promise<Checkpoint<KeysetPosition>> {
+    async customStepSlice({ run, params, cursor }: CustomSliceInput): Promise<Checkpoint<KeysetPosition>> {
       requireValidParams(checkCustomParams(params, deps.datasets));
       switch (params.step) {
         case 'validate_data': {
@@ -58,7 +57,7 @@ export function createCustomActivities(deps: { pool: Pool; datasets: DatasetRegi
           if (!cursor) await rowQueries.analyzeIfStale(deps.pool, selection.dataset);
           return runSlice<KeysetPosition, CheckedPage>({
             pool: deps.pool,
-            runId,
+            run,
             sliceMs: deps.sliceMs,
             policy: params,
             cursor,

@@ -10,13 +10,13 @@ import { runState } from '../db/queries';
 import { rowQueries, sortedDistinct, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
 import { mediaTypes } from '../formats/types';
-import type { Checkpoint } from '../jobs/checkpoint';
+import { keysetStart, type Checkpoint, type KeysetPosition } from '../jobs/checkpoint';
 import { checkDedupeParams, type BlockPart, type DedupeParams } from '../jobs/dedupe';
-import { downloadPath, type RunOutput } from '../jobs/run';
+import { downloadPath, type RunOutput, type RunPlan, type RunRef } from '../jobs/run';
 import type { ObjectStore } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
-import { keysetStart, planOrFail, runRowSlice, type KeysetPosition, type RowTarget, type RunPlan } from './rows';
+import { planRun, runRowSlice, type RowTarget } from './rows';
 
 /**
  * dedupe: finds a dataset's exact duplicates (equal hashes of normalised fields) and near
@@ -26,8 +26,8 @@ import { keysetStart, planOrFail, runRowSlice, type KeysetPosition, type RowTarg
  * Phases, each checkpointed like any batch flow: index (keyset pages of the dataset → each row's
  * block keys as hashes), compare (block after block → duplicate pairs), then group (pairs →
  * groups, the row each keeps, the report), then the merge (the rows to remove, as an id list).
- * The tables between phases hold ids, hashes and scores; workflow history holds positions, counts
- * and ids.
+ * The tables between phases hold ids, hashes and scores, keyed by the run's execution; workflow
+ * history holds positions and counts (the preview's sample groups are stored with the run).
  */
 
 /** Blocks read per compare batch. */
@@ -35,9 +35,9 @@ const COMPARE_BLOCKS = 1_000;
 /** More duplicate pairs than this cannot be grouped in one activity's memory: the run says so. */
 const MAX_LINKS = 2_000_000;
 
-// Each phase keeps its own checkpoint row: a run moves from one checkpointed loop to the next.
-const indexKey = (runId: string) => `${runId}#index`;
-const compareKey = (runId: string) => `${runId}#compare`;
+// Each phase keeps its own checkpoint row, as a run of its own: a run moves from one checkpointed
+// loop to the next. Their ids are not the run's, so the API never takes a phase for the run.
+const phaseOf = (run: RunRef, phase: 'index' | 'compare'): RunRef => ({ id: `${run.id}#${phase}`, execution: `${run.execution}#${phase}` });
 
 /** A value as duplicates are compared: the column's normalisers, then case, accents and spacing folded. */
 export function comparable(value: unknown, normalise?: ReturnType<typeof compileNormalisers>): string {
@@ -176,7 +176,7 @@ interface ComparePage extends Batch<KeysetPosition> {
 }
 
 /** Blocks of more than one row, pass after pass; position step is the pass + 1, lastId the last block. */
-async function* comparePages(pool: Pool, runId: string, dataset: Dataset, params: DedupeParams, from: Checkpoint<KeysetPosition>): AsyncGenerator<ComparePage> {
+async function* comparePages(pool: Pool, execution: string, dataset: Dataset, params: DedupeParams, from: Checkpoint<KeysetPosition>): AsyncGenerator<ComparePage> {
   const read = readerOf(dataset);
   const passes = (params.blockBy?.length ?? 0) + 1;
   const similar = params.similar;
@@ -185,7 +185,7 @@ async function* comparePages(pool: Pool, runId: string, dataset: Dataset, params
     if (pass === 0 && !params.exact) continue;
     if (pass > 0 && !similar) break;
     for (let after = step === from.position.step ? from.position.lastId : 0; ; ) {
-      const blocks = await dedupeQueries.nextBlocks(pool, runId, pass, after, COMPARE_BLOCKS);
+      const blocks = await dedupeQueries.nextBlocks(pool, execution, pass, after, COMPARE_BLOCKS);
       const last = blocks.length < COMPARE_BLOCKS;
       const rows = new Map((await dedupeQueries.rows(pool, dataset, blocks.flatMap((b) => b.ids))).map((r) => [Number(r[dataset.idColumn]), read(r)]));
       const links: Link[] = [];
@@ -235,12 +235,12 @@ async function chooseKept(pool: Pool, dataset: Dataset, params: DedupeParams, gr
 }
 
 /** The id list of the rows a run's merge removes. */
-const removalList = (runId: string) => createHash('sha256').update(`dedupe:${runId}`).digest('hex');
+const removalList = (run: RunRef) => createHash('sha256').update(`dedupe:${run.execution}`).digest('hex');
 
 const reportKey = (runId: string) => `dedupe/${runId}/duplicates.csv`;
 
 /** Writes the report to the object store, counting and hashing its bytes on their way there. */
-async function storeReport(store: ObjectStore, runId: string, lines: AsyncIterable<string>): Promise<RunOutput> {
+async function storeReport(store: ObjectStore, run: RunRef, lines: AsyncIterable<string>): Promise<RunOutput> {
   const hash = createHash('sha256');
   let bytes = 0;
   async function* measured() {
@@ -251,17 +251,17 @@ async function storeReport(store: ObjectStore, runId: string, lines: AsyncIterab
       yield chunk;
     }
   }
-  const { uri } = await store.put(reportKey(runId), Readable.from(measured()));
-  return { location: uri, contentType: mediaTypes.csv, bytes, sha256: hash.digest('hex'), download: downloadPath(runId) };
+  const { uri } = await store.put(reportKey(run.id), Readable.from(measured()));
+  return { location: uri, contentType: mediaTypes.csv, bytes, sha256: hash.digest('hex'), download: downloadPath(run.id) };
 }
 const REPORT_PAGE = 1_000;
 
 /** The report: one line per row of each group, with the values it was compared on (secret columns hidden). */
-async function* reportLines(pool: Pool, dataset: Dataset, runId: string, params: DedupeParams): AsyncGenerator<string> {
+async function* reportLines(pool: Pool, dataset: Dataset, execution: string, params: DedupeParams): AsyncGenerator<string> {
   const columns = [...new Set([...(params.exact ?? []), ...(params.similar?.fields ?? [])])];
   yield stringify([['group', 'id', 'keep', 'match', 'score', ...columns]]);
   for (let after = 0; ; after += REPORT_PAGE) {
-    const page = await dedupeQueries.reportPage(pool, dataset, runId, after, REPORT_PAGE, columns);
+    const page = await dedupeQueries.reportPage(pool, dataset, execution, after, REPORT_PAGE, columns);
     if (page.length === 0) return;
     yield stringify(
       page.map((m) => {
@@ -274,7 +274,7 @@ async function* reportLines(pool: Pool, dataset: Dataset, runId: string, params:
 }
 
 export interface DedupeSliceInput {
-  runId: string;
+  run: RunRef;
   params: DedupeParams;
   asOf: string;
   cursor?: Checkpoint<KeysetPosition>;
@@ -288,12 +288,14 @@ export function createDedupeActivities(deps: { pool: Pool; datasets: DatasetRegi
   };
   return {
     /** Reads the dataset page by page and stores each row's block keys. */
-    async dedupeIndexSlice({ runId, params, asOf, cursor }: DedupeSliceInput): Promise<Checkpoint<KeysetPosition>> {
+    async dedupeIndexSlice({ run, params, asOf, cursor }: DedupeSliceInput): Promise<Checkpoint<KeysetPosition>> {
       const selection: RowSelection = { dataset: datasetOf(params), where: params.where, asOf: new Date(asOf) };
+      // The run's own state (its keys, pairs and groups) is kept from here on, and purged with it.
+      await runState.register(pool, run);
       if (!cursor) await rowQueries.analyzeIfStale(pool, selection.dataset);
       return runSlice<KeysetPosition, IndexPage>({
         pool,
-        runId: indexKey(runId),
+        run: phaseOf(run, 'index'),
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
@@ -302,18 +304,18 @@ export function createDedupeActivities(deps: { pool: Pool; datasets: DatasetRegi
         parallelBatches: deps.parallelBatches,
         batches: (from) => indexPages(pool, selection, params, from),
         async apply(client, page) {
-          await dedupeQueries.insertKeys(client, runId, page.keys);
+          await dedupeQueries.insertKeys(client, run.execution, page.keys);
           return { succeeded: page.rows, skipped: 0, errors: [], rejectedRows: 0 };
         },
       });
     },
 
     /** Compares the rows of each block and stores the duplicate pairs. */
-    async dedupeCompareSlice({ runId, params, cursor }: Omit<DedupeSliceInput, 'asOf'>): Promise<Checkpoint<KeysetPosition>> {
+    async dedupeCompareSlice({ run, params, cursor }: Omit<DedupeSliceInput, 'asOf'>): Promise<Checkpoint<KeysetPosition>> {
       const dataset = datasetOf(params);
       return runSlice<KeysetPosition, ComparePage>({
         pool,
-        runId: compareKey(runId),
+        run: phaseOf(run, 'compare'),
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
@@ -321,9 +323,9 @@ export function createDedupeActivities(deps: { pool: Pool; datasets: DatasetRegi
         // One at a time: two keys may find the same pair, and a batch that waits on another's pair
         // while that one waits to commit after it would never finish. Comparing (in the batches'
         // producer) still overlaps with the previous batch's commit.
-        batches: (from) => comparePages(pool, runId, dataset, params, from),
+        batches: (from) => comparePages(pool, run.execution, dataset, params, from),
         async apply(client, page) {
-          await dedupeQueries.insertLinks(client, runId, page.links);
+          await dedupeQueries.insertLinks(client, run.execution, page.links);
           return { succeeded: page.rows, skipped: 0, errors: [], rejectedRows: 0 };
         },
       });
@@ -334,34 +336,37 @@ export function createDedupeActivities(deps: { pool: Pool; datasets: DatasetRegi
      * would remove, writes the report, and returns the merge's plan. Safe to retry: groups once
      * stored are read back.
      */
-    async groupDuplicates({ runId, params, asOf }: Omit<DedupeSliceInput, 'cursor'>): Promise<RunPlan> {
+    async groupDuplicates({ run, params, asOf }: Omit<DedupeSliceInput, 'cursor'>): Promise<RunPlan> {
       const dataset = datasetOf(params);
-      return planOrFail(async () => {
+      const { execution } = run;
+      return planRun(pool, run, async () => {
         const warnings: string[] = [];
-        if (!(await dedupeQueries.hasGroups(pool, runId))) {
-          const large = params.similar ? await dedupeQueries.largeBlocks(pool, runId, params.maxBlockSize) : 0;
+        if (!(await dedupeQueries.hasGroups(pool, execution))) {
+          const large = params.similar ? await dedupeQueries.largeBlocks(pool, execution, params.maxBlockSize) : 0;
           if (large > 0) warnings.push(`${large} block(s) held more than maxBlockSize (${params.maxBlockSize}) rows: their rows were compared with their ${params.window} nearest neighbours only; a more selective blockBy finds more`);
-          const linkCount = await dedupeQueries.countLinks(pool, runId);
+          const linkCount = await dedupeQueries.countLinks(pool, execution);
           if (linkCount > MAX_LINKS) {
             throw permanentFailure(ErrorCode.TooManyErrors, `${linkCount} duplicate pairs found, more than ${MAX_LINKS} can be grouped: raise similar.threshold or make blockBy more selective`);
           }
-          const groups = groupLinks(await dedupeQueries.links(pool, runId));
+          const groups = groupLinks(await dedupeQueries.links(pool, execution));
           const kept = await chooseKept(pool, dataset, params, groups);
           const members: GroupMember[] = groups.flatMap((group, i) => group.map((m) => ({ group: i + 1, ...m, keep: kept.has(m.id) })));
           const removals = members.filter((m) => !m.keep).map((m) => m.id);
           await inTransaction(pool, async (client) => {
-            for (let i = 0; i < members.length; i += 10_000) await dedupeQueries.insertGroups(client, runId, members.slice(i, i + 10_000));
+            for (let i = 0; i < members.length; i += 10_000) await dedupeQueries.insertGroups(client, execution, members.slice(i, i + 10_000));
             // The merge pages through the rows to remove as bulk updates page through a stored id list.
-            for (let i = 0; i < removals.length; i += 10_000) await rowQueries.storeIdList(client, removalList(runId), sortedDistinct(removals.slice(i, i + 10_000)));
-            await dedupeQueries.dropScratch(client, runId);
+            for (let i = 0; i < removals.length; i += 10_000) await rowQueries.storeIdList(client, removalList(run), sortedDistinct(removals.slice(i, i + 10_000)));
+            // The merge uses the stored list: it must outlive the retention period as long as the run does.
+            await rowQueries.referenceIdList(client, execution, removalList(run));
+            await dedupeQueries.dropScratch(client, execution);
           });
         }
-        const summary = await dedupeQueries.summary(pool, runId);
-        const indexed = await runState.readCheckpoint<Checkpoint<KeysetPosition>>(pool, indexKey(runId));
-        const report = await storeReport(deps.store, runId, reportLines(pool, dataset, runId, params));
+        const summary = await dedupeQueries.summary(pool, execution);
+        const indexed = await runState.readCheckpoint<Checkpoint<KeysetPosition>>(pool, phaseOf(run, 'index').execution);
+        const report = await storeReport(deps.store, run, reportLines(pool, dataset, execution, params));
         const byGroup = new Map<number, GroupMember[]>();
-        for (const m of await dedupeQueries.firstGroups(pool, runId, params.sampleSize)) byGroup.set(m.group, [...(byGroup.get(m.group) ?? []), m]);
-        // Ids and scores only: the preview travels through workflow history.
+        for (const m of await dedupeQueries.firstGroups(pool, execution, params.sampleSize)) byGroup.set(m.group, [...(byGroup.get(m.group) ?? []), m]);
+        // Ids and scores only; stored with the run, apart from workflow history, like any preview's sample.
         const sample = [...byGroup.values()].map((members) => ({
           group: members[0]!.group,
           keep: members.find((m) => m.keep)!.id,
@@ -370,30 +375,33 @@ export function createDedupeActivities(deps: { pool: Pool; datasets: DatasetRegi
           match: members.every((m) => m.exact) ? 'exact' : 'near',
         }));
         return {
-          asOf,
-          preview: { matched: summary.removals, sample, groups: summary.groups, scanned: indexed?.checkpoint.counts.succeeded ?? 0, duplicateRows: summary.rows },
-          bounds: [summary.maxRemoval],
-          outputs: [{ ...report, rows: summary.rows }],
-          warnings,
+          plan: {
+            asOf,
+            preview: { matched: summary.removals, groups: summary.groups, scanned: indexed?.checkpoint.counts.succeeded ?? 0, duplicateRows: summary.rows },
+            bounds: [summary.maxRemoval],
+            outputs: [{ ...report, rows: summary.rows }],
+            warnings,
+          },
+          samples: { sample },
         };
       });
     },
 
     /** Removes the rows no group keeps (filling the kept rows first when asked), batch after batch. */
-    async dedupeMergeSlice({ runId, params, plan, cursor }: { runId: string; params: DedupeParams; plan: RunPlan; cursor?: Checkpoint<KeysetPosition> }): Promise<Checkpoint<KeysetPosition>> {
+    async dedupeMergeSlice({ run, params, plan, cursor }: { run: RunRef; params: DedupeParams; plan: RunPlan; cursor?: Checkpoint<KeysetPosition> }): Promise<Checkpoint<KeysetPosition>> {
       const dataset = datasetOf(params);
       const fill = params.merge?.fillEmpty ? dataset.columnNames.filter((c) => !dataset.key.includes(c)) : [];
-      const target: RowTarget = { name: 'merge', selection: { dataset, asOf: new Date(plan.asOf) }, ids: { listId: removalList(runId) }, upTo: plan.bounds[0]!, batchSize: params.batchSize };
+      const target: RowTarget = { name: 'merge', selection: { dataset, asOf: new Date(plan.asOf) }, ids: { listId: removalList(run) }, upTo: plan.bounds[0]!, batchSize: params.batchSize };
       return runRowSlice({
         pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
         targets: [target],
         async apply(client, batch) {
           const ids = 'ids' in batch.rows ? batch.rows.ids : [];
-          const removed = await dedupeQueries.merge(client, dataset, runId, ids, fill);
+          const removed = await dedupeQueries.merge(client, dataset, run.execution, ids, fill);
           return { succeeded: removed, skipped: ids.length - removed, errors: [], rejectedRows: 0 };
         },
       });

@@ -20,7 +20,7 @@ import {
   type ExportPlan,
   type ExportPosition,
 } from '../jobs/export';
-import { downloadPath, zeroCounts, type RunOutput } from '../jobs/run';
+import { downloadPath, zeroCounts, type RunOutput, type RunRef } from '../jobs/run';
 import { canonicalLocation, locateObject, type ObjectAccess } from '../storage';
 import { multipartTo, type MultipartTarget } from '../storage/multipart';
 import { runSlice, type Batch } from './batch-runner';
@@ -33,7 +33,7 @@ const gzip = promisify(gzipCallback);
 export const CHUNK_ROWS = 10_000;
 
 export interface ExportSliceInput {
-  runId: string;
+  run: RunRef;
   params: ExportParams;
   plan: ExportPlan;
   cursor?: Checkpoint<ExportPosition>;
@@ -217,30 +217,31 @@ async function checkUploadedParts(target: MultipartTarget, uploadId: string, par
 export function createExportActivities(deps: { pool: Pool; datasets: DatasetRegistry; objects: ObjectAccess; sliceMs: number; parallelBatches: number }) {
   const { pool } = deps;
   const targetOf = (plan: ExportPlan) => multipartTo(locateObject(deps.objects, plan.location, ErrorCode.DestinationNotAllowed));
-  const storedPosition = async (runId: string) => (await runState.readCheckpoint<Checkpoint<ExportPosition>>(pool, runId))?.checkpoint.position;
+  const storedPosition = async (run: RunRef) => (await runState.readCheckpoint<Checkpoint<ExportPosition>>(pool, run.execution))?.checkpoint.position;
 
   /**
    * Creates the run's multipart upload unless it has one, and records it at once: a retry must go
    * on with it, and a failed or cancelled run must find it to abort it.
    */
-  async function ensureUpload(runId: string, target: MultipartTarget, plan: ExportPlan): Promise<void> {
-    if ((await storedPosition(runId))?.uploadId) return;
+  async function ensureUpload(run: RunRef, target: MultipartTarget, plan: ExportPlan): Promise<void> {
+    if ((await storedPosition(run))?.uploadId) return;
+    await runState.register(pool, run);
     const uploadId = await target.create(plan.contentType);
     const checkpoint: Checkpoint<ExportPosition> = { seq: 0, position: { ...exportStart, uploadId }, counts: zeroCounts(), done: false, warnings: [] };
-    await runState.ensureCheckpoint(pool, runId, checkpoint);
-    const recorded = (await storedPosition(runId))?.uploadId;
+    await runState.ensureCheckpoint(pool, run.execution, checkpoint);
+    const recorded = (await storedPosition(run))?.uploadId;
     if (recorded === uploadId) return;
     if (recorded) await target.abort(uploadId); // another attempt recorded its own first
-    else await runState.writeCheckpoint(pool, runId, 0, checkpoint);
+    else await runState.writeCheckpoint(pool, run.execution, 0, checkpoint);
   }
 
   return {
     /** Checks the destination, counts the matching rows and fixes the highest id the export may reach. */
-    async planExport({ runId, params, asOf }: { runId: string; params: ExportParams; asOf: string }): Promise<ExportPlan> {
+    async planExport({ run, params, asOf }: { run: RunRef; params: ExportParams; asOf: string }): Promise<ExportPlan> {
       requireValidParams(checkExportParams(params, deps.datasets));
-      const location = canonicalLocation(params.destination ?? defaultExportKey(runId, params));
+      const location = canonicalLocation(params.destination ?? defaultExportKey(run.id, params));
       locateObject(deps.objects, location, ErrorCode.DestinationNotAllowed);
-      return planOrFail(async () => {
+      return planOrFail(pool, run, async () => {
         const selection = selectionOf(deps.datasets, params, asOf);
         await rowQueries.analyzeIfStale(pool, selection.dataset);
         const { matched, maxId } = await rowQueries.count(pool, selection);
@@ -250,13 +251,13 @@ export function createExportActivities(deps: { pool: Pool; datasets: DatasetRegi
     },
 
     /** Writes and uploads part after part from the run's checkpoint for about sliceMs. */
-    async exportSlice({ runId, params, plan, cursor }: ExportSliceInput): Promise<Checkpoint<ExportPosition>> {
+    async exportSlice({ run, params, plan, cursor }: ExportSliceInput): Promise<Checkpoint<ExportPosition>> {
       const target = targetOf(plan);
       const selection = selectionOf(deps.datasets, params, plan.asOf);
-      await ensureUpload(runId, target, plan);
+      await ensureUpload(run, target, plan);
       return runSlice<ExportPosition, ExportPart>({
         pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         policy: { errorHandling: 'continue_on_error' },
         cursor,
@@ -269,17 +270,17 @@ export function createExportActivities(deps: { pool: Pool; datasets: DatasetRegi
     },
 
     /** Completes the upload, so the file appears whole, and describes it. */
-    async completeExport({ runId, plan }: { runId: string; plan: ExportPlan }): Promise<RunOutput> {
-      const position = await storedPosition(runId);
-      if (!position?.finished || !position.uploadId) throw permanentFailure(ErrorCode.RunFailed, `export ${runId} has not written its last part`);
+    async completeExport({ run, plan }: { run: RunRef; plan: ExportPlan }): Promise<RunOutput> {
+      const position = await storedPosition(run);
+      if (!position?.finished || !position.uploadId) throw permanentFailure(ErrorCode.RunFailed, `export ${run.id} has not written its last part`);
       await targetOf(plan).complete(position.uploadId, position.parts, position.bytes);
       const sha256 = (await resumeHash(position.sha256)).digest('hex');
-      return { location: plan.location, contentType: plan.contentType, bytes: position.bytes, rows: position.rows, sha256, download: downloadPath(runId) };
+      return { location: plan.location, contentType: plan.contentType, bytes: position.bytes, rows: position.rows, sha256, download: downloadPath(run.id) };
     },
 
     /** Drops the upload of a run that failed or was cancelled: no part of its file stays behind. */
-    async abortExport({ runId, plan }: { runId: string; plan: ExportPlan }): Promise<void> {
-      const position = await storedPosition(runId);
+    async abortExport({ run, plan }: { run: RunRef; plan: ExportPlan }): Promise<void> {
+      const position = await storedPosition(run);
       if (position?.uploadId) await targetOf(plan).abort(position.uploadId);
     },
   };

@@ -24,7 +24,7 @@ async function answer(request: ReaderRequest): Promise<ReaderReply> {
     case 'start': {
       const source = JSON.stringify(request.dataset);
       if (compiled?.source !== source) compiled = { source, dataset: compileDeclaration(request.dataset) };
-      batches = importBatches(sources, compiled.dataset, request.params, request.from, copy);
+      batches = importBatches(sources, compiled.dataset, request.params, request.from, config.parallelBatches - 1, copy);
       return { type: 'ready' };
     }
     case 'next': {

@@ -7,6 +7,7 @@ import type { Dataset, DatasetDeclaration } from '../datasets';
 import type { ReadPosition } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { ImportParams } from '../jobs/import';
+import { SPARE_BUFFERS } from '../db/loader';
 import type { ImportBatch } from './import';
 
 /** Messages between a slice and its reader thread: one request, one reply, in turn. */
@@ -142,7 +143,7 @@ export function createImportReaders(config: Config) {
     /** Gives a loaded batch's COPY bytes back, to be reused for a later batch. */
     recycle(bytes: Uint8Array<ArrayBuffer>): void {
       // An empty or already transferred buffer is not worth sending.
-      if (bytes.buffer.byteLength > 0 && recycled.length < 4) recycled.push(bytes.buffer);
+      if (bytes.buffer.byteLength > 0 && recycled.length < SPARE_BUFFERS) recycled.push(bytes.buffer);
     },
 
     async close(): Promise<void> {

@@ -1,13 +1,13 @@
 import type { Dataset, DatasetRegistry } from '../datasets';
 import { UNDECIDED } from '../datasets/dataset';
 import { CopyBuffer, loadBatch, loadStatements, stagedValues, type FirstSeen, type LoadOutcome, type LoadStatements, type StagedBatch, type StagedRow } from '../db/loader';
-import { isPermanentDbError, type Pool } from '../db/pool';
+import { isRowRefusal, type Pool } from '../db/pool';
 import { replayQueries } from '../db/replays';
 import { ErrorCode, permanentFailure } from '../errors';
 import { detectFormat, initialPosition, readRecords, SourceFormatError, type ReadPosition, type SourceRecord } from '../formats';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { checkImportParams, REPLAY_ROW_FIELD, type ImportParams } from '../jobs/import';
-import type { RowError } from '../jobs/run';
+import type { RowError, RunRef } from '../jobs/run';
 import type { SourceOpener } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import type { ImportReaders } from './import-readers';
@@ -15,7 +15,7 @@ import { requireDataset, requireValidParams } from './params';
 
 export type ImportCheckpoint = Checkpoint<ReadPosition>;
 export interface ImportSliceInput {
-  runId: string;
+  run: RunRef;
   params: ImportParams;
   cursor?: ImportCheckpoint;
 }
@@ -98,8 +98,19 @@ function planColumns(dataset: Dataset, params: ImportParams, header: string[] | 
   return { columns, fields, keyIndexes, parse, warnings };
 }
 
-/** Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread). */
-export async function* importBatches(sources: SourceOpener, dataset: Dataset, params: ImportParams, from: ImportCheckpoint, copy = new CopyBuffer()): AsyncGenerator<ImportBatch> {
+/**
+ * Reads, validates and stages a file's rows batch by batch from a checkpoint (in a reader thread).
+ * `loadingBeside` is how many earlier batches may still be loading while a batch loads
+ * (BATCHFLOW_PARALLEL_BATCHES - 1): a batch repeating a key of any of them waits for them.
+ */
+export async function* importBatches(
+  sources: SourceOpener,
+  dataset: Dataset,
+  params: ImportParams,
+  from: ImportCheckpoint,
+  loadingBeside: number,
+  copy = new CopyBuffer(),
+): AsyncGenerator<ImportBatch> {
   const format = params.format ?? detectFormat(params.source);
   if (!format) throw permanentFailure(ErrorCode.InvalidParams, `cannot tell the format of ${params.source}: pass format csv, ndjson or json`);
   const opened = await sources.open(params.source, from.position.byte);
@@ -109,8 +120,8 @@ export async function* importBatches(sources: SourceOpener, dataset: Dataset, pa
   let batch: ImportBatch = newBatch(from.position);
   copy.clear();
   let keysInBatch = new Map<string, number>();
-  // The keys of the batch before, which may still be loading beside this one.
-  let keysInPrevious: ReadonlyMap<string, number> = new Map();
+  // The keys of the batches before, which may still be loading beside this one (newest last).
+  const keysLoadingBeside: ReadonlyMap<string, number>[] = [];
   const stopEarly = params.errorHandling === 'stop_on_error';
   const finishBatch = () => {
     const done = batch;
@@ -122,7 +133,8 @@ export async function* importBatches(sources: SourceOpener, dataset: Dataset, pa
     done.bytesRead = done.end.byte;
     done.dataset = dataset.name;
     batch = newBatch(done.end);
-    keysInPrevious = keysInBatch;
+    keysLoadingBeside.push(keysInBatch);
+    if (keysLoadingBeside.length > loadingBeside) keysLoadingBeside.shift();
     keysInBatch = new Map();
     return done;
   };
@@ -137,6 +149,7 @@ export async function* importBatches(sources: SourceOpener, dataset: Dataset, pa
           continue;
         }
         if (!plan) throw new Error('a CSV row arrived before its header');
+        // The row staged for loading, or the errors that reject it.
         const checked = record.kind === 'invalid' ? [rowError(record, null, record.code, record.message, record.raw)] : validate(record, plan, dataset, keysInBatch);
         if (Array.isArray(checked)) {
           batch.errors.push(...checked);
@@ -149,8 +162,8 @@ export async function* importBatches(sources: SourceOpener, dataset: Dataset, pa
             batch.replayed.rows.push(checked.row);
             batch.replayed.fixes.push(fixes);
           }
-          // A key the batch before also has: loading both at once would race for its row.
-          if (keysInPrevious.has(checked.key)) batch.waitForPrevious = true;
+          // A key a batch loading beside this one also has: loading both at once would race for its row.
+          if (!batch.waitForPrevious && keysLoadingBeside.some((keys) => keys.has(checked.key))) batch.waitForPrevious = true;
           if (batch.staged.count++ === 0) batch.staged.firstRow = checked.row;
           batch.staged.lastRow = checked.row;
         }
@@ -178,12 +191,14 @@ function replayedRow(values: Record<string, unknown>): number | undefined {
 
 const newBatch = (at: ReadPosition): ImportBatch => ({ end: at, errors: [], rejectedRows: 0, staged: { copy: new Uint8Array(0), count: 0, firstRow: 0, lastRow: 0 } });
 
-function rowError(record: { row: number; line: number }, field: string | null, code: string, message: string, raw: unknown): RowError {
+function rowError(record: { row: number; line: number }, field: string | null, code: ErrorCode, message: string, raw: unknown): RowError {
   return { row: record.row, line: record.line, field, code, message, raw };
 }
 
-const duplicateMessage = (dataset: Dataset, key: string, first: FirstSeen | undefined) =>
-  `duplicate ${dataset.key.join(', ')} "${key}": first seen ${!first ? 'earlier' : 'row' in first ? `on row ${first.row}` : `in rows ${first.rows[0]}-${first.rows[1]}`}`;
+// Messages name the key's column, not its value: they reach the result's error sample, and so
+// workflow history, which holds no row data. The value is in the error's raw input.
+const duplicateMessage = (dataset: Dataset, first: FirstSeen | undefined) =>
+  `duplicate ${dataset.key.join(', ')}: first seen ${!first ? 'earlier' : 'row' in first ? `on row ${first.row}` : `in rows ${first.rows[0]}-${first.rows[1]}`}`;
 
 /** A staged row, or the errors that reject it. */
 function validate(
@@ -198,7 +213,7 @@ function validate(
   const key = plan.keyIndexes.length === 1 ? String(values[plan.keyIndexes[0]!]) : plan.keyIndexes.map((i) => String(values[i])).join('\u001f');
   const earlier = keysInBatch.get(key);
   if (earlier !== undefined) {
-    return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, key, { row: earlier }), record.values)];
+    return [rowError(record, dataset.key.join(','), ErrorCode.DuplicateKey, duplicateMessage(dataset, { row: earlier }), record.values)];
   }
   keysInBatch.set(key, record.row);
   return { row: record.row, line: record.line, key, values };
@@ -213,7 +228,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], fields: string[] |
       r,
       dataset.key.join(','),
       r.code,
-      r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.key, r.firstSeen) : `${dataset.key.join(', ')} "${r.key}" already exists (mode insert)`,
+      r.code === ErrorCode.DuplicateKey ? duplicateMessage(dataset, r.firstSeen) : `${dataset.key.join(', ')} already exists (mode insert)`,
       Object.fromEntries(columns.map((c, i) => [fields?.[i] ?? c, values.get(r.row)?.[i]])),
     ),
   );
@@ -227,7 +242,7 @@ function rejectionErrors(dataset: Dataset, columns: string[], fields: string[] |
 const refused =
   (staged: StagedBatch) =>
   (err: unknown): never => {
-    if (!isPermanentDbError(err)) throw err;
+    if (!isRowRefusal(err)) throw err;
     const where = err.where ? ` (${err.where})` : '';
     throw permanentFailure(ErrorCode.BatchFailed, `the database refused the batch of rows ${staged.firstRow}-${staged.lastRow}: ${err.message}${where}`);
   };
@@ -235,7 +250,7 @@ const refused =
 export function createImportActivities(deps: { pool: Pool; readers: ImportReaders; datasets: DatasetRegistry; sliceMs: number; parallelBatches: number }) {
   return {
     /** Imports from the run's checkpoint for about sliceMs, heartbeating after every committed batch. */
-    async importSlice({ runId, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
+    async importSlice({ run, params, cursor }: ImportSliceInput): Promise<ImportCheckpoint> {
       requireValidParams(checkImportParams(params, deps.datasets));
       const dataset = requireDataset(deps.datasets, params.dataset);
       const statements = new Map<string, LoadStatements>();
@@ -246,7 +261,7 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
       };
       return runSlice<ReadPosition, ImportBatch>({
         pool: deps.pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
@@ -257,13 +272,13 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
         batches: (from) => deps.readers.batches(dataset, params, from),
         async apply(client, batch) {
           const { columns, staged } = batch;
-          const loaded = columns && staged.count > 0 ? await loadBatch(client, runId, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;
+          const loaded = columns && staged.count > 0 ? await loadBatch(client, run.execution, statementsFor(columns), params.mode, staged).catch(refused(staged)) : undefined;
           const errors = loaded && loaded.rejected.length > 0 ? rejectionErrors(dataset, columns!, batch.fields, staged, loaded.rejected) : [];
           if (params.replayOf !== undefined && batch.replayed) {
             // Committed with the batch: the first run's view counts each fixed row once.
             const refused = new Set(loaded?.rejected.map((r) => r.row));
             const fixed = batch.replayed.fixes.filter((_, i) => !refused.has(batch.replayed!.rows[i]!));
-            await replayQueries.recordAccepted(client, params.replayOf, runId, fixed);
+            await replayQueries.recordAccepted(client, params.replayOf, run.id, fixed);
           }
           deps.readers.recycle(staged.copy);
           return {

@@ -6,9 +6,9 @@ import { invoiceQueries, type DraftInvoice, type InvoiceEvents, type InvoiceForE
 import type { Pool, PoolClient } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
-import type { Checkpoint } from '../jobs/checkpoint';
+import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { checkInvoicingParams, CUSTOMERS, invoicingSteps, periodRange, type InvoicingParams, type InvoicingStep } from '../jobs/invoicing';
-import type { RowError } from '../jobs/run';
+import type { RowError, RunPlan, RunRef } from '../jobs/run';
 import { invoiceEmail } from '../invoicing/email';
 import { formatMoney, invoiceTotals } from '../invoicing/money';
 import { renderInvoicePdf, type InvoiceDocument, type Party } from '../invoicing/pdf';
@@ -16,13 +16,13 @@ import { fromDomain, isRefusal, MAIL_CONNECTIONS, type Mailer } from '../notific
 import type { ObjectStore } from '../storage';
 import type { Applied } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
-import { planOrFail, runRowSlice, type KeysetPosition, type RowBatch, type RowTarget, type RunPlan } from './rows';
+import { planRun, runRowSlice, type RowBatch, type RowTarget } from './rows';
 
 /** Invoicing params with the month settled (the workflow fills in the default). */
 export type SettledInvoicingParams = InvoicingParams & { period: string };
 
 export interface InvoicingSliceInput {
-  runId: string;
+  run: RunRef;
   params: SettledInvoicingParams;
   plan: RunPlan;
   cursor?: Checkpoint<KeysetPosition>;
@@ -106,7 +106,7 @@ class StepTally {
   readonly errors: RowError[] = [];
   readonly warnings: string[] = [];
 
-  fail(customerId: number, code: ErrorCode, message: string, raw: { invoice?: string; customer?: string }) {
+  fail(customerId: number, code: ErrorCode, message: string, raw: { invoice?: string; customer?: string; reason?: string }) {
     this.errors.push({ row: customerId, line: null, field: null, code, message, raw });
   }
 
@@ -214,7 +214,8 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
         );
       } else if (!invoice.email) {
         await invoiceQueries.markFailed(autocommitPool, invoice.id, 'the customer has no email address');
-        tally.fail(invoice.customerId, ErrorCode.NoEmailAddress, `invoice ${invoice.number}: customer ${invoice.customerExternalId} has no email address`, raw);
+        // The customer by its id (row) and external id (raw): messages reach workflow history.
+        tally.fail(invoice.customerId, ErrorCode.NoEmailAddress, `invoice ${invoice.number}: the customer has no email address`, raw);
       } else {
         try {
           const { resent } = await sendInvoice(invoice, invoice.email, events);
@@ -223,7 +224,8 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
         } catch (err) {
           if (!isRefusal(err)) throw err;
           await invoiceQueries.markFailed(autocommitPool, invoice.id, err.message);
-          tally.fail(invoice.customerId, ErrorCode.EmailRefused, `invoice ${invoice.number}: the mail server refused it: ${err.message}`, raw);
+          // The server's answer may quote the address: it goes with the raw input, out of workflow history.
+          tally.fail(invoice.customerId, ErrorCode.EmailRefused, `invoice ${invoice.number}: the mail server refused it (SMTP ${err.responseCode})`, { ...raw, reason: err.message });
         }
       }
     });
@@ -232,32 +234,37 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
 
   return {
     /** Counts the customers to bill in the month, fixes the highest id the run may reach, and (for previews) the totals per currency. */
-    async planInvoicing({ params, asOf }: { params: SettledInvoicingParams; asOf: string }): Promise<RunPlan> {
+    async planInvoicing({ run, params, asOf }: { run: RunRef; params: SettledInvoicingParams; asOf: string }): Promise<RunPlan> {
       const customers = customersFor(params);
-      return planOrFail(async () => {
+      return planRun(pool, run, async () => {
         const range = periodRange(params.period);
         const { matched, maxId } = await invoiceQueries.countBillable(pool, customers, params.where, new Date(asOf), range);
         const orphans = await invoiceQueries.orphanUsage(pool, range);
         const sample = params.dryRun || params.requiresConfirmation ? await currencyTotals(pool, selectionOf(customers, params, asOf), maxId, params) : [];
         return {
-          asOf,
-          preview: { matched, sample },
-          bounds: invoicingSteps.map(() => maxId),
-          total: matched * invoicingSteps.length,
-          warnings: orphans.events > 0 ? [`usage in ${params.period} of ${plural(orphans.customers.length, 'customer')} missing from the customers dataset was not billed (${plural(orphans.events, 'event')})`] : [],
+          plan: {
+            asOf,
+            preview: { matched },
+            bounds: invoicingSteps.map(() => maxId),
+            total: matched * invoicingSteps.length,
+            warnings: orphans.events > 0 ? [`usage in ${params.period} of ${plural(orphans.customers.length, 'customer')} missing from the customers dataset was not billed (${plural(orphans.events, 'event')})`] : [],
+          },
+          samples: { sample },
         };
       });
     },
 
     /** Runs the four steps batch after batch from the run's checkpoint, for about sliceMs. */
-    async invoicingSlice({ runId, params, plan, cursor }: InvoicingSliceInput): Promise<Checkpoint<KeysetPosition>> {
+    async invoicingSlice({ run, params, plan, cursor }: InvoicingSliceInput): Promise<Checkpoint<KeysetPosition>> {
+      // Invoices and their events name the run as callers know it; its checkpoint is its execution's.
+      const runId = run.id;
       const selection = selectionOf(customersFor(params), params, plan.asOf);
       const events: InvoiceEvents = { runId, webhook: params.notify?.webhook };
       // Issuing locks the year's counter until its batch commits: those batches go one at a time.
       const targets: RowTarget[] = invoicingSteps.map((name, i) => ({ name, selection, upTo: plan.bounds[i]!, batchSize: params.batchSize, serial: name === 'invoices' }));
       return runRowSlice({
         pool,
-        runId,
+        run,
         sliceMs: deps.sliceMs,
         policy: params,
         cursor,
@@ -282,7 +289,7 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
   };
 }
 
-/** The totals a run would invoice, per currency (counts and sums only: previews go into workflow history). */
+/** The totals a run would invoice, per currency (counts and sums only), for its preview. */
 async function currencyTotals(pool: Pool, selection: RowSelection, maxId: number, params: SettledInvoicingParams): Promise<Record<string, unknown>[]> {
   const ids = await rowQueries.matchingIds(pool, selection, { after: 0, upTo: maxId });
   const drafts = draftsOf(await invoiceQueries.usageLines(pool, ids, params.period, periodRange(params.period)), params.taxRate);

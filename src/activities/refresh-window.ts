@@ -1,5 +1,5 @@
 import type { Batch } from './batch-runner';
-import type { KeysetPosition } from './rows';
+import type { KeysetPosition } from '../jobs/checkpoint';
 import type { BreakerSnapshot } from '../upstream/breaker';
 import type { UpstreamClient } from '../upstream/client';
 

@@ -1,22 +1,16 @@
-import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
+import { isRowRefusal, type Pool, type PoolClient } from '../db/pool';
+import { runState } from '../db/queries';
 import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
 import { ErrorCode, permanentFailure } from '../errors';
-import type { Checkpoint } from '../jobs/checkpoint';
-import type { ErrorPolicy, Preview, RunOutput } from '../jobs/run';
-import { runSlice, type Applied, type Batch } from './batch-runner';
+import { keysetStart, type Checkpoint, type KeysetPosition } from '../jobs/checkpoint';
+import type { ErrorPolicy, PreviewSamples, RunPlan, RunRef } from '../jobs/run';
+import { heartbeating, runSlice, type Applied, type Batch } from './batch-runner';
 
 /**
  * Batches over rows already in a dataset, shared by the flows that change or delete them (bulk
  * update, cleanup) or read them (validate_data). Batches go in keyset order by id, one target
  * after another, and never past the highest id that matched when the run was planned.
  */
-
-/** Where a run over existing rows stands: which target, and the last id done in it. */
-export interface KeysetPosition {
-  step: number;
-  lastId: number;
-}
-export const keysetStart: KeysetPosition = { step: 0, lastId: 0 };
 
 /** One part of such a run: a cleanup rule, or a bulk update's single selection. */
 export interface RowTarget {
@@ -83,7 +77,7 @@ async function nextIds(pool: Pool, ids: IdSource, after: number, limit: number):
  */
 export function runRowSlice(spec: {
   pool: Pool;
-  runId: string;
+  run: RunRef;
   sliceMs: number;
   policy: ErrorPolicy;
   cursor: Checkpoint<KeysetPosition> | undefined;
@@ -111,7 +105,7 @@ async function applyOrRecordFailure(client: PoolClient, batch: RowBatch, work: (
     await client.query('RELEASE SAVEPOINT bf_batch');
     return applied;
   } catch (err) {
-    if (!isPermanentDbError(err)) throw err;
+    if (!isRowRefusal(err)) throw err;
     await client.query('ROLLBACK TO SAVEPOINT bf_batch');
     const ids = await rowQueries.matchingIds(client, batch.target.selection, batch.rows);
     const range = ids.length > 0 ? ` (ids ${ids[0]}–${ids.at(-1)})` : '';
@@ -124,27 +118,31 @@ async function applyOrRecordFailure(client: PoolClient, batch: RowBatch, work: (
   }
 }
 
-/** What a run over existing rows settled before changing anything: its clock, its preview, its bounds. */
-export interface RunPlan {
-  /** "now" for the run's relative times, fixed for its whole life. */
-  asOf: string;
-  preview: Preview;
-  /** Per target, the highest id that matched. */
-  bounds: number[];
-  /** Units of work in the loop, when not one per matched row (several steps over the same rows). */
-  total?: number;
-  /** What planning wrote (a dedupe's report), for the result's outputs. */
-  outputs?: RunOutput[];
-  /** What planning noticed that the result should say (positions and counts only). */
-  warnings?: string[];
+/**
+ * Plans a run: registers it (its state is kept from here on) and runs `plan`, heartbeating however
+ * long that takes. A filter value the database refuses (a data exception) fails the run as bad
+ * params instead of being retried.
+ */
+export async function planOrFail<T>(pool: Pool, run: RunRef, plan: () => Promise<T>): Promise<T> {
+  return heartbeating(async () => {
+    await runState.register(pool, run);
+    try {
+      return await plan();
+    } catch (err) {
+      if (isRowRefusal(err)) throw permanentFailure(ErrorCode.InvalidParams, `the database refused the run's filter: ${err.message}`);
+      throw err;
+    }
+  });
 }
 
-/** Plans a run; a query the database refuses for good fails the run instead of retrying forever. */
-export async function planOrFail<T>(plan: () => Promise<T>): Promise<T> {
-  try {
-    return await plan();
-  } catch (err) {
-    if (isPermanentDbError(err)) throw permanentFailure(ErrorCode.InvalidParams, `the database refused the run's filter: ${err.message}`);
-    throw err;
-  }
+/**
+ * Plans a run over existing rows: counts and samples them, and stores the sample rows for the API
+ * to show; the plan it returns, which enters workflow history, holds counts and bounds only.
+ */
+export async function planRun(pool: Pool, run: RunRef, plan: () => Promise<{ plan: RunPlan; samples: PreviewSamples }>): Promise<RunPlan> {
+  return planOrFail(pool, run, async () => {
+    const planned = await plan();
+    await runState.storePreviewSamples(pool, run.execution, planned.samples);
+    return planned.plan;
+  });
 }

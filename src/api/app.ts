@@ -31,7 +31,7 @@ import { DOCS_PREFIX, requireScopes, type Scope } from './scopes';
 export interface ApiDeps {
   client: Client;
   pool: Pool;
-  config: Pick<Config, 'api' | 'temporal' | 's3' | 'objectStoreDir' | 'localSourceDirs'>;
+  config: Pick<Config, 'api' | 'temporal' | 's3' | 'objectStoreDir' | 'localSourceDirs' | 's3SourceBuckets'>;
   /** The declared datasets: runs' params are held against them before a run starts. */
   datasets: DatasetRegistry;
   /** Where request counts and durations go (served on the API's metrics port); none in tests that do not need them. */

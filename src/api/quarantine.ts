@@ -21,9 +21,9 @@ export const formatOf = (params: ImportParams): Format => params.format ?? detec
 /** Unreadable records (a bad line) keep their text as it was; rows are objects of source field → value. */
 type Raw = Record<string, unknown> | string;
 
-async function* rejected(pool: Pool, runId: string): AsyncGenerator<{ row: number; raw: Raw }[]> {
+async function* rejected(pool: Pool, execution: string): AsyncGenerator<{ row: number; raw: Raw }[]> {
   for (let after = 0; ; ) {
-    const page = await replayQueries.rejectedRows(pool, runId, after, PAGE);
+    const page = await replayQueries.rejectedRows(pool, execution, after, PAGE);
     if (page.length === 0) return;
     yield page.filter((r): r is { row: number; raw: Raw } => typeof r.raw === 'string' || (typeof r.raw === 'object' && r.raw !== null));
     after = page.at(-1)!.row;
@@ -33,16 +33,16 @@ async function* rejected(pool: Pool, runId: string): AsyncGenerator<{ row: numbe
 /** The row number a rejected row goes out with: the first run's, if this run was a replay. */
 const firstRunRow = (row: number, raw: Raw) => (typeof raw === 'object' && raw[REPLAY_ROW_FIELD] != null ? raw[REPLAY_ROW_FIELD] : row);
 
-/** The rejected rows of an import run, as text chunks of a file in its input's format. */
-export async function* rejectedFile(pool: Pool, runId: string, params: ImportParams): AsyncGenerator<string> {
+/** The rejected rows of an import run's execution, as text chunks of a file in its input's format. */
+export async function* rejectedFile(pool: Pool, execution: string, params: ImportParams): AsyncGenerator<string> {
   const format = formatOf(params);
   if (format === 'csv') {
     const { delimiter } = params;
-    const stored = await runState.readCheckpoint<Checkpoint<ReadPosition>>(pool, runId);
+    const stored = await runState.readCheckpoint<Checkpoint<ReadPosition>>(pool, execution);
     let fields = stored?.checkpoint.position.header?.filter((h) => h !== REPLAY_ROW_FIELD);
     let sent = false;
     const header = () => stringify([[REPLAY_ROW_FIELD, ...(fields ?? [])]], { delimiter });
-    for await (const page of rejected(pool, runId)) {
+    for await (const page of rejected(pool, execution)) {
       fields ??= Object.keys(page.find((r) => typeof r.raw === 'object')?.raw ?? {}).filter((h) => h !== REPLAY_ROW_FIELD);
       if (!sent) yield header();
       sent = true;
@@ -55,12 +55,12 @@ export async function* rejectedFile(pool: Pool, runId: string, params: ImportPar
   }
   const record = ({ row, raw }: { row: number; raw: Raw }) => (typeof raw === 'string' ? raw : JSON.stringify({ [REPLAY_ROW_FIELD]: firstRunRow(row, raw), ...raw }));
   if (format === 'ndjson') {
-    for await (const page of rejected(pool, runId)) yield page.map((r) => `${record(r)}\n`).join('');
+    for await (const page of rejected(pool, execution)) yield page.map((r) => `${record(r)}\n`).join('');
     return;
   }
   let first = true;
   yield '[';
-  for await (const page of rejected(pool, runId)) {
+  for await (const page of rejected(pool, execution)) {
     for (const r of page) {
       yield `${first ? '\n' : ',\n'}${record(r)}`;
       first = false;

@@ -1,18 +1,31 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { defaultPayloadConverter, TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { defaultPayloadConverter, TypedSearchAttributes, WorkflowIdReusePolicy, type Timestamp } from '@temporalio/common';
 import { runFailure } from '../temporal';
 import { scheduledBy, type JobKindName } from '../jobs';
 import { runStartOptions } from '../jobs/start';
 import { z } from 'zod';
-import { progressSchema, runResultSchema, runStatusSchema, withRates, type Progress, type RunResult } from '../jobs/run';
+import { failureSchema, progressSchema, runResultSchema, runStatusSchema, withRates, zeroCounts, type Preview, type PreviewSamples, type Progress, type RunResult } from '../jobs/run';
 import type { Checkpoint } from '../jobs/checkpoint';
 import type { Pool } from '../db/pool';
 import { runState } from '../db/queries';
 import { AWAITING_APPROVAL, approveSignal, rejectSignal } from '../workflows/approval';
 import { cancelSignal, progressQuery } from '../workflows/run-tracker';
+import { ErrorCode } from '../errors';
 import { BadPageTokenError, listRuns, listRunsPage, visibilityQuery, type RunFilter } from '../visibility';
 import { ApiError } from './errors';
+
+/** How long the API waits for a worker to answer a run's progress query. */
+const QUERY_DEADLINE_MS = 5_000;
+
+/** An activity of the run that failed and waits for (or runs) its next attempt. */
+const retryingSchema = z.object({
+  activity: z.string(),
+  /** The attempt running or scheduled next (2 after one failure). */
+  attempt: z.number().int(),
+  lastFailure: z.object({ type: z.string().optional(), message: z.string() }),
+  nextAttemptAt: z.string().optional(),
+});
 
 export const runViewSchema = z
   .object({
@@ -23,7 +36,9 @@ export const runViewSchema = z
     status: runStatusSchema,
     progress: progressSchema.nullable().describe('Counts, rate, ETA and step: live while it runs, final once it ended'),
     result: runResultSchema.nullable().describe('Set once the run ended'),
-    error: z.object({ code: z.string(), message: z.string() }).optional().describe('Why a failed run failed'),
+    error: failureSchema.optional().describe('Why a failed run failed'),
+    /** Set while one of the run's activities retries after a failure: "running" never hides a retry loop. */
+    retrying: retryingSchema.optional().describe("Set while one of the run's activities retries after a failure"),
     replays: z
       .object({
         rejectedRows: z.number().int(),
@@ -68,14 +83,23 @@ export const runViewSchema = z
   });
 export type RunView = z.infer<typeof runViewSchema>;
 
-
-/** How long a progress query may take: it needs a worker, and without one the API answers without it. */
-const QUERY_DEADLINE_MS = 5_000;
-
 const memoString = (memo: Record<string, unknown> | undefined, key: string) => (typeof memo?.[key] === 'string' ? memo[key] : undefined);
 
 /** Runs as the API sees them: started, read and stopped through Temporal. */
 export function createRunService(client: Client, taskQueue: string, pool: Pool, opts: { allowSelfApproval?: boolean } = {}) {
+  /** The run's execution, keying its state: reported by Temporal, else the newest one registered under its id. */
+  const executionOf = async (description: WorkflowExecutionDescription): Promise<string> =>
+    description.raw.workflowExecutionInfo?.firstRunId || (await runState.latestExecution(pool, description.workflowId)) || description.runId;
+
+  /** Counts from the run's last committed checkpoint, for when no worker answers its query; null if it has none (or Postgres is away). */
+  const staleProgress = async (description: WorkflowExecutionDescription): Promise<Progress | null> => {
+    const stored = await runState.readCheckpoint<Checkpoint<unknown>>(pool, await executionOf(description)).catch(() => undefined);
+    if (!stored) return null;
+    const { counts, bytesRead, bytesTotal } = stored.checkpoint;
+    const startedAt = description.startTime.toISOString();
+    return { ...withRates({ step: 'unknown', counts: counts ?? zeroCounts(), bytesRead, bytesTotal, startedAt, cancelRequested: false }, Date.now()), stale: true };
+  };
+
   return {
     /**
      * Starts a run on behalf of `startedBy` (a key's name); the same runId again returns that run,
@@ -109,18 +133,22 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
       const kind = memoString(description.memo, 'kind');
       const scheduleId = description.typedSearchAttributes.get(scheduledBy.id);
       const startedBy = memoString(description.memo, 'startedBy');
-      const view = (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId' | 'startedBy'>): RunView => ({
-        runId,
-        kind,
-        ...(scheduleId && { scheduleId }),
-        ...(startedBy && { startedBy }),
-        ...state,
-      });
+      const view = async (state: Omit<RunView, 'runId' | 'kind' | 'scheduleId' | 'startedBy'>): Promise<RunView> => {
+        // Preview sample rows are kept out of workflow history: join them back in for display.
+        const previews = [state.progress?.preview, state.result?.preview].filter((p): p is Preview => p !== undefined);
+        if (previews.length > 0) {
+          const samples = await runState.readPreviewSamples(pool, await executionOf(description));
+          for (const preview of previews) withSamples(preview, samples);
+        }
+        return { runId, kind, ...(scheduleId && { scheduleId }), ...(startedBy && { startedBy }), ...state };
+      };
       switch (description.status.name) {
         case 'RUNNING': {
-          // A query needs a worker; without one answer the state without progress rather than hang.
-          const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => null);
-          return view({ status: 'running', progress: progress && (await withLiveCounts(pool, runId, progress)), result: null });
+          const retrying = retryingActivity(description);
+          // A query needs a worker. Without an answer, the counts of the last committed batch, marked stale.
+          const answered = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => null);
+          const progress = answered ? await withLiveCounts(pool, await executionOf(description), answered) : await staleProgress(description);
+          return view({ status: 'running', progress, result: null, ...(retrying && { retrying }) });
         }
         case 'COMPLETED': {
           const result = (await handle.result()) as RunResult;
@@ -133,8 +161,13 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
         case 'CANCELLED':
           return view({ status: 'cancelled', progress: null, result: null });
         default:
-          return view({ status: 'failed', progress: null, result: null, error: { code: description.status.name, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } });
+          return view({ status: 'failed', progress: null, result: null, error: { code: ErrorCode.RunFailed, message: `the run was ${description.status.name.toLowerCase().replace(/_/g, ' ')}` } });
       }
+    },
+
+    /** The run's execution, whose state GET /runs/:id/errors reads; a 404 (WorkflowNotFoundError) unless the run exists. */
+    async execution(runId: string): Promise<string> {
+      return executionOf(await client.workflow.getHandle(runId).describe());
     },
 
     async cancel(runId: string, reason?: string): Promise<void> {
@@ -204,15 +237,39 @@ export type RunService = ReturnType<typeof createRunService>;
 
 /**
  * The workflow learns its counts once per slice (several seconds); the checkpoint row commits with
- * every batch. While batches run, the row's counts are the fresher ones.
+ * every batch. While batches run, the row's counts are the fresher ones (when Postgres answers).
  */
-async function withLiveCounts(pool: Pool, runId: string, progress: Progress): Promise<Progress> {
+async function withLiveCounts(pool: Pool, execution: string, progress: Progress): Promise<Progress> {
   if (progress.preview || progress.steps) return progress;
-  const stored = await runState.readCheckpoint<Checkpoint<unknown>>(pool, runId);
+  const stored = await runState.readCheckpoint<Checkpoint<unknown>>(pool, execution).catch(() => undefined);
   const live = stored?.checkpoint;
   if (!live?.counts || live.counts.processed <= progress.counts.processed) return progress;
   const counts = { ...live.counts, ...(progress.counts.total !== undefined && { total: progress.counts.total }) };
   return { ...progress, ...withRates({ ...progress, counts, bytesRead: live.bytesRead, bytesTotal: live.bytesTotal ?? progress.bytesTotal }, Date.now()) };
+}
+
+/** The run's activity that has failed at least once and is retrying, from Temporal's pending activities. */
+function retryingActivity(description: WorkflowExecutionDescription): z.infer<typeof retryingSchema> | undefined {
+  const failing = (description.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1 && a.lastFailure);
+  const activity = failing.sort((a, b) => (b.attempt ?? 0) - (a.attempt ?? 0))[0];
+  if (!activity) return undefined;
+  const next = timestampMs(activity.nextAttemptScheduleTime);
+  const type = activity.lastFailure?.applicationFailureInfo?.type;
+  return {
+    activity: activity.activityType?.name ?? 'unknown',
+    attempt: activity.attempt!,
+    lastFailure: { ...(type && { type }), message: activity.lastFailure?.message ?? '' },
+    ...(next !== undefined && { nextAttemptAt: new Date(next).toISOString() }),
+  };
+}
+
+/** A protobuf timestamp (seconds a number or a Long) in milliseconds. */
+const timestampMs = (ts: Timestamp | null | undefined) => (ts?.seconds == null ? undefined : Number(ts.seconds.toString()) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6));
+
+/** Puts a preview's stored sample rows back into it. */
+function withSamples(preview: Preview, samples: PreviewSamples | undefined): void {
+  preview.sample = samples?.sample ?? [];
+  for (const [name, step] of Object.entries(preview.steps ?? {})) step.sample = samples?.steps?.[name] ?? [];
 }
 
 const finalProgress = (result: RunResult): Progress => ({

@@ -45,7 +45,7 @@ export function previewLines(preview: Preview): string[] {
   return [
     `  ${formatCount(preview.matched)} row(s) match${preview.notFound ? ` (${formatCount(preview.notFound)} listed id(s) do not exist)` : ''}`,
     ...Object.entries(preview.steps ?? {}).map(([name, step]) => `    ${name}: ${formatCount(step.matched)}`),
-    ...preview.sample.slice(0, 5).map((row) => `    ${JSON.stringify(row)}`),
+    ...(preview.sample ?? []).slice(0, 5).map((row) => `    ${JSON.stringify(row)}`),
   ];
 }
 

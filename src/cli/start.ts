@@ -17,7 +17,7 @@ import { follow } from './follow';
 import { ApiClient } from './http';
 import { ensureLocalAdminKey, readLocalKey } from './local-key';
 
-const example = (name: string) => fileURLToPath(new URL(`../../examples/${name}`, import.meta.url));
+const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
 
 /** The data directory's webhook secret (made on first start), unless WEBHOOK_SECRET is set. */
 async function localWebhookSecret(dataDir: string): Promise<string> {
@@ -116,10 +116,17 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log(`webhooks:     signed with ${process.env.WEBHOOK_SECRET ? 'WEBHOOK_SECRET' : `the secret in ${path.join(config.dataDir, 'webhook-secret')}`}`);
     log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
     await logSchedules(client, log);
-    log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import examples/users.csv --dataset users --mode upsert`);
+    // Workers import local files only from $BATCHFLOW_DATA_DIR/imports (by default): the example
+    // files go there, for the sample run and for trying the CLI by hand.
+    const importsDir = path.join(config.dataDir, 'imports');
+    await copyExamples(importsDir);
+    log(`imports:      ${importsDir} (the examples are copied there)`);
+    const example = path.join(importsDir, 'users.csv');
+    const shown = path.relative(process.cwd(), example).startsWith('..') ? example : path.relative(process.cwd(), example);
+    log(`try:          BATCHFLOW_API_URL=${apiUrl} npx batchflow import ${shown} --dataset users --mode upsert`);
     log(`invoicing:    see "Invoicing" in README.md (examples/customers.csv, examples/usage-2026-10.csv)`);
 
-    if (opts.sample) await runSample(client, log);
+    if (opts.sample) await runSample(client, importsDir, log);
     log('running; Ctrl-C stops everything (data stays in ' + config.dataDir + ')');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -129,6 +136,13 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
   } finally {
     await stopAll();
   }
+}
+
+/** Copies the example CSV files into the imports directory (again on each start, so they stay as shipped). */
+async function copyExamples(importsDir: string): Promise<void> {
+  await fs.mkdir(importsDir, { recursive: true });
+  const files = (await fs.readdir(examplesDir)).filter((f) => f.endsWith('.csv'));
+  await Promise.all(files.map((f) => fs.copyFile(path.join(examplesDir, f), path.join(importsDir, f))));
 }
 
 /** The schedules the worker synced, as Temporal now has them: one line each. */
@@ -144,9 +158,9 @@ async function logSchedules(api: ApiClient, log: (msg: string) => void): Promise
 /**
  * Loads the samples once per data directory (their fixed run ids make a restart reuse them): the
  * users, and the customers and October 2026 usage that `batchflow run invoicing --params
- * examples/invoicing-2026-10.yaml` bills.
+ * examples/invoicing-2026-10.yaml` bills. They are read from the imports directory.
  */
-async function runSample(api: ApiClient, log: (msg: string) => void): Promise<void> {
+async function runSample(api: ApiClient, importsDir: string, log: (msg: string) => void): Promise<void> {
   const samples = [
     { runId: 'sample-users-import', file: 'users.csv', dataset: 'users' },
     { runId: 'sample-customers-import', file: 'customers.csv', dataset: 'customers' },
@@ -156,7 +170,7 @@ async function runSample(api: ApiClient, log: (msg: string) => void): Promise<vo
     const { body } = await api.request<{ existing: boolean }>('POST', '/runs', {
       kind: 'import',
       runId,
-      params: { source: example(file), format: 'csv', dataset, mode: 'upsert' },
+      params: { source: path.join(importsDir, file), format: 'csv', dataset, mode: 'upsert' },
     });
     log(`sample import ${runId} ${body.existing ? '(already run: reusing it)' : 'started'}`);
     await follow(api, runId);

@@ -27,6 +27,12 @@ export interface StagedBatch {
 export const copyLine = (r: StagedRow) => `${r.row}\t${r.line}\t${r.values.map(copyText).join('\t')}\n`;
 
 /**
+ * Loaded batches' buffers kept for reuse, on their way back to a reader and in it: one per batch
+ * in flight is enough (BATCHFLOW_PARALLEL_BATCHES is 2 by default), a few more cost little.
+ */
+export const SPARE_BUFFERS = 4;
+
+/**
  * Appends rows as COPY text to one growing buffer. Few, large objects instead of a string per row:
  * a batch stays alive while it loads, and per-row strings would all be promoted and wait for a
  * full garbage collection. Buffers given back once loaded are reused for later batches.
@@ -66,7 +72,7 @@ export class CopyBuffer {
 
   /** A buffer a batch taken earlier no longer needs. */
   reuse(buffer: ArrayBuffer): void {
-    if (buffer.byteLength > 0 && this.spares.length < 4) this.spares.push(buffer);
+    if (buffer.byteLength > 0 && this.spares.length < SPARE_BUFFERS) this.spares.push(buffer);
   }
 
   private allocate(size: number): Buffer<ArrayBuffer> {
@@ -133,9 +139,9 @@ export function loadStatements(dataset: Dataset, columns: readonly string[], mod
   const insert = `INSERT INTO ${table} AS t (${cols}) SELECT ${cols} FROM ${stage}`;
   const columnDefs = dataset.columnNames.map((c) => `${ident(c)} ${dataset.columns[c]!.sql}`).join(', ');
   // In the transaction that writes the batch's rows (not a savepoint: they would carry the subtransaction's id).
-  const rememberBatch = 'INSERT INTO import_batches (run_id, xid, first_row, last_row) VALUES ($1, pg_current_xact_id()::xid, $2, $3)';
+  const rememberBatch = 'INSERT INTO import_batches (execution_id, xid, first_row, last_row) VALUES ($1, pg_current_xact_id()::xid, $2, $3)';
   // The batch that wrote a row, if it is one of this run's committed batches.
-  const writtenBy = (alias: string) => `SELECT first_row, last_row FROM import_batches b WHERE b.xid = ${alias}.xmin AND b.run_id = $1`;
+  const writtenBy = (alias: string) => `SELECT first_row, last_row FROM import_batches b WHERE b.xid = ${alias}.xmin AND b.execution_id = $1`;
   return {
     createStage: `CREATE TEMP TABLE IF NOT EXISTS ${stage} (_row integer, _line integer, ${columnDefs}) ON COMMIT DELETE ROWS`,
     copy: `COPY ${stage} (_row, _line, ${cols}) FROM STDIN`,
@@ -155,16 +161,13 @@ export function loadStatements(dataset: Dataset, columns: readonly string[], mod
     unwritten: `SELECT s._row AS row, s._line AS line, ${keyExpr('s')} AS key, b.first_row AS "batchFirst", b.last_row AS "batchLast", k.row_number AS "seenRow"
       FROM ${stage} s JOIN ${table} t ON ${dataset.key.map((k) => `t.${ident(k)} = s.${ident(k)}`).join(' AND ')}
       LEFT JOIN LATERAL (${writtenBy('t')}) b ON true
-      LEFT JOIN LATERAL (SELECT row_number FROM import_keys WHERE run_id = $1 AND key = ${keyExpr('s')} OFFSET 0) k ON true
+      LEFT JOIN LATERAL (SELECT row_number FROM import_keys WHERE execution_id = $1 AND key = ${keyExpr('s')} OFFSET 0) k ON true
       WHERE t.xmin <> pg_current_xact_id()::xid ORDER BY s._row`,
     // Keys met but not written (skipped, or already present): a later repeat of one is a duplicate too.
-    rememberKeys: `INSERT INTO import_keys (run_id, key, row_number) SELECT $1, * FROM unnest($2::text[], $3::int[]) ON CONFLICT DO NOTHING`,
+    rememberKeys: `INSERT INTO import_keys (execution_id, key, row_number) SELECT $1, * FROM unnest($2::text[], $3::int[]) ON CONFLICT DO NOTHING`,
   };
 }
 export type LoadStatements = ReturnType<typeof loadStatements>;
-
-// Temp staging tables live per connection; remember which connections already have one.
-const stageTables = new WeakMap<PoolClient, Set<string>>();
 
 /**
  * Loads one batch inside the caller's transaction: COPY into a temp staging table, then one
@@ -173,30 +176,28 @@ const stageTables = new WeakMap<PoolClient, Set<string>>();
  */
 export async function loadBatch(
   client: PoolClient,
-  runId: string,
+  /** The run's execution (RunRef.execution): its batches and remembered keys are its own. */
+  execution: string,
   sql: LoadStatements,
   mode: ImportMode,
   staged: StagedBatch,
 ): Promise<LoadOutcome> {
   const outcome: LoadOutcome = { inserted: 0, updated: 0, skipped: 0, rejected: [] };
   if (staged.count === 0) return outcome;
-  let tables = stageTables.get(client);
-  if (!tables) stageTables.set(client, (tables = new Set()));
-  if (!tables.has(sql.createStage)) {
-    await client.query(sql.createStage);
-    tables.add(sql.createStage);
-  }
+  // Temp tables live per connection, but their creation is part of the transaction: one created by
+  // a batch that was rolled back is gone again. So ask every time (a catalog lookup, when it exists).
+  await client.query(sql.createStage);
 
   await pipeline(Readable.from([asBuffer(staged.copy)]), client.query(copyFrom(sql.copy)));
 
-  const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, [runId, staged.firstRow, staged.lastRow])).rows[0]!;
+  const { inserted, updated } = (await client.query<{ inserted: number; updated: number }>(sql.load, [execution, staged.firstRow, staged.lastRow])).rows[0]!;
   outcome.inserted = inserted;
   outcome.updated = updated;
   if (inserted + updated < staged.count) {
     // The batch's own repeats were rejected before staging, so an unwritten row's key is a repeat
     // of an earlier batch's, or (skip-existing, insert) a row that was there before the run.
     type Unwritten = { row: number; line: number; key: string; batchFirst: number | null; batchLast: number | null; seenRow: number | null };
-    const unwritten = (await client.query<Unwritten>(sql.unwritten, [runId])).rows;
+    const unwritten = (await client.query<Unwritten>(sql.unwritten, [execution])).rows;
     const fresh: Unwritten[] = [];
     for (const u of unwritten) {
       const firstSeen: FirstSeen | undefined = u.seenRow !== null ? { row: u.seenRow } : u.batchFirst !== null ? { rows: [u.batchFirst, u.batchLast!] } : undefined;
@@ -204,7 +205,7 @@ export async function loadBatch(
       else fresh.push(u);
     }
     if (mode === 'insert') for (const u of fresh) outcome.rejected.push({ row: u.row, line: u.line, key: u.key, code: ErrorCode.AlreadyExists });
-    if (fresh.length > 0) await client.query(sql.rememberKeys, [runId, fresh.map((u) => u.key), fresh.map((u) => u.row)]);
+    if (fresh.length > 0) await client.query(sql.rememberKeys, [execution, fresh.map((u) => u.key), fresh.map((u) => u.row)]);
   }
   outcome.skipped = staged.count - inserted - updated - outcome.rejected.length;
   return outcome;

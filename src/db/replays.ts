@@ -26,12 +26,12 @@ export const replayQueries = {
     return rows[0]!;
   },
 
-  /** A page of a run's rejected rows in row order, one per row: the raw input of its first error. */
-  async rejectedRows(db: Queryable, runId: string, afterRow: number, limit: number): Promise<{ row: number; raw: RowError['raw'] }[]> {
+  /** A page of a run execution's rejected rows in row order, one per row: the raw input of its first error. */
+  async rejectedRows(db: Queryable, execution: string, afterRow: number, limit: number): Promise<{ row: number; raw: RowError['raw'] }[]> {
     const { rows } = await db.query<{ row: number; raw: unknown }>(
       `SELECT DISTINCT ON (row_number) row_number AS row, raw FROM run_errors
-       WHERE run_id = $1 AND row_number > $2 AND raw IS NOT NULL ORDER BY row_number, id LIMIT $3`,
-      [runId, afterRow, limit],
+       WHERE execution_id = $1 AND row_number > $2 AND raw IS NOT NULL ORDER BY row_number, id LIMIT $3`,
+      [execution, afterRow, limit],
     );
     return rows;
   },

@@ -54,7 +54,7 @@ export function compileFilter(dataset: Dataset, filter: Filter, asOf: Date, para
 }
 
 
-/** Which rows of a dataset a run works on: a filter, an id list, or both. */
+/** Which rows of a dataset a run works on: all, or those a filter matches (an id list, when there is one, is an IdSource beside it). */
 export interface RowSelection {
   dataset: Dataset;
   where?: Filter;
@@ -168,9 +168,15 @@ export const rowQueries = {
     return rows.map((r) => r.id);
   },
 
-  /** Stores an id list under the digest of its ids; storing the same list again is a no-op. */
+  /** Stores an id list under the digest of its ids; storing the same list again only marks it as stored now. */
   async storeIdList(db: Queryable, listId: string, ids: readonly number[]): Promise<void> {
+    await db.query('INSERT INTO id_list_heads (list_id) VALUES ($1) ON CONFLICT (list_id) DO UPDATE SET stored_at = now()', [listId]);
     await db.query('INSERT INTO id_lists (list_id, id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING', [listId, ids]);
+  },
+
+  /** Records that a run uses a stored list: the purge keeps it while the run's state is kept. */
+  async referenceIdList(db: Queryable, execution: string, listId: string): Promise<void> {
+    await db.query('INSERT INTO run_id_lists (execution_id, list_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [execution, listId]);
   },
 
   async idListCount(db: Queryable, listId: string): Promise<number> {

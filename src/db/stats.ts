@@ -13,12 +13,12 @@ export const statsQueries = {
   async recordRun(pool: Pool, facts: RunFacts, rowsByDataset: Record<string, Counts>): Promise<void> {
     const c = facts.counts;
     await pool.query(
-      `INSERT INTO run_facts (run_id, kind, status, error_code, started_at, ended_at, duration_ms, processed, succeeded, failed, skipped, rows_by_dataset)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-       ON CONFLICT (run_id) DO UPDATE SET kind = EXCLUDED.kind, status = EXCLUDED.status, error_code = EXCLUDED.error_code,
+      `INSERT INTO run_facts (run_id, kind, status, error_code, started_at, ended_at, duration_ms, processed, succeeded, failed, skipped, rows_by_dataset, execution_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+       ON CONFLICT (run_id) DO UPDATE SET execution_id = EXCLUDED.execution_id, kind = EXCLUDED.kind, status = EXCLUDED.status, error_code = EXCLUDED.error_code,
          started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, duration_ms = EXCLUDED.duration_ms, processed = EXCLUDED.processed,
          succeeded = EXCLUDED.succeeded, failed = EXCLUDED.failed, skipped = EXCLUDED.skipped, rows_by_dataset = EXCLUDED.rows_by_dataset`,
-      [facts.runId, facts.kind, facts.status, facts.errorCode ?? null, facts.startedAt, facts.endedAt, facts.durationMs, c.processed, c.succeeded, c.failed, c.skipped, JSON.stringify(rowsByDataset)],
+      [facts.runId, facts.kind, facts.status, facts.errorCode ?? null, facts.startedAt, facts.endedAt, facts.durationMs, c.processed, c.succeeded, c.failed, c.skipped, JSON.stringify(rowsByDataset), facts.execution],
     );
   },
 
@@ -60,9 +60,9 @@ export const statsQueries = {
    */
   async topErrorCodes(pool: Pool, w: StatsWindow, limit: number): Promise<{ code: string; runs: number; rows: number }[]> {
     const { rows } = await pool.query<{ code: string; runs: number; rows: number }>(
-      `WITH runs AS (SELECT run_id, error_code FROM run_facts WHERE started_at >= $1 AND started_at < $2),
+      `WITH runs AS (SELECT run_id, execution_id, error_code FROM run_facts WHERE started_at >= $1 AND started_at < $2),
        occurrences AS (
-         SELECT e.code, e.run_id, count(*) AS rows FROM run_errors e JOIN runs USING (run_id) GROUP BY e.code, e.run_id
+         SELECT e.code, runs.run_id, count(*) AS rows FROM run_errors e JOIN runs USING (execution_id) GROUP BY e.code, runs.run_id
          UNION ALL
          SELECT error_code, run_id, 0 FROM runs WHERE error_code IS NOT NULL
        )

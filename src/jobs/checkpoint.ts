@@ -1,4 +1,4 @@
-import type { Counts } from './run';
+import type { Counts, Failure } from './run';
 
 /**
  * A run's progress through its input as it stands after a committed batch: small enough for a
@@ -15,8 +15,15 @@ export interface Checkpoint<P> {
   byDataset?: Record<string, Counts>;
   done: boolean;
   /** Why the run stopped before the end of its input. */
-  stop?: { code: string; message: string };
+  stop?: Failure;
   warnings: string[];
   bytesRead?: number;
   bytesTotal?: number;
 }
+
+/** Where a run over existing rows stands: which target (a cleanup rule), and the last id done in it. */
+export interface KeysetPosition {
+  step: number;
+  lastId: number;
+}
+export const keysetStart: KeysetPosition = { step: 0, lastId: 0 };

@@ -1,8 +1,22 @@
 import { z } from 'zod';
+import { ErrorCode } from '../errors';
+import { fatalCodes, recordErrorCodes } from '../formats/types';
 import { notifySchema } from './notify';
 import { strictObject } from './strict';
 
 /** Shapes every run shares, whatever its kind: counts, progress, result, row errors. */
+
+/** Which run an activity works for. */
+export interface RunRef {
+  /** The run id callers use: the workflow id. */
+  id: string;
+  /**
+   * The Temporal run id of the run's first execution, the same across continue-as-new. It keys
+   * every piece of per-run state, so a run id used again (once the earlier run's history expired,
+   * or a pipeline step's child id someone used before) starts afresh.
+   */
+  execution: string;
+}
 
 export const runIdSchema = z
   .string()
@@ -29,7 +43,6 @@ export function durationMs(duration: string): number {
   const [, n, unit] = DURATION.exec(duration)!;
   return Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
 }
-
 /** A duration as "90s", "30m", "24h" or "7d". */
 export const durationSchema = z.string().regex(DURATION, 'must be a duration such as "30m", "24h" or "7d"');
 
@@ -48,6 +61,11 @@ export const approvalSchema = strictObject({
   /** Refuse to start (and say so) when more rows than this match. */
   maxRecords: z.number().int().min(0).optional(),
 });
+
+export const errorCodeSchema = z.enum([...Object.values(ErrorCode), ...recordErrorCodes, ...fatalCodes]);
+/** Why a run, a step or a row failed: a stable code and a message. */
+export const failureSchema = z.object({ code: errorCodeSchema, message: z.string() });
+export type Failure = z.infer<typeof failureSchema>;
 
 export const countsSchema = z.object({
   processed: z.number().int(),
@@ -72,19 +90,46 @@ export const zeroCounts = (): Counts => ({ processed: 0, succeeded: 0, failed: 0
 export const runStatusSchema = z.enum(['running', 'success', 'partial', 'failed', 'cancelled']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
-/** What a run would change: how many rows match and a sample of them (per step when it has steps). */
+const sampleSchema = z.array(z.record(z.string(), z.unknown()));
+
+/**
+ * What a run would change: how many rows match and a sample of them (per step when it has steps).
+ * Sample rows never enter workflow history: the plan stores them in Postgres (PreviewSamples) and
+ * the API puts them back into the run it shows.
+ */
 export const previewSchema = z.object({
   matched: z.number().int(),
-  sample: z.array(z.record(z.string(), z.unknown())),
+  sample: sampleSchema.optional(),
   /** Listed ids that do not exist (updates by id list). */
   notFound: z.number().int().optional(),
-  steps: z.record(z.string(), z.object({ matched: z.number().int(), sample: z.array(z.record(z.string(), z.unknown())) })).optional(),
+  steps: z.record(z.string(), z.object({ matched: z.number().int(), sample: sampleSchema.optional() })).optional(),
   /** Dedupe: rows read, duplicate groups found and the rows in them (`matched` is the rows a merge removes). */
   scanned: z.number().int().optional(),
   groups: z.number().int().optional(),
   duplicateRows: z.number().int().optional(),
 });
 export type Preview = z.infer<typeof previewSchema>;
+/** A preview's sample rows, as stored for the run: the whole run's and each step's. */
+export interface PreviewSamples {
+  sample: Record<string, unknown>[];
+  steps?: Record<string, Record<string, unknown>[]>;
+}
+
+/** What a run over existing rows settled before changing anything: its clock, its preview, its bounds. */
+export interface RunPlan {
+  /** "now" for the run's relative times, fixed for its whole life. */
+  asOf: string;
+  /** Counts only: the sample rows are stored (PreviewSamples). */
+  preview: Preview;
+  /** Per target, the highest id that matched. */
+  bounds: number[];
+  /** Units of work in the loop, when not one per matched row (several steps over the same rows). */
+  total?: number;
+  /** What planning wrote (a dedupe's report), for the result's outputs. */
+  outputs?: RunOutput[];
+  /** What planning noticed that the result should say (positions and counts only). */
+  warnings?: string[];
+}
 
 export const stepStatusSchema = z.enum(['pending', 'running', 'success', 'partial', 'failed', 'cancelled', 'skipped']);
 /** One step of a run made of steps (a pipeline's steps, a cleanup's rules). */
@@ -93,7 +138,7 @@ export const stepStateSchema = z.object({
   /** The step's own run, when it runs as one (pipeline steps). */
   runId: z.string().optional(),
   counts: countsSchema.optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  error: failureSchema.optional(),
   /** Why a skipped step did not run. */
   reason: z.string().optional(),
 });
@@ -113,6 +158,8 @@ export const progressSchema = z.object({
   /** Set while the run waits for approval: what it would change and until when it waits. */
   preview: previewSchema.optional(),
   approvalDeadline: z.string().optional(),
+  /** Set when no worker answered: the counts are those of the last committed batch, and the step is unknown. */
+  stale: z.boolean().optional(),
 });
 export type Progress = z.infer<typeof progressSchema>;
 
@@ -138,11 +185,14 @@ export const rowErrorSchema = z.object({
   row: z.number().int().nullable(),
   line: z.number().int().nullable(),
   field: z.string().nullable(),
-  code: z.string(),
+  code: errorCodeSchema,
   message: z.string(),
   raw: z.unknown(),
 });
 export type RowError = z.infer<typeof rowErrorSchema>;
+/** A row error as a run's result samples it: where and why, without the row's raw input (results enter workflow history). */
+export const errorSampleSchema = rowErrorSchema.omit({ raw: true });
+export type ErrorSample = z.infer<typeof errorSampleSchema>;
 
 /** A file a run wrote (an export): where it is and what it holds. */
 export const runOutputSchema = z.object({
@@ -176,8 +226,8 @@ export const runResultSchema = z.object({
   kind: z.string(),
   counts: countsSchema,
   /** Why the run stopped early or failed, when it did. */
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  errorSample: z.array(rowErrorSchema),
+  error: failureSchema.optional(),
+  errorSample: z.array(errorSampleSchema),
   errorCount: z.number().int(),
   /** Where the full row error report is (an API path). */
   errorReport: z.string(),
@@ -198,6 +248,8 @@ export type RunResult = z.infer<typeof runResultSchema>;
 /** A finished run's figures, recorded for stats: counts and timings, never rows. */
 export interface RunFacts {
   runId: string;
+  /** The execution whose state holds the run's committed counts (RunRef.execution). */
+  execution: string;
   kind: string;
   /** The run's dataset (its BatchflowDataset search attribute), when it has one. */
   dataset?: string;

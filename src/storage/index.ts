@@ -81,17 +81,77 @@ export function createObjectStore(config: Pick<Config, 's3' | 'objectStoreDir'>,
   return config.s3 ? s3Store(s3Client ?? createS3Client(config.s3), config.s3.bucket) : localStore(config.objectStoreDir);
 }
 
-async function openLocalFile(file: string, start = 0): Promise<OpenedObject> {
-  let size: number;
-  try {
-    const stat = await fsp.stat(file);
-    if (!stat.isFile()) throw permanentFailure(ErrorCode.SourceNotFound, `${file} is not a file`);
-    size = stat.size;
-  } catch (err) {
+/** Rethrows a file system error, a missing file as the permanent SOURCE_NOT_FOUND. */
+const notFound =
+  (file: string) =>
+  (err: unknown): never => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw permanentFailure(ErrorCode.SourceNotFound, `no such file: ${file}`);
     throw err;
+  };
+
+/** What a non-regular file is, for the message that refuses it. */
+function kindOf(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO (named pipe)';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  if (stat.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Opens a regular file for reading. Non-blocking, so that opening a FIFO with no writer returns at
+ * once (and is then refused) instead of hanging the reader; not following a symbolic link, so the
+ * file opened is the one the caller resolved. Anything but a regular file is refused.
+ */
+async function openRegularFile(file: string): Promise<{ handle: fsp.FileHandle; stat: fs.Stats }> {
+  const handle = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW).catch(notFound(file));
+  const stat = await handle.stat();
+  if (!stat.isFile()) {
+    await handle.close();
+    throw permanentFailure(ErrorCode.SourceNotAllowed, `${file} is ${kindOf(stat)}: only regular files can be imported`);
   }
-  return { stream: fs.createReadStream(file, { start, highWaterMark: READ_CHUNK }), size };
+  return { handle, stat };
+}
+
+const streamFrom = (handle: fsp.FileHandle, start: number) => handle.createReadStream({ start, highWaterMark: READ_CHUNK });
+
+async function openLocalFile(file: string, start = 0): Promise<OpenedObject> {
+  const { handle, stat } = await openRegularFile(file);
+  return { stream: streamFrom(handle, start), size: stat.size };
+}
+
+const within = (dirs: readonly string[], file: string) => dirs.some((dir) => dir === '*' || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
+
+/**
+ * Opens a local source only if it really lies in an allowed directory. The path is checked as
+ * written (after `..` is resolved: nothing outside is even looked up), then resolved through
+ * symbolic links and checked again; the file is opened without following a link; then the path is
+ * resolved and checked once more and must still name the very file opened, so a link swapped in
+ * meanwhile cannot lead outside either.
+ */
+async function openAllowedFile(source: string, allowedDirs: readonly string[], start: number): Promise<OpenedObject> {
+  const file = path.resolve(source.startsWith('file://') ? new URL(source).pathname : source);
+  const refuse = (real: string) =>
+    permanentFailure(
+      ErrorCode.SourceNotAllowed,
+      `${file}${real === file ? '' : ` (${real})`} is outside the directories this worker may read (${allowedDirs.join(', ')}); set BATCHFLOW_LOCAL_SOURCE_DIRS`,
+    );
+  if (!within(allowedDirs, file)) throw refuse(file);
+  // The allowed directories resolved too (the OS temp directory may itself be a link).
+  const dirs = await Promise.all(allowedDirs.map((dir) => (dir === '*' ? Promise.resolve(dir) : fsp.realpath(dir).catch(() => dir))));
+  const inside = (real: string) => within(dirs, real);
+  const real = await fsp.realpath(file).catch(notFound(file));
+  if (!inside(real)) throw refuse(real);
+  const { handle, stat } = await openRegularFile(real);
+  try {
+    const again = await fsp.realpath(real).catch(notFound(file));
+    const now = await fsp.stat(again).catch(notFound(file));
+    if (!inside(again) || now.dev !== stat.dev || now.ino !== stat.ino) throw refuse(again);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return { stream: streamFrom(handle, start), size: stat.size };
 }
 
 async function openS3Object(client: S3Client, bucket: string, key: string, start = 0): Promise<OpenedObject> {
@@ -157,7 +217,7 @@ export interface SourceOpener {
   open(source: string, start?: number): Promise<OpenedObject>;
 }
 
-export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Client; localSourceDirs: readonly string[] }): SourceOpener {
+export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Client; localSourceDirs: readonly string[]; s3SourceBuckets: readonly string[] }): SourceOpener {
   return {
     async open(source, start = 0) {
       if (source.startsWith('store://')) return deps.store.open(source.slice('store://'.length), start);
@@ -165,17 +225,12 @@ export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Clie
         if (!deps.s3Client) throw permanentFailure(ErrorCode.SourceNotAllowed, `${source}: S3 is not configured (set S3_BUCKET and S3_ENDPOINT)`);
         const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(source) ?? [];
         if (!bucket || !key) throw permanentFailure(ErrorCode.InvalidParams, `${source}: expected s3://bucket/key`);
+        if (!deps.s3SourceBuckets.includes(bucket)) {
+          throw permanentFailure(ErrorCode.SourceNotAllowed, `${source}: bucket "${bucket}" is not one this worker may read (${deps.s3SourceBuckets.join(', ') || 'none'}); set BATCHFLOW_S3_SOURCE_BUCKETS`);
+        }
         return openS3Object(deps.s3Client, bucket, key, start);
       }
-      const file = path.resolve(source.startsWith('file://') ? new URL(source).pathname : source);
-      const allowed = deps.localSourceDirs.some((dir) => dir === '*' || file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
-      if (!allowed) {
-        throw permanentFailure(
-          ErrorCode.SourceNotAllowed,
-          `${file} is outside the directories this worker may read (${deps.localSourceDirs.join(', ')}); set BATCHFLOW_LOCAL_SOURCE_DIRS`,
-        );
-      }
-      return openLocalFile(file, start);
+      return openAllowedFile(source, deps.localSourceDirs, start);
     },
   };
 }
@@ -185,9 +240,9 @@ export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Clie
  * share one S3 client: the caller's (its ObjectAccess's), or a new one.
  */
 export function createStorage(
-  config: Pick<Config, 's3' | 'objectStoreDir' | 'localSourceDirs'>,
+  config: Pick<Config, 's3' | 'objectStoreDir' | 'localSourceDirs' | 's3SourceBuckets'>,
   s3Client: S3Client | undefined = config.s3 && createS3Client(config.s3),
 ): { store: ObjectStore; sources: SourceOpener } {
   const store = createObjectStore(config, s3Client);
-  return { store, sources: createSourceOpener({ store, s3Client, localSourceDirs: config.localSourceDirs }) };
+  return { store, sources: createSourceOpener({ store, s3Client, localSourceDirs: config.localSourceDirs, s3SourceBuckets: config.s3SourceBuckets }) };
 }

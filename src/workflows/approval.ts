@@ -1,7 +1,7 @@
 import { condition, defineSignal, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { ErrorCode } from '../errors';
 import { searchAttributes } from '../jobs';
-import { AWAITING_APPROVAL, durationMs, type ApprovalRecord, type Preview } from '../jobs/run';
+import { AWAITING_APPROVAL, durationMs, type ApprovalRecord, type Failure, type Preview } from '../jobs/run';
 import type { RunTracker } from './run-tracker';
 
 /** Lets a run that waits for confirmation go ahead; `by` is the approving key's name. */
@@ -11,7 +11,7 @@ export const rejectSignal = defineSignal<[{ by?: string; reason?: string }?]>('r
 
 export { AWAITING_APPROVAL };
 
-export type Decision = { approved: true; record: ApprovalRecord } | { approved: false; code: string; message: string; record?: ApprovalRecord };
+export type Decision = { approved: true; record: ApprovalRecord } | ({ approved: false; record?: ApprovalRecord } & Failure);
 
 /** The decision as the result shows it: who, when (workflow time, so replay gives the same), what they said. */
 const record = (decision: ApprovalRecord['decision'], by: string | undefined, comment: string | undefined): ApprovalRecord => ({

@@ -1,14 +1,14 @@
 import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type ApprovalRecord, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
-import { activityError, sliceActivityOptions } from './common';
+import { zeroCounts, type ApprovalRecord, type Failure, type Preview, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { activityError, currentRun, sliceActivityOptions } from './common';
 import { completeRun, type CarriedState, type RunTracker } from './run-tracker';
 
 export interface LoopOutcome<P> {
   checkpoint?: Checkpoint<P>;
   /** Set when the loop ended on an error rather than at the end of its input. */
-  error?: { code: string; message: string };
+  error?: Failure;
 }
 
 /**
@@ -82,7 +82,7 @@ export async function completeLoop<P>(
   extra: { preview?: Preview; total?: number; approval?: ApprovalRecord; outputs?: RunOutput[]; warnings?: string[]; steps?: (checkpoint: Checkpoint<P> | undefined) => Record<string, StepState> } = {},
 ): Promise<RunResult> {
   tracker.setStep('finishing');
-  const finished = await finishRun({ runId: workflowInfo().workflowId });
+  const finished = await finishRun({ run: currentRun() });
   const total = extra.total ?? extra.preview?.matched;
   const counts = finished.counts ?? outcome.checkpoint?.counts ?? zeroCounts();
   return completeRun(tracker, {

@@ -1,9 +1,9 @@
-import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { Activities } from '../activities';
 import { cacheRefreshParamsSchema } from '../jobs/cache-refresh';
 import type { RunResult } from '../jobs/run';
-import { parseInput, sliceActivityOptions } from './common';
+import { currentRun, parseInput, sliceActivityOptions } from './common';
 import { runPreviewed, type PreviewedRunInput } from './previewed-run';
 
 export { approveSignal, rejectSignal } from './approval';
@@ -19,14 +19,14 @@ const { planCacheRefresh, cacheRefreshSlice } = proxyActivities<Activities>(slic
  */
 export async function cacheRefreshWorkflow(input: CacheRefreshWorkflowInput): Promise<RunResult> {
   const params = parseInput(cacheRefreshParamsSchema, input.params);
-  const runId = workflowInfo().workflowId;
+  const run = currentRun();
   return runPreviewed({
     kind: 'cache-refresh',
     working: 'refreshing',
     input,
     params,
-    plan: (asOf) => planCacheRefresh({ params, asOf }),
-    slice: (plan, cursor) => cacheRefreshSlice({ runId, params, plan, cursor }),
+    plan: (asOf) => planCacheRefresh({ run, params, asOf }),
+    slice: (plan, cursor) => cacheRefreshSlice({ run, params, plan, cursor }),
     continueAsNew: (next) => continueAsNew<typeof cacheRefreshWorkflow>(next as CacheRefreshWorkflowInput),
   });
 }

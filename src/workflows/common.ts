@@ -1,13 +1,20 @@
 import { ActivityCancellationType, ActivityFailure, ApplicationFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
-import { ErrorCode } from '../errors';
+import { asErrorCode, ErrorCode } from '../errors';
 import { scheduledBy } from '../jobs';
+import type { Failure, RunRef } from '../jobs/run';
 import { issuePath } from '../jobs/strict';
 
+/** This run, as activities key its state: by its first execution, so a reused run id starts afresh. */
+export const currentRun = (): RunRef => ({ id: workflowInfo().workflowId, execution: workflowInfo().firstExecutionRunId });
+
 /**
- * Slices heartbeat after every batch: a worker that dies is noticed within heartbeatTimeout and
- * the slice retried elsewhere from its checkpoint. Transient I/O errors retry with backoff for as
- * long as it takes; errors marked non-retryable (bad input, malformed files) end the run.
+ * Slices heartbeat after every batch and every 5 s within one: a worker that dies is noticed within
+ * heartbeatTimeout and the slice retried elsewhere from its checkpoint. Errors that may pass retry
+ * with this backoff; the worker's FailurePolicy (activities/failure-policy.ts) bounds the attempts
+ * (BATCHFLOW_MAX_ATTEMPTS) and fails permanent database errors at once, so the bound is a setting
+ * of the worker rather than part of workflow history. Errors marked non-retryable (bad input,
+ * malformed files) end the run.
  */
 export const sliceActivityOptions: ActivityOptions = {
   startToCloseTimeout: '30 minutes',
@@ -43,7 +50,7 @@ export function nominalTime(): Date {
 }
 
 /** The code and message of an activity that failed for good (a non-retryable ApplicationFailure), or undefined for anything else. */
-export function activityError(err: unknown): { code: string; message: string } | undefined {
+export function activityError(err: unknown): Failure | undefined {
   if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
-  return { code: err.cause.type ?? ErrorCode.RunFailed, message: err.cause.message };
+  return { code: asErrorCode(err.cause.type), message: err.cause.message };
 }

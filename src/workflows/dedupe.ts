@@ -1,11 +1,11 @@
-import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { Activities } from '../activities';
-import type { KeysetPosition } from '../activities/rows';
+import type { KeysetPosition } from '../jobs/checkpoint';
 import { dedupeParamsSchema } from '../jobs/dedupe';
 import type { RunResult } from '../jobs/run';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
-import { parseInput, sliceActivityOptions } from './common';
+import { currentRun, parseInput, sliceActivityOptions } from './common';
 import { previewThenRun, type PreviewedRunInput } from './previewed-run';
 import { trackRun, type CarriedState } from './run-tracker';
 
@@ -23,7 +23,7 @@ const { dedupeIndexSlice, dedupeCompareSlice, groupDuplicates, dedupeMergeSlice 
  */
 export async function dedupeWorkflow(input: DedupeWorkflowInput): Promise<RunResult> {
   const params = parseInput(dedupeParamsSchema, input.params);
-  const runId = workflowInfo().workflowId;
+  const run = currentRun();
   const tracker = trackRun<KeysetPosition>('dedupe', input.carried, params.notify);
   let plan = input.plan;
   if (!plan) {
@@ -33,21 +33,21 @@ export async function dedupeWorkflow(input: DedupeWorkflowInput): Promise<RunRes
     const comparing = (tracker.checkpoint?.position.step ?? 0) > 0;
     if (!comparing) {
       tracker.setStep('indexing');
-      const indexed = await runCheckpointedLoop<KeysetPosition>({ tracker, slice: (cursor) => dedupeIndexSlice({ runId, params, asOf, cursor }), continueAsNew: next });
+      const indexed = await runCheckpointedLoop<KeysetPosition>({ tracker, slice: (cursor) => dedupeIndexSlice({ run, params, asOf, cursor }), continueAsNew: next });
       if (!indexed.checkpoint?.done) return completeLoop(tracker, indexed);
     }
     tracker.setStep('comparing');
-    const compared = await runCheckpointedLoop<KeysetPosition>({ tracker, fresh: !comparing, slice: (cursor) => dedupeCompareSlice({ runId, params, cursor }), continueAsNew: next });
+    const compared = await runCheckpointedLoop<KeysetPosition>({ tracker, fresh: !comparing, slice: (cursor) => dedupeCompareSlice({ run, params, cursor }), continueAsNew: next });
     if (!compared.checkpoint?.done) return completeLoop(tracker, compared);
     tracker.setStep('grouping');
-    plan = await groupDuplicates({ runId, params, asOf });
+    plan = await groupDuplicates({ run, params, asOf });
   }
   // Without a merge the run only reports: a dry run of the merge.
   return previewThenRun(tracker, plan, {
     working: 'merging',
     input,
     params: { ...params, dryRun: params.dryRun || !params.merge },
-    slice: (approved, cursor) => dedupeMergeSlice({ runId, params, plan: approved, cursor }),
+    slice: (approved, cursor) => dedupeMergeSlice({ run, params, plan: approved, cursor }),
     continueAsNew: (carried) => continueAsNew<typeof dedupeWorkflow>(carried as DedupeWorkflowInput),
   });
 }

@@ -1,10 +1,10 @@
-import { CancellationScope, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { Activities } from '../activities';
 import { exportParamsSchema, type ExportPlan, type ExportPosition } from '../jobs/export';
 import { zeroCounts, type RunResult } from '../jobs/run';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
-import { activityError, parseInput, sliceActivityOptions } from './common';
+import { activityError, currentRun, parseInput, sliceActivityOptions } from './common';
 import { completeRun, trackRun, type CarriedState } from './run-tracker';
 
 export { cancelSignal, progressQuery } from './run-tracker';
@@ -26,13 +26,13 @@ const { planExport, exportSlice, completeExport, abortExport } = proxyActivities
  */
 export async function exportWorkflow(input: ExportWorkflowInput): Promise<RunResult> {
   const params = parseInput(exportParamsSchema, input.params);
-  const runId = workflowInfo().workflowId;
+  const run = currentRun();
   const tracker = trackRun<ExportPosition>('export', input.carried, params.notify);
   let plan = input.plan;
   if (!plan) {
     tracker.setStep('planning');
     try {
-      plan = await planExport({ runId, params, asOf: new Date(Date.now()).toISOString() });
+      plan = await planExport({ run, params, asOf: new Date(Date.now()).toISOString() });
     } catch (err) {
       const error = activityError(err);
       if (!error) throw err;
@@ -44,7 +44,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<RunRes
   const planned = plan;
   const outcome = await runCheckpointedLoop<ExportPosition>({
     tracker,
-    slice: (cursor) => exportSlice({ runId, params, plan: planned, cursor }),
+    slice: (cursor) => exportSlice({ run, params, plan: planned, cursor }),
     continueAsNew: (carried) => continueAsNew<typeof exportWorkflow>({ params: input.params, plan: planned, carried }),
   });
   // Cleaning up must happen even when Temporal itself cancelled the run.
@@ -52,7 +52,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<RunRes
     if (outcome.checkpoint?.done && !tracker.cancelRequested) {
       tracker.setStep('completing');
       try {
-        const output = await completeExport({ runId, plan: planned });
+        const output = await completeExport({ run, plan: planned });
         return await completeLoop(tracker, outcome, { total: planned.matched, outputs: [output] });
       } catch (err) {
         const error = activityError(err);
@@ -60,7 +60,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<RunRes
         outcome.error = error;
       }
     }
-    await abortExport({ runId, plan: planned });
+    await abortExport({ run, plan: planned });
     return completeLoop(tracker, outcome, { total: planned.matched });
   });
 }

@@ -1,9 +1,9 @@
-import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { Activities } from '../activities';
 import { invoicingParamsSchema, invoicingSteps, previousMonth } from '../jobs/invoicing';
 import type { RunResult } from '../jobs/run';
-import { nominalTime, parseInput, sliceActivityOptions } from './common';
+import { currentRun, nominalTime, parseInput, sliceActivityOptions } from './common';
 import { runPreviewed, targetStates, type PreviewedRunInput } from './previewed-run';
 
 export { approveSignal, rejectSignal } from './approval';
@@ -24,14 +24,14 @@ export async function invoicingWorkflow(input: InvoicingWorkflowInput): Promise<
   // Settled once: continue-as-new carries it, so a run that crosses midnight bills one month.
   const period = parsed.period ?? previousMonth(nominalTime());
   const params = { ...parsed, period };
-  const runId = workflowInfo().workflowId;
+  const run = currentRun();
   return runPreviewed({
     kind: 'invoicing',
     working: 'invoicing',
     input,
     params,
-    plan: (asOf) => planInvoicing({ params, asOf }),
-    slice: (plan, cursor) => invoicingSlice({ runId, params, plan, cursor }),
+    plan: (asOf) => planInvoicing({ run, params, asOf }),
+    slice: (plan, cursor) => invoicingSlice({ run, params, plan, cursor }),
     continueAsNew: (next) => continueAsNew<typeof invoicingWorkflow>({ ...next, params: { ...(next.params as InvoicingWorkflowInput['params']), period } }),
     steps: (plan, checkpoint, final) => targetStates(invoicingSteps, invoicingSteps.map(() => plan.preview.matched), plan, checkpoint, final),
   });

@@ -9,7 +9,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { z } from 'zod';
-import { ErrorCode } from '../errors';
+import { asErrorCode, ErrorCode } from '../errors';
 import { jobKinds, runSearchAttributes } from '../jobs';
 import type { PipelineStep } from '../jobs/pipeline';
 import { zeroCounts, type Counts, type RunResult, type StepState } from '../jobs/run';
@@ -41,7 +41,7 @@ function stepOutcome(runId: string, err: unknown, result?: RunResult): StepState
   const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
   if (isCancellation(cause)) return { status: 'cancelled', runId };
   const details = cause instanceof ApplicationFailure ? (cause.details?.[0] as RunResult | undefined) : undefined;
-  const error = { code: (cause instanceof ApplicationFailure && cause.type) || ErrorCode.RunFailed, message: cause instanceof Error ? cause.message : String(cause) };
+  const error = { code: asErrorCode(cause instanceof ApplicationFailure ? cause.type : undefined), message: cause instanceof Error ? cause.message : String(cause) };
   return { status: 'failed', runId, error, ...(details?.counts && { counts: details.counts }) };
 }
 

@@ -1,7 +1,6 @@
-import type { KeysetPosition, RunPlan } from '../activities/rows';
 import { ErrorCode } from '../errors';
-import type { Checkpoint } from '../jobs/checkpoint';
-import { zeroCounts, type ApprovalRecord, type ErrorPolicy, type Preview, type RunResult, type StepState } from '../jobs/run';
+import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
+import { zeroCounts, type ApprovalRecord, type ErrorPolicy, type Failure, type Preview, type RunPlan, type RunResult, type StepState } from '../jobs/run';
 import { awaitApproval } from './approval';
 import { completeLoop, runCheckpointedLoop } from './batch-loop';
 import { activityError } from './common';
@@ -29,7 +28,7 @@ interface GuardParams extends ErrorPolicy {
 }
 
 /** Why a run must not start, from its preview: too many matches, or a precondition that fails. */
-export function refusal(params: GuardParams, preview: Preview): { code: string; message: string } | undefined {
+export function refusal(params: GuardParams, preview: Preview): Failure | undefined {
   const n = preview.matched;
   if (params.maxRecords !== undefined && n > params.maxRecords) {
     return { code: ErrorCode.MaxRecordsExceeded, message: `${n} rows match, more than maxRecords (${params.maxRecords}); nothing was changed` };
@@ -112,7 +111,7 @@ export async function previewThenRun(tracker: RunTracker, plan: RunPlan, opts: P
   const { preview, outputs, warnings = [] } = plan;
   const total = plan.total ?? preview.matched;
   tracker.setTotal(total);
-  const unchanged = (end: { error?: { code: string; message: string }; cancelled?: { code: string; message: string }; approval?: ApprovalRecord }) =>
+  const unchanged = (end: { error?: Failure; cancelled?: Failure; approval?: ApprovalRecord }) =>
     completeRun(tracker, { counts: { ...zeroCounts(), total }, ...end, errorSample: [], errorCount: 0, warnings, outputs, preview, steps: opts.steps?.(plan, undefined, true) });
 
   const refused = refusal(params, preview);

@@ -16,7 +16,7 @@ import type { Activities } from '../activities';
 import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { NOTIFY_ATTEMPTS, type Notify } from '../jobs/notify';
-import { withRates, type ApprovalRecord, type Counts, type Preview, type Progress, type RowError, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { withRates, type ApprovalRecord, type Counts, type ErrorSample, type Failure, type Preview, type Progress, type RunOutput, type RunResult, type StepState } from '../jobs/run';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -176,6 +176,7 @@ async function recordFacts(result: RunResult): Promise<void> {
   const info = workflowInfo();
   const facts = {
     runId: info.workflowId,
+    execution: info.firstExecutionRunId,
     kind: result.kind,
     dataset: info.typedSearchAttributes.get(searchAttributes.dataset),
     status: result.status,
@@ -198,10 +199,10 @@ export async function completeRun(
   tracker: RunTracker,
   end: {
     counts: Counts;
-    error?: { code: string; message: string };
+    error?: Failure;
     /** Why a run that changed nothing ended as cancelled (rejected, approval timed out). */
-    cancelled?: { code: string; message: string };
-    errorSample: RowError[];
+    cancelled?: Failure;
+    errorSample: ErrorSample[];
     errorCount: number;
     warnings: string[];
     outputs?: RunOutput[];

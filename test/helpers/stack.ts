@@ -1,7 +1,7 @@
+import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
@@ -11,7 +11,9 @@ import type { InjectOptions } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { createKey, type KeyScope } from '../../src/api/keys';
 import type { RunView } from '../../src/api/runs';
+import type { RowError } from '../../src/jobs/run';
 import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
+import type { Checkpoint } from '../../src/jobs/checkpoint';
 import { codeDatasets, loadDatasets } from '../../src/datasets';
 import { createPool, type Pool } from '../../src/db/pool';
 import { createObjectAccess } from '../../src/storage';
@@ -25,9 +27,11 @@ import { checkResponses } from './openapi';
  * Temporal dev server, Postgres and MinIO). Each test gets its own task queue and run ids.
  */
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const tmpRoot = process.env.BATCHFLOW_TEST_TMP ?? os.tmpdir();
 
 export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Where workers may import local files from, by default. */
+export const importsDir = () => path.join(loadConfig().dataDir, 'imports');
 
 /**
  * Tests approve runs they started themselves and poll many times a second: self-approval is allowed
@@ -172,6 +176,7 @@ export function spawnBatchflow(
     env: {
       ...process.env,
       TASK_QUEUE: config.temporal.taskQueue,
+      DATABASE_URL: config.databaseUrl,
       BATCHFLOW_SLICE_SECONDS: String(config.sliceMs / 1000),
       BATCHFLOW_API_METRICS_PORT: '0',
       BATCHFLOW_WORKER_METRICS_PORT: '0',
@@ -195,8 +200,14 @@ export function runCli(apiUrl: string, args: string[]): Promise<{ code: number; 
   });
 }
 
+/** A run's row errors through GET /runs/:id/errors (the first page), raw input included. */
+export async function rowErrors(stack: Stack, runId: string): Promise<RowError[]> {
+  return (await stack.app.inject({ method: 'GET', url: `/runs/${runId}/errors?limit=1000` })).json<{ errors: RowError[] }>().errors;
+}
+
+/** A file in the directory workers import local files from ($BATCHFLOW_DATA_DIR/imports). */
 export async function writeFixture(name: string, content: string | Buffer): Promise<string> {
-  const dir = path.join(tmpRoot, 'fixtures');
+  const dir = importsDir();
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, `${randomUUID().slice(0, 8)}-${name}`);
   await fs.writeFile(file, content);
@@ -241,6 +252,24 @@ export async function waitForRun(stack: Stack, runId: string, until: (run: RunVi
 }
 
 export type { Client };
+
+/** The checkpoint a run last committed (its newest execution's), read from Postgres. */
+export async function storedCheckpoint<P>(pool: Pool, runId: string): Promise<Checkpoint<P> | undefined> {
+  const { rows } = await pool.query<{ checkpoint: Checkpoint<P> }>(
+    `SELECT c.checkpoint FROM run_executions e JOIN run_checkpoints c USING (execution_id) WHERE e.workflow_id = $1 ORDER BY e.started_at DESC LIMIT 1`,
+    [runId],
+  );
+  return rows[0]?.checkpoint;
+}
+
+/** An import of `rows` fresh users under `prefix` that ended with each row loaded exactly once. */
+export async function assertImportedOnce(stack: Stack, run: RunView, prefix: string, rows: number): Promise<void> {
+  assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
+  const c = run.result!.counts;
+  assert.deepEqual({ processed: c.processed, succeeded: c.succeeded, inserted: c.inserted, updated: c.updated, failed: c.failed }, { processed: rows, succeeded: rows, inserted: rows, updated: 0, failed: 0 });
+  assert.equal(await countUsers(stack.pool, prefix), rows);
+  assert.equal(run.result!.errorCount, 0, 'no row was mistaken for a duplicate of itself on resume');
+}
 
 /** The file a finished run wrote, through GET /runs/:id/download (following a redirect to S3). */
 export async function download(stack: Stack, runId: string, query = ''): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {

@@ -84,9 +84,9 @@ describe('bulk update', () => {
     const run = await waitForRun(fixture.stack, runId);
     assert.equal(run.status, 'success');
     assert.equal(run.result!.preview!.matched, 30);
-    assert.equal(run.result!.preview!.sample.length, 3);
-    assert.deepEqual(run.result!.preview!.sample[0]!.before, { status: 'active' });
-    assert.deepEqual(run.result!.preview!.sample[0]!.after, { status: 'inactive' });
+    assert.equal(run.result!.preview!.sample!.length, 3);
+    assert.deepEqual(run.result!.preview!.sample![0]!.before, { status: 'active' });
+    assert.deepEqual(run.result!.preview!.sample![0]!.after, { status: 'inactive' });
     assert.equal(run.result!.counts.succeeded, 0);
     assert.deepEqual(await statusCounts(pool(), p), { active: 30 });
   });
@@ -118,6 +118,23 @@ describe('bulk update', () => {
       assert.deepEqual(await statusCounts(pool(), p), { inactive: 20 });
       // Once it has finished there is nothing to approve.
       assert.equal((await decide(runId, 'approve')).statusCode, 409);
+    });
+
+    it('the range is fixed when the run plans: rows inserted later are not touched; a row below the highest id that comes to match is', async () => {
+      const p = uniqueId('range');
+      const ids = await seedUsers(pool(), p, 10, { status: 'active' });
+      await pool().query(`UPDATE users SET status = 'pending' WHERE id = $1`, [ids[3]]);
+      const runId = await startRun(fixture.stack, 'bulk-update', { dataset: 'users', where: { and: [ownUsers(p), { field: 'status', op: 'eq', value: 'active' }] }, set: { status: 'inactive' }, requiresConfirmation: true });
+      const waiting = await waitForRun(fixture.stack, runId, (r) => r.progress?.step === 'awaiting_approval');
+      assert.equal(waiting.progress!.preview!.matched, 9);
+      // After planning: a row below the highest matching id comes to match, and a matching row is inserted.
+      await pool().query(`UPDATE users SET status = 'active' WHERE id = $1`, [ids[3]]);
+      await pool().query(`INSERT INTO users (email, name, status) VALUES ($1, 'Later', 'active')`, [`${p}.later@example.com`]);
+      assert.equal((await decide(runId, 'approve')).statusCode, 202);
+      const done = await waitForRun(fixture.stack, runId);
+      assert.deepEqual([done.status, done.result!.counts.succeeded], ['success', 10]);
+      const { rows } = await pool().query<{ email: string; status: string }>('SELECT email, status FROM users WHERE email LIKE $1 AND NOT (id = ANY($2::bigint[]))', [`${p}.%`, ids]);
+      assert.deepEqual(rows, [{ email: `${p}.later@example.com`, status: 'active' }], 'the row inserted after planning is left alone');
     });
 
     it('reject ends it cancelled and changes nothing', async () => {
@@ -162,7 +179,10 @@ describe('bulk update', () => {
       const error = run.result!.errorSample[0]!;
       assert.equal(error.code, 'BATCH_FAILED');
       assert.match(error.message, /frozen/);
-      assert.deepEqual((error.raw as { ids: number[] }).ids, ids.slice(10, 20));
+      // The batch's ids are stored with its error, not carried in the result (workflow history).
+      assert.equal('raw' in error, false);
+      const stored = (await fixture.stack.app.inject({ method: 'GET', url: `/runs/${runId}/errors` })).json<{ errors: { raw: { ids: number[] } }[] }>().errors;
+      assert.deepEqual(stored[0]!.raw.ids, ids.slice(10, 20));
       assert.deepEqual(await statusCounts(pool(), p), { inactive: 20, active: 10 });
     } finally {
       await pool().query(`DROP TRIGGER ${fn} ON users; DROP FUNCTION ${fn}()`);

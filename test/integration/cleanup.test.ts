@@ -115,11 +115,11 @@ describe('cleanup', () => {
     assert.equal(dry.status, 'success', JSON.stringify(dry.result?.error ?? dry.error));
     assert.equal(dry.result!.preview!.matched, 8);
     assert.deepEqual(
-      Object.entries(dry.result!.preview!.steps!).map(([rule, s]) => [rule, s.matched, s.sample.length]),
+      Object.entries(dry.result!.preview!.steps!).map(([rule, s]) => [rule, s.matched, s.sample!.length]),
       [['expired_sessions', 6, 3], ['expired_verification_tokens', 2, 2]],
     );
     // Tokens are credentials: the preview shows which rows, never their values.
-    const sessionSample = dry.result!.preview!.steps!.expired_sessions!.sample;
+    const sessionSample = dry.result!.preview!.steps!.expired_sessions!.sample!;
     assert.ok(sessionSample.every((row) => row.token === '[redacted]' && typeof row.id === 'number' && row.user_id === owner), JSON.stringify(sessionSample));
     assert.deepEqual(Object.values(dry.result!.steps!).map((s) => s.status), ['skipped', 'skipped']);
     assert.equal(dry.result!.counts.succeeded, 0);

@@ -140,7 +140,7 @@ describe('dedupe', () => {
     const run = await waitForRun(stack, await startRun(stack, 'dedupe', dedupeParams(p, { merge: { keep: { by: 'email' } }, dryRun: true })));
     assert.equal(run.status, 'success');
     assert.deepEqual([run.result!.preview!.matched, run.result!.counts.succeeded], [3, 0]);
-    assert.deepEqual(run.result!.preview!.sample.map((g) => g.keep).sort(), ids.slice(-3).sort());
+    assert.deepEqual(run.result!.preview!.sample!.map((g) => g.keep).sort(), ids.slice(-3).sort());
     assert.equal(await countOwn(stack.pool, p), 203);
   });
 
@@ -191,7 +191,7 @@ describe('dedupe with a worker killed mid-run (SIGKILL)', () => {
       await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) >= 20_000);
       worker.kill('SIGKILL');
       await worker.exited;
-      const { rows: grouped } = await stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dedupe_groups WHERE run_id = $1', [runId]);
+      const { rows: grouped } = await stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dedupe_groups WHERE execution_id IN (SELECT execution_id FROM run_executions WHERE workflow_id = $1)', [runId]);
       assert.equal(grouped[0]!.n, 0, 'killed before the duplicates were grouped');
       worker = spawnWorker(stack.config);
       const run = await waitForRun(stack, runId, undefined, 240_000);

@@ -8,7 +8,8 @@ import { AbortMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCom
 import type { RunView } from '../../src/api/runs';
 import { ErrorCode, permanentFailure } from '../../src/errors';
 import { CHUNK_ROWS } from '../../src/activities/export';
-import { callGate, cancelMidway, download, historyText, openStack, ownUsers, seedUsers, startRun, startWorkerWith, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
+import type { ExportPosition } from '../../src/jobs/export';
+import { callGate, cancelMidway, download, historyText, openStack, ownUsers, seedUsers, startRun, startWorkerWith, storedCheckpoint, testConfig, uniqueId, useStackWithWorker, waitForRun, type Stack } from '../helpers/stack';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -311,7 +312,7 @@ describe('exports whose slices the test holds back or fails', () => {
     stack = await openStack(testConfig({ BATCHFLOW_SLICE_SECONDS: '0.001' }));
     worker = await startWorkerWith(stack.config, (activities) => ({
       async exportSlice(input: Parameters<typeof activities.exportSlice>[0]) {
-        await beforeSlice(input.runId);
+        await beforeSlice(input.run.id);
         const checkpoint = await activities.exportSlice(input);
         if (failAfterSlice) throw permanentFailure(ErrorCode.RunFailed, 'injected failure after the parts were uploaded');
         return checkpoint;
@@ -381,8 +382,8 @@ describe('exports whose slices the test holds back or fails', () => {
       const run = await waitForRun(stack, runId);
       assert.equal(run.status, 'failed');
       assert.equal(run.error?.code, ErrorCode.RunFailed);
-      const { rows } = await stack.pool.query<{ parts: number }>("SELECT jsonb_array_length(checkpoint->'position'->'parts') AS parts FROM run_checkpoints WHERE run_id = $1", [runId]);
-      assert.ok(rows[0]!.parts >= 1, `${rows[0]!.parts} part(s) were uploaded before the failure`);
+      const parts = (await storedCheckpoint<ExportPosition>(stack.pool, runId))!.position.parts.length;
+      assert.ok(parts >= 1, `${parts} part(s) were uploaded before the failure`);
       assert.equal(await objectExists(stack, key), false);
       assert.equal(await openUploads(stack, key), 0);
     } finally {
@@ -399,8 +400,8 @@ describe('exports whose slices the test holds back or fails', () => {
     beforeSlice = async (runId) => {
       // Before the second slice, somebody aborts the upload (a lifecycle rule, an operator).
       if (++slices !== 2) return;
-      const { rows } = await stack.pool.query<{ upload: string }>("SELECT checkpoint->'position'->>'uploadId' AS upload FROM run_checkpoints WHERE run_id = $1", [runId]);
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: rows[0]!.upload }));
+      const upload = (await storedCheckpoint<ExportPosition>(stack.pool, runId))!.position.uploadId;
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload }));
     };
     try {
       const run = await waitForRun(stack, await startRun(stack, 'export', { dataset: 'users', where: ownUsers(p), destination: key, partSizeMb: 5 }));

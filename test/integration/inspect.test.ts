@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import type { InspectReport } from '../../src/inspect/inspect';
 import { createStorage } from '../../src/storage';
-import { countUsers, repoRoot, uniqueId, useStackWithWorker, writeFixture } from '../helpers/stack';
+import { countUsers, importsDir, repoRoot, uniqueId, useStackWithWorker, writeFixture } from '../helpers/stack';
 
 const exec = promisify(execFile);
 
@@ -39,7 +39,7 @@ describe('inspect', () => {
     const post = (payload: object) => fixture.stack.app.inject({ method: 'POST', url: '/inspect', payload });
     const unknown = await post({ source: await writeFixture('x.csv', 'a\n1\n'), dataset: 'nope' });
     assert.deepEqual([unknown.statusCode, unknown.json<{ field: string }>().field], [400, 'dataset']);
-    const missing = await post({ source: '/tmp/does-not-exist.csv' });
+    const missing = await post({ source: path.join(importsDir(), 'does-not-exist.csv') });
     assert.deepEqual([missing.statusCode, missing.json<{ error: string }>().error], [404, 'SOURCE_NOT_FOUND']);
     const empty = await post({ source: await writeFixture('empty.csv', '') });
     assert.deepEqual([empty.statusCode, empty.json<{ error: string }>().error], [400, 'MALFORMED_FILE']);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
 import { mailTo } from '../helpers/mailpit';
-import { repoRoot, startRun, uniqueId, useStackWithWorker, waitForRun } from '../helpers/stack';
+import { repoRoot, rowErrors, startRun, uniqueId, useStackWithWorker, waitForRun, writeFixture } from '../helpers/stack';
 
 const exec = promisify(execFile);
 const sampleCustomers = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'kaiju', 'zoe-cafe', 'soylent', 'vandelay', 'northwind', 'tyrell', 'wonka'];
@@ -33,7 +34,9 @@ describe('invoicing the sample month (examples/)', () => {
       ['customers.csv', 'customers'],
       ['usage-2026-10.csv', 'usage_events'],
     ] as const) {
-      const runId = await startRun(fixture.stack, 'import', { source: path.join(repoRoot, 'examples', file), dataset, mode: 'upsert' });
+      // Workers read local files from their imports directory only.
+      const source = await writeFixture(file, await fs.readFile(path.join(repoRoot, 'examples', file)));
+      const runId = await startRun(fixture.stack, 'import', { source, dataset, mode: 'upsert' });
       assert.equal((await waitForRun(fixture.stack, runId)).status, 'success');
     }
 
@@ -44,7 +47,7 @@ describe('invoicing the sample month (examples/)', () => {
     const result = (await waitForRun(fixture.stack, runId)).result!;
     // The params file bills every customer: on a database other tests used, theirs may be billed too.
     assert.deepEqual(
-      result.errorSample.map((e) => [e.code, (e.raw as { customer: string }).customer]).filter(([, customer]) => sampleCustomers.includes(customer!)),
+      (await rowErrors(fixture.stack, runId)).map((e) => [e.code, (e.raw as { customer: string }).customer]).filter(([, customer]) => sampleCustomers.includes(customer!)),
       [['NO_EMAIL_ADDRESS', 'northwind']],
     );
     assert.ok(result.warnings.includes('usage in 2026-10 of 1 customer missing from the customers dataset was not billed (1 event)'), JSON.stringify(result.warnings));

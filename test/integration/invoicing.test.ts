@@ -5,15 +5,15 @@ import { after, before, describe, it } from 'node:test';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createInvoicingActivities } from '../../src/activities/invoicing';
-import type { KeysetPosition, RunPlan } from '../../src/activities/rows';
-import type { Checkpoint } from '../../src/jobs/checkpoint';
+import type { Checkpoint, KeysetPosition } from '../../src/jobs/checkpoint';
+import type { RunPlan } from '../../src/jobs/run';
 import { requireDatabaseUrl } from '../../src/config';
 import { loadDatasets } from '../../src/datasets';
 import { createPool } from '../../src/db/pool';
 import { invoicingParamsSchema } from '../../src/jobs/invoicing';
 import { createMailer, type Mailer } from '../../src/notifications/mailer';
 import { createObjectStore } from '../../src/storage';
-import { historyText, startRun, uniqueId, useStackWithWorker, waitForRun } from '../helpers/stack';
+import { historyText, rowErrors, startRun, uniqueId, useStackWithWorker, waitForRun } from '../helpers/stack';
 import { invoicesOf, numbersOfYear, ownCustomers, seedCustomers, seedUsage, type InvoiceRow } from '../helpers/invoicing';
 import { mailAttachment, mailTo, readMail, waitForMail } from '../helpers/mailpit';
 import { pdfText } from '../helpers/pdf';
@@ -148,11 +148,12 @@ describe('invoicing', () => {
     const p = uniqueId('partial');
     await seedCustomers(pool(), p, [{ key: 'ok' }, { key: 'nomail', email: null }, { key: 'refused', email: `${p}@refused.invalid` }]);
     await seedUsage(pool(), p, ['ok', 'nomail', 'refused'].map((customer) => ({ customer, metric: 'seats', quantity: '2', unitPrice: '10', at: '2026-10-05T00:00:00Z' })));
-    const { run } = await runMonth(p);
+    const { runId, run } = await runMonth(p);
     assert.equal(run.status, 'partial');
     assert.deepEqual({ ...run.result!.counts }, { processed: 12, succeeded: 10, failed: 2, skipped: 0, total: 12 });
     assert.equal(run.result!.steps!.emails!.status, 'partial');
-    const errors = run.result!.errorSample.map((e) => [e.code, (e.raw as { customer: string }).customer]).sort();
+    // The customers are in the errors' raw input (GET /runs/:id/errors), not in the result's sample.
+    const errors = (await rowErrors(fixture.stack, runId)).map((e) => [e.code, (e.raw as { customer: string }).customer]).sort();
     assert.deepEqual(errors, [
       ['EMAIL_REFUSED', `${p}-refused`],
       ['NO_EMAIL_ADDRESS', `${p}-nomail`],
@@ -212,13 +213,13 @@ describe('invoicing', () => {
     const config = fixture.stack.config;
     const deps = { pool: pool(), datasets: loadDatasets(config.datasetDirs), autocommitPool: createPool(requireDatabaseUrl(config), 2), store: store(), sliceMs: 60_000, parallelBatches: 2, seller: config.seller, emailFrom: config.email.from };
     const params = { ...invoicingParamsSchema.parse({ period, where: ownCustomers(p), batchSize: 5 }), period };
-    const plan: RunPlan = await new MockActivityEnvironment().run(() => createInvoicingActivities({ ...deps, mailer: createMailer(config.email) }).planInvoicing({ params, asOf: new Date().toISOString() }));
+    const plan: RunPlan = await new MockActivityEnvironment().run(() => createInvoicingActivities({ ...deps, mailer: createMailer(config.email) }).planInvoicing({ run: { id: 'plan', execution: uniqueId('plan') }, params, asOf: new Date().toISOString() }));
     // A plan whose email step has nothing to do: usage, invoices and PDFs only.
     const firstSteps = createInvoicingActivities({ ...deps, mailer: createMailer({ ...config.email, smtpUrl: undefined }) });
-    await new MockActivityEnvironment().run(() => firstSteps.invoicingSlice({ runId: uniqueId('first-steps'), params, plan: { ...plan, bounds: [...plan.bounds.slice(0, 3), 0] } }));
+    await new MockActivityEnvironment().run(() => firstSteps.invoicingSlice({ run: { id: 'first-steps', execution: uniqueId('first-steps') }, params, plan: { ...plan, bounds: [...plan.bounds.slice(0, 3), 0] } }));
     const atEmails: Checkpoint<KeysetPosition> = { seq: 0, position: { step: 3, lastId: 0 }, counts: { processed: 0, succeeded: 0, failed: 0, skipped: 0 }, done: false, warnings: [] };
     /** Runs the email step with this mailer, in a new MockActivityEnvironment each call (an attempt). */
-    const sendWith = (mailer: Mailer, runId: string) => new MockActivityEnvironment().run(() => createInvoicingActivities({ ...deps, mailer }).invoicingSlice({ runId, params, plan, cursor: atEmails }));
+    const sendWith = (mailer: Mailer, runId: string) => new MockActivityEnvironment().run(() => createInvoicingActivities({ ...deps, mailer }).invoicingSlice({ run: { id: runId, execution: runId }, params, plan, cursor: atEmails }));
     return { sendWith, close: () => deps.autocommitPool.end() };
   }
 

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RunView } from '../../src/api/runs';
 import { freePort } from '../../src/stack/ports';
 import { dashboardMetrics, sample } from '../helpers/prometheus';
-import { openStack, spawnBatchflow, uniqueId, usersCsv, writeFixture, type Stack } from '../helpers/stack';
+import { openStack, spawnBatchflow, storedCheckpoint, uniqueId, usersCsv, writeFixture, type Stack } from '../helpers/stack';
 
 const scrape = async (url: string) => {
   const res = await fetch(url);
@@ -94,7 +94,7 @@ describe('a worker process and an API process: metrics and logs', () => {
       return view;
     }, 'the run ends');
     assert.equal(run.status, 'partial');
-    const batches = (await stack.pool.query<{ seq: number }>('SELECT seq FROM run_checkpoints WHERE run_id = $1', [runId])).rows[0]!.seq;
+    const batches = (await storedCheckpoint(stack.pool, runId))!.seq;
 
     const afterWorker = await scrape(urls.workerMetrics);
     const moved = (name: string, labels: Record<string, string>) => sample(afterWorker, name, labels) - sample(before.worker, name, labels);

@@ -63,7 +63,10 @@ describe('report', () => {
     const sum = (f: (c: { processed: number; failed: number }) => number) => String(imports.reduce((n, r) => n + f(r.result!.counts), 0));
     assert.deepEqual(section('rows'), { 'aggregate processed': '1', 'aggregate rejected': '0', 'import processed': sum((c) => c.processed), 'import rejected': sum((c) => c.failed) });
 
-    const { rows: codes } = await stack().pool.query<{ code: string; n: number }>('SELECT code, count(*)::int AS n FROM run_errors WHERE run_id = ANY($1) GROUP BY code', [Object.values(ids)]);
+    const { rows: codes } = await stack().pool.query<{ code: string; n: number }>(
+      'SELECT code, count(*)::int AS n FROM run_errors JOIN run_executions USING (execution_id) WHERE workflow_id = ANY($1) GROUP BY code',
+      [Object.values(ids)],
+    );
     const errors = section('error_codes');
     for (const { code, n } of codes) assert.equal(errors[`${code} rejected_rows`], String(n), code);
     assert.equal(errors['STOPPED_ON_ERROR failed_runs'], '1');

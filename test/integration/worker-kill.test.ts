@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { ListPartsCommand } from '@aws-sdk/client-s3';
-import type { Checkpoint } from '../../src/jobs/checkpoint';
 import { dayCount } from '../../src/jobs/dates';
 import type { ExportPosition } from '../../src/jobs/export';
 import { startFakeUpstream, upstreamMapping } from '../helpers/fake-upstream';
 import { expectedStats, insertSeed, removeSeed, statsRows, type RollupSeed } from '../helpers/rollups';
 import {
+  assertImportedOnce,
   countUsers,
   download,
   openStack,
@@ -18,6 +18,7 @@ import {
   spawnWorker,
   startRun,
   statusCounts,
+  storedCheckpoint,
   testConfig,
   uniqueId,
   usersCsv,
@@ -58,13 +59,7 @@ it('a worker killed mid-import (SIGKILL) and restarted: the run completes with e
     const loadedAtKill = await countUsers(stack.pool, p);
     assert.ok(loadedAtKill < rows, `killed before the end (${loadedAtKill} of ${rows} loaded, ${midway.progress?.counts.processed} reported)`);
 
-    const run = await waitForRun(stack, runId, undefined, 240_000);
-    assert.equal(run.status, 'success', JSON.stringify(run.error ?? run.result?.error));
-    const c = run.result!.counts;
-    assert.deepEqual({ processed: c.processed, succeeded: c.succeeded, inserted: c.inserted, updated: c.updated, failed: c.failed }, { processed: rows, succeeded: rows, inserted: rows, updated: 0, failed: 0 });
-    assert.equal(await countUsers(stack.pool, p), rows);
-    const { rows: errors } = await stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM run_errors WHERE run_id = $1', [runId]);
-    assert.equal(errors[0]!.n, 0, 'no row was mistaken for a duplicate of itself on resume');
+    await assertImportedOnce(stack, await waitForRun(stack, runId, undefined, 240_000), p, rows);
   });
 });
 
@@ -106,7 +101,7 @@ it('a worker killed mid cache-refresh (SIGKILL) and restarted: rows of committed
         });
         await waitForRun(stack, runId, (r) => (r.progress?.counts.processed ?? 0) >= 400);
         await killAndRestart();
-        const { rows: at } = await stack.pool.query<{ lastId: number }>(`SELECT (checkpoint->'position'->>'lastId')::bigint AS "lastId" FROM run_checkpoints WHERE run_id = $1`, [runId]);
+        const { rows: at } = await stack.pool.query<{ lastId: number }>(`SELECT (checkpoint->'position'->>'lastId')::bigint AS "lastId" FROM run_checkpoints WHERE execution_id IN (SELECT execution_id FROM run_executions WHERE workflow_id = $1)`, [runId]);
         const { rows: committed } = await stack.pool.query<{ product_id: string }>('SELECT product_id FROM product_cache WHERE product_id LIKE $1 AND id <= $2 ORDER BY id', [`${p}-%`, at[0]!.lastId]);
         assert.ok(committed.length >= 400 && committed.length < rows, `killed mid-run (${committed.length} of ${rows} committed)`);
 
@@ -171,8 +166,7 @@ it('a worker killed mid-export (SIGKILL) and restarted: finished parts are not s
   await seedUsers(stack.pool, p, rows);
   const params = { dataset: 'users', where: ownUsers(p), partSizeMb: 5 };
   const { client, bucket } = stack.objects.s3!;
-  const stored = async (runId: string) =>
-    (await stack.pool.query<{ checkpoint: Checkpoint<ExportPosition> }>('SELECT checkpoint FROM run_checkpoints WHERE run_id = $1', [runId])).rows[0]?.checkpoint;
+  const stored = (runId: string) => storedCheckpoint<ExportPosition>(stack.pool, runId);
   /** The upload's parts as S3 lists them: number → ETag and when it was last written. */
   const listParts = async (key: string, uploadId: string) => {
     const { Parts } = await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));

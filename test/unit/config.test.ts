@@ -10,9 +10,29 @@ describe('config', () => {
     assert.equal(c.api.port, 3000);
     assert.equal(c.s3, undefined);
     assert.equal(c.parallelBatches, 2);
+    assert.equal(c.maxAttempts, 25);
+    assert.equal(c.runRetentionMs, 30 * 24 * 3600 * 1000);
     assert.deepEqual(c.log, { level: 'info', format: 'json' });
     assert.deepEqual(c.metrics, { host: '127.0.0.1', apiPort: 9464, workerPort: 9465, temporalPort: 9466 });
     assert.throws(() => requireDatabaseUrl(c), /DATABASE_URL: required/);
+  });
+
+  it('local import sources: one dedicated folder, $BATCHFLOW_DATA_DIR/imports, unless configured', () => {
+    assert.deepEqual(loadConfig({ BATCHFLOW_DATA_DIR: '/srv/batchflow' }).localSourceDirs, ['/srv/batchflow/imports']);
+    assert.deepEqual(loadConfig({ BATCHFLOW_LOCAL_SOURCE_DIRS: '/a:/b/' }).localSourceDirs, ['/a', '/b']);
+  });
+
+  it('s3:// import sources: the configured bucket, unless BATCHFLOW_S3_SOURCE_BUCKETS lists them', () => {
+    assert.deepEqual(loadConfig({}).s3SourceBuckets, []);
+    assert.deepEqual(loadConfig({ S3_BUCKET: 'store' }).s3SourceBuckets, ['store']);
+    assert.deepEqual(loadConfig({ S3_BUCKET: 'store', BATCHFLOW_S3_SOURCE_BUCKETS: 'store, partner-drop' }).s3SourceBuckets, ['store', 'partner-drop']);
+  });
+
+  it('reads the retry bound, the run retention and the lock timeout', () => {
+    const c = loadConfig({ BATCHFLOW_MAX_ATTEMPTS: '5', BATCHFLOW_RUN_RETENTION: '12h', BATCHFLOW_LOCK_TIMEOUT: '2m' });
+    assert.deepEqual([c.maxAttempts, c.runRetentionMs, c.lockTimeoutMs], [5, 12 * 3600 * 1000, 120_000]);
+    assert.equal(loadConfig({}).lockTimeoutMs, 30_000);
+    assert.throws(() => loadConfig({ BATCHFLOW_RUN_RETENTION: 'a month' }), /BATCHFLOW_RUN_RETENTION: must be a duration/);
   });
 
   it('names each bad variable', () => {

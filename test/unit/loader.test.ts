@@ -23,7 +23,7 @@ describe('load statements', () => {
   });
 
   it('upsert leaves rows of earlier batches alone; skip-existing and insert do nothing on conflict', () => {
-    assert.match(loadStatements(users, ['email', 'name'], 'upsert').load, /DO UPDATE SET .* WHERE NOT EXISTS \(SELECT first_row, last_row FROM import_batches b WHERE b\.xid = t\.xmin AND b\.run_id = \$1\)/);
+    assert.match(loadStatements(users, ['email', 'name'], 'upsert').load, /DO UPDATE SET .* WHERE NOT EXISTS \(SELECT first_row, last_row FROM import_batches b WHERE b\.xid = t\.xmin AND b\.execution_id = \$1\)/);
     assert.match(loadStatements(users, ['email', 'name'], 'skip-existing').load, /DO NOTHING RETURNING 1/);
     assert.match(loadStatements(users, ['email', 'name'], 'insert').load, /DO NOTHING RETURNING 1/);
   });

@@ -42,7 +42,7 @@ describe('what the batch runner counts', { skip: !databaseUrl && 'needs DATABASE
     const checkpoint: Checkpoint<number> = await env.run(() =>
       runSlice<number, Batch<number>>({
         pool,
-        runId: `metrics-${randomUUID()}`,
+        run: { id: 'metrics', execution: `metrics-${randomUUID()}` },
         sliceMs: 60_000,
         policy: { errorHandling: 'continue_on_error' },
         cursor: undefined,

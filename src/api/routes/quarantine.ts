@@ -66,7 +66,9 @@ export function quarantineRoutes(app: App, deps: { runs: RunService; pool: Pool 
       reply.header('content-type', mediaTypes[format]);
       reply.header('content-disposition', `attachment; filename="${id}-rejected.${format}"`);
       // Streamed: the spec documents the body as the text it is.
-      return reply.send(Readable.from(rejectedFile(pool, id, params)) as unknown as string);
+      // The rejected rows of the run's current (or last) execution, not those of an earlier run of the same id.
+      const execution = await runs.execution(id);
+      return reply.send(Readable.from(rejectedFile(pool, execution, params)) as unknown as string);
     },
   );
 

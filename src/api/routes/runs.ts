@@ -13,6 +13,7 @@ import type { PipelineStep } from '../../jobs/pipeline';
 import { rowErrorSchema, runIdSchema, runListItemSchema } from '../../jobs/run';
 import { runFilterSchema } from '../../visibility';
 import type { App } from '../app';
+import { ErrorCode } from '../../errors';
 import { recordAudit } from '../audit';
 import { actorOf } from '../auth';
 import { ApiError, errorResponse, errorResponses, invalid } from '../errors';
@@ -128,7 +129,9 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
       if (issues.length > 0) throw invalid(issues.map((i) => ({ field: ['params', ...i.path].join('.'), message: i.message })));
       const adminOnly = kindOf.adminOnly?.(params);
       if (adminOnly && !request.caller?.scopes.includes('admin')) throw new ApiError(403, 'FORBIDDEN', `params.${adminOnly} needs a caller with the admin scope`, `params.${adminOnly}`);
-      const started = await runs.start(kind, await storeLongIdLists(pool, kind, params), { runId, startedBy: actor.name });
+      const stored = await storeLongIdLists(pool, kind, params);
+      refuseLargeParams(stored);
+      const started = await runs.start(kind, stored, { runId, startedBy: actor.name });
       request.log.info({ runId: started.runId, kind, existing: started.existing }, started.existing ? 'run exists' : 'run started');
       if (!started.existing) await recordAudit(pool, actor, 'start', { runId: started.runId, details: { kind } });
       return reply.status(started.existing ? 200 : 202).send(started);
@@ -256,18 +259,32 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
     async (request, reply) => {
       const { id } = request.params;
       const query = request.query;
-      await runs.assertExists(id);
+      // The errors of the run's current (or last) execution, not those of an earlier run of the same id.
+      const execution = await runs.execution(id);
       if (query.format === 'json') {
-        const errors = await runState.listErrors(pool, id, query);
+        const errors = await runState.listErrors(pool, execution, query);
         const last = errors.at(-1);
         return { runId: id, errors, next: errors.length === query.limit && last ? `/runs/${encodeURIComponent(id)}/errors?after=${last.id}&limit=${query.limit}` : null };
       }
       reply.header('content-type', query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
       reply.header('content-disposition', `attachment; filename="${id}-errors.${query.format}"`);
       // Streamed: the spec documents the body as the text it is.
-      return reply.send(Readable.from(exportErrors(pool, id, query.format)) as unknown as string);
+      return reply.send(Readable.from(exportErrors(pool, execution, query.format)) as unknown as string);
     },
   );
+}
+
+/**
+ * Params travel in workflow history (the run's input, its continue-as-new and child runs): past
+ * this size, once long id lists are stored apart, they are refused before the run starts.
+ */
+const MAX_PARAMS_BYTES = 1024 * 1024;
+
+function refuseLargeParams(params: unknown): void {
+  const bytes = Buffer.byteLength(JSON.stringify(params));
+  if (bytes > MAX_PARAMS_BYTES) {
+    throw new ApiError(400, ErrorCode.ParamsTooLarge, `params are ${bytes} bytes as JSON, more than ${MAX_PARAMS_BYTES} (1 MiB); pass long inputs as a file or a stored id list`, 'params');
+  }
 }
 
 /** Keeps long id lists out of workflow history, a pipeline's bulk-update steps' included. */
@@ -287,10 +304,10 @@ async function storeLongIdList<P>(pool: Pool, params: P): Promise<P> {
   return { ...params, ids: undefined, idList: listId };
 }
 
-async function* exportErrors(pool: Pool, runId: string, format: 'csv' | 'ndjson'): AsyncGenerator<string> {
+async function* exportErrors(pool: Pool, execution: string, format: 'csv' | 'ndjson'): AsyncGenerator<string> {
   if (format === 'csv') yield stringify([['row', 'line', 'field', 'code', 'message', 'raw']]);
   for (let after = 0; ; ) {
-    const page = await runState.listErrors(pool, runId, { after, limit: EXPORT_PAGE });
+    const page = await runState.listErrors(pool, execution, { after, limit: EXPORT_PAGE });
     if (page.length === 0) return;
     yield format === 'csv'
       ? stringify(page.map((e) => [e.row, e.line, e.field, e.code, e.message, JSON.stringify(e.raw)]), { cast: { number: String } })
