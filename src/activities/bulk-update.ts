@@ -1,13 +1,13 @@
 import type { Dataset, DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
-import { rowQueries, sortedDistinct, type IdSource, type RowSelection } from '../db/rows';
+import { rowQueries, sortedDistinct, type IdSource, type RowSelection } from '../db/row-queries';
 import { ErrorCode } from '../errors';
 import { checkBulkUpdateParams, type BulkUpdateParams } from '../jobs/bulk-update';
 import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { resolveSet } from '../jobs/filter';
 import type { RunPlan, RunRef } from '../jobs/run';
 import { requireDataset, requireValidParams } from './params';
-import { planRun, runRowSlice, type RowTarget } from './rows';
+import { planRun, runRowSlice, type RowTarget } from './row-slices';
 
 export interface BulkUpdateSliceInput {
   run: RunRef;

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { recordReader, valueAt, type CacheDataset, type DatasetRegistry } from '../datasets';
 import { cacheQueries, type CacheKey } from '../db/cache';
 import { isPermanentDbError, type Pool, type PoolClient } from '../db/pool';
-import { rowQueries, type RowSelection } from '../db/rows';
+import { rowQueries, type RowSelection } from '../db/row-queries';
 import { ErrorCode, permanentFailure } from '../errors';
 import { checkCacheRefreshParams, staleRows, type CacheRefreshParams } from '../jobs/cache-refresh';
 import { isCacheDataset } from '../jobs/datasets';
@@ -13,7 +13,7 @@ import { expandTemplate, originAllowed, templateOrigin, type OriginRule } from '
 import { runSlice, type Applied } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
 import { refreshWindow, type RefreshPosition, type WindowBatch } from './refresh-window';
-import { planRun } from './rows';
+import { planRun } from './row-slices';
 
 /** What the worker allows a refresh to reach: origins, and the secrets its headers may name. */
 export interface UpstreamAccess {

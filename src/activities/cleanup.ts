@@ -1,11 +1,11 @@
 import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
-import { rowQueries } from '../db/rows';
+import { rowQueries } from '../db/row-queries';
 import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { checkCleanupParams, cleanupRules, type CleanupParams } from '../jobs/cleanup';
 import type { RunPlan, RunRef } from '../jobs/run';
 import { requireDataset, requireValidParams } from './params';
-import { planRun, runRowSlice, type RowTarget } from './rows';
+import { planRun, runRowSlice, type RowTarget } from './row-slices';
 
 export interface CleanupSliceInput {
   run: RunRef;

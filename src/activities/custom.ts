@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { DatasetRegistry } from '../datasets';
 import type { Pool } from '../db/pool';
-import { rowQueries, type RowSelection } from '../db/rows';
+import { rowQueries, type RowSelection } from '../db/row-queries';
 import { ErrorCode } from '../errors';
 import { keysetStart, type Checkpoint, type KeysetPosition } from '../jobs/checkpoint';
 import { checkCustomParams, type CustomParams } from '../jobs/custom';

@@ -7,7 +7,7 @@ import { similarity } from '../datasets/similarity';
 import { dedupeQueries, type GroupMember, type Link } from '../db/dedupe';
 import { inTransaction, type Pool } from '../db/pool';
 import { runState } from '../db/queries';
-import { rowQueries, sortedDistinct, type RowSelection } from '../db/rows';
+import { rowQueries, sortedDistinct, type RowSelection } from '../db/row-queries';
 import { ErrorCode, permanentFailure } from '../errors';
 import { mediaTypes } from '../formats/types';
 import { keysetStart, type Checkpoint, type KeysetPosition } from '../jobs/checkpoint';
@@ -16,7 +16,7 @@ import { downloadPath, type RunOutput, type RunPlan, type RunRef } from '../jobs
 import type { ObjectStore } from '../storage';
 import { runSlice, type Batch } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
-import { planRun, runRowSlice, type RowTarget } from './rows';
+import { planRun, runRowSlice, type RowTarget } from './row-slices';
 
 /**
  * dedupe: finds a dataset's exact duplicates (equal hashes of normalised fields) and near

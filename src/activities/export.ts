@@ -5,7 +5,7 @@ import type { DatasetRegistry } from '../datasets';
 import { exportReader, type ExportReader } from '../db/export';
 import type { Pool, PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
-import { rowQueries, type RowSelection } from '../db/rows';
+import { rowQueries, type RowSelection } from '../db/row-queries';
 import { ErrorCode, permanentFailure } from '../errors';
 import { fileHead, fileTail, frameRows } from '../formats/writers';
 import type { Checkpoint } from '../jobs/checkpoint';
@@ -25,7 +25,7 @@ import { canonicalLocation, locateObject, type ObjectAccess } from '../storage';
 import { multipartTo, type MultipartTarget } from '../storage/multipart';
 import { runSlice, type Batch } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
-import { planOrFail } from './rows';
+import { planOrFail } from './row-slices';
 
 const gzip = promisify(gzipCallback);
 

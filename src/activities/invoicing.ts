@@ -4,7 +4,7 @@ import { buffer } from 'node:stream/consumers';
 import type { Dataset, DatasetRegistry } from '../datasets';
 import { invoiceQueries, type DraftInvoice, type InvoiceEvents, type InvoiceForEmail, type InvoiceForPdf, type UsageLine } from '../db/invoices';
 import type { Pool, PoolClient } from '../db/pool';
-import { rowQueries, type RowSelection } from '../db/rows';
+import { rowQueries, type RowSelection } from '../db/row-queries';
 import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { checkInvoicingParams, CUSTOMERS, invoicingSteps, periodRange, type InvoicingParams, type InvoicingStep } from '../jobs/invoicing';
@@ -16,7 +16,7 @@ import { fromDomain, isRefusal, MAIL_CONNECTIONS, type Mailer } from '../notific
 import type { ObjectStore } from '../storage';
 import type { Applied } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
-import { planRun, runRowSlice, type RowBatch, type RowTarget } from './rows';
+import { planRun, runRowSlice, type RowBatch, type RowTarget } from './row-slices';
 
 /** Invoicing params with the month settled (the workflow fills in the default). */
 export type SettledInvoicingParams = InvoicingParams & { period: string };

@@ -1,6 +1,6 @@
 import type { CacheDataset, CacheStatus } from '../datasets';
 import { ident, type PoolClient } from './pool';
-import { CAST } from './rows';
+import { CAST } from './row-queries';
 
 /** A cache row's key, as the database returned it. */
 export type CacheKey = string | number;

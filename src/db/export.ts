@@ -1,7 +1,7 @@
 import { to as copyTo } from 'pg-copy-streams';
 import type { ExportFormat } from '../jobs/export';
 import { ident, type PoolClient } from './pool';
-import { andWhere, type RowSelection } from './rows';
+import { andWhere, type RowSelection } from './row-queries';
 
 /**
  * The queries of an export. Postgres writes the rows itself with COPY ... TO STDOUT, a chunk of

@@ -2,7 +2,7 @@ import type { Dataset } from '../datasets';
 import type { Filter } from '../jobs/filter';
 import type { InvoiceDocument, Party } from '../invoicing/pdf';
 import type { Pool, PoolClient } from './pool';
-import { compileFilter } from './rows';
+import { compileFilter } from './row-queries';
 
 type Queryable = Pool | PoolClient;
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { dedupeQueries } from '../../src/db/dedupe';
 import { runState } from '../../src/db/queries';
-import { rowQueries } from '../../src/db/rows';
+import { rowQueries } from '../../src/db/row-queries';
 import { countUsers, ownUsers, seedUsers, startRun, uniqueId, useStackWithWorker, usersCsv, waitForRun, writeFixture, type Stack } from '../helpers/stack';
 
 /** Removes a finished run from Temporal, as the namespace's retention does once its history expires. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { col, defineDataset, type Dataset } from '../../src/datasets';
 import { products, sessions, users } from '../helpers/datasets';
-import { compileFilter } from '../../src/db/rows';
+import { compileFilter } from '../../src/db/row-queries';
 import { checkFilter, checkSet, isRelativeTime, resolveRelativeTime, resolveSet, type Filter } from '../../src/jobs/filter';
 
 // No shipped dataset has a true/false column; this one exists to check the operators allowed on one.

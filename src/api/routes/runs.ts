@@ -6,7 +6,7 @@ import type { DatasetRegistry } from '../../datasets';
 import { strictObject } from '../../jobs/strict';
 import type { Pool } from '../../db/pool';
 import { runState } from '../../db/queries';
-import { rowQueries, sortedDistinct } from '../../db/rows';
+import { rowQueries, sortedDistinct } from '../../db/row-queries';
 import { INLINE_IDS_MAX } from '../../jobs/bulk-update';
 import { jobKindNames, jobKinds, type JobKind, type JobKindName } from '../../jobs';
 import type { PipelineStep } from '../../jobs/pipeline';

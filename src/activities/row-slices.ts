@@ -1,6 +1,6 @@
 import { isRowRefusal, type Pool, type PoolClient } from '../db/pool';
 import { runState } from '../db/queries';
-import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/rows';
+import { rowQueries, type IdBatch, type IdSource, type RowSelection } from '../db/row-queries';
 import { ErrorCode, permanentFailure } from '../errors';
 import { keysetStart, type Checkpoint, type KeysetPosition } from '../jobs/checkpoint';
 import type { ErrorPolicy, PreviewSamples, RunPlan, RunRef } from '../jobs/run';
