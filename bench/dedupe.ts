@@ -104,7 +104,8 @@ CREATE TABLE ref_pairs AS
   // Pairs within our groups, for the same recall measure.
   await pool.query(
     `CREATE TEMP TABLE IF NOT EXISTS our_pairs AS SELECT x.id AS a, y.id AS b
-     FROM dedupe_groups x JOIN dedupe_groups y ON y.run_id = x.run_id AND y.group_no = x.group_no AND x.id < y.id WHERE x.run_id = $1`,
+     FROM dedupe_groups x JOIN dedupe_groups y ON y.execution_id = x.execution_id AND y.group_no = x.group_no AND x.id < y.id
+     WHERE x.execution_id = (SELECT execution_id FROM run_executions WHERE workflow_id = $1 ORDER BY started_at DESC LIMIT 1)`,
     [runId],
   );
   const oursRecall = await recall(ctx, 'our_pairs', planted);
