@@ -114,6 +114,8 @@ describe('run identity', () => {
       const second = await waitForRun(stack, await startRun(stack, 'import', { source: await writeFixture('notify-second.csv', `${usersCsv(p, 3, 10)}also-bad,Bad\n`), dataset: 'users', notify }, runId));
       assert.equal(second.status, 'partial');
       assert.deepEqual(second.replays, { rejectedRows: 1, acceptedLater: 0, runs: [] }, "the earlier run's replay and the row it fixed are not this run's");
+      const rejected = await stack.app.inject({ method: 'GET', url: `/runs/${runId}/rejected` });
+      assert.equal(rejected.body, '_row,email,name,role,status,signup_date\n4,also-bad,Bad\n', "GET /runs/:id/rejected gives this run's rejected row");
       const log = await notifications();
       assert.deepEqual(log.counts, { pending: 0, delivered: 1, failed: 0 });
       const got = hooks.received.filter((r) => r.body.data.runId === runId);
