@@ -108,7 +108,7 @@ function toConfig(env: z.infer<typeof envSchema>, secrets: ReadonlyMap<string, s
     s3SourceBuckets: env.BATCHFLOW_S3_SOURCE_BUCKETS ? env.BATCHFLOW_S3_SOURCE_BUCKETS.split(',').map((b) => b.trim()).filter(Boolean) : env.S3_BUCKET ? [env.S3_BUCKET] : [],
     /** Attempts of an activity that keeps failing with errors that might pass, before its run fails. */
     maxAttempts: env.BATCHFLOW_MAX_ATTEMPTS,
-    /** Run state (checkpoints, row errors, previews, id lists) untouched for this long is purged. */
+    /** Run state (checkpoints, row errors, previews, id lists, replays, notification deliveries) untouched for this long is purged. */
     runRetentionMs: durationMs(env.BATCHFLOW_RUN_RETENTION),
     /** The longest a worker's statement waits for a lock before it fails and its slice is retried. */
     lockTimeoutMs: durationMs(env.BATCHFLOW_LOCK_TIMEOUT),

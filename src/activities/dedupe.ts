@@ -237,7 +237,8 @@ async function chooseKept(pool: Pool, dataset: Dataset, params: DedupeParams, gr
 /** The id list of the rows a run's merge removes. */
 const removalList = (run: RunRef) => createHash('sha256').update(`dedupe:${run.execution}`).digest('hex');
 
-const reportKey = (runId: string) => `dedupe/${runId}/duplicates.csv`;
+/** Under the run's execution too: a run id used again never overwrites the earlier run's report. */
+const reportKey = (run: RunRef) => `dedupe/${run.id}/${run.execution}/duplicates.csv`;
 
 /** Writes the report to the object store, counting and hashing its bytes on their way there. */
 async function storeReport(store: ObjectStore, run: RunRef, lines: AsyncIterable<string>): Promise<RunOutput> {
@@ -251,7 +252,7 @@ async function storeReport(store: ObjectStore, run: RunRef, lines: AsyncIterable
       yield chunk;
     }
   }
-  const { uri } = await store.put(reportKey(run.id), Readable.from(measured()));
+  const { uri } = await store.put(reportKey(run), Readable.from(measured()));
   return { location: uri, contentType: mediaTypes.csv, bytes, sha256: hash.digest('hex'), download: downloadPath(run.id) };
 }
 const REPORT_PAGE = 1_000;

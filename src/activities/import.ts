@@ -278,7 +278,7 @@ export function createImportActivities(deps: { pool: Pool; readers: ImportReader
             // Committed with the batch: the first run's view counts each fixed row once.
             const refused = new Set(loaded?.rejected.map((r) => r.row));
             const fixed = batch.replayed.fixes.filter((_, i) => !refused.has(batch.replayed!.rows[i]!));
-            await replayQueries.recordAccepted(client, params.replayOf, run.id, fixed);
+            await replayQueries.recordAccepted(client, run.execution, fixed);
           }
           deps.readers.recycle(staged.copy);
           return {

@@ -256,10 +256,10 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
 
     /** Runs the four steps batch after batch from the run's checkpoint, for about sliceMs. */
     async invoicingSlice({ run, params, plan, cursor }: InvoicingSliceInput): Promise<Checkpoint<KeysetPosition>> {
-      // Invoices and their events name the run as callers know it; its checkpoint is its execution's.
+      // Invoices and their events name the run as callers know it; its checkpoint and deliveries are its execution's.
       const runId = run.id;
       const selection = selectionOf(customersFor(params), params, plan.asOf);
-      const events: InvoiceEvents = { runId, webhook: params.notify?.webhook };
+      const events: InvoiceEvents = { run, webhook: params.notify?.webhook };
       // Issuing locks the year's counter until its batch commits: those batches go one at a time.
       const targets: RowTarget[] = invoicingSteps.map((name, i) => ({ name, selection, upTo: plan.bounds[i]!, batchSize: params.batchSize, serial: name === 'invoices' }));
       return runRowSlice({

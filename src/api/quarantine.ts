@@ -5,7 +5,7 @@ import { runState } from '../db/queries';
 import { replayQueries } from '../db/replays';
 import { REPLAY_ROW_FIELD, type ImportParams } from '../jobs/import';
 import type { Checkpoint } from '../jobs/checkpoint';
-import type { RunView } from './runs';
+import type { RunService, RunView } from './runs';
 
 /**
  * Quarantine: an import's rejected rows as a file in the input's own format and columns, ready to
@@ -69,9 +69,9 @@ export async function* rejectedFile(pool: Pool, execution: string, params: Impor
   yield '\n]\n';
 }
 
-/** An import's replays as its view shows them; undefined for other kinds and running imports. */
-export async function replaysOf(pool: Pool, view: RunView): Promise<RunView['replays']> {
+/** An import's replays as its view shows them (those of its current execution); undefined for other kinds and running imports. */
+export async function replaysOf(pool: Pool, runs: RunService, view: RunView): Promise<RunView['replays']> {
   if (view.kind !== 'import' || view.status === 'running') return undefined;
-  const summary = await replayQueries.summary(pool, view.runId);
+  const summary = await replayQueries.summary(pool, await runs.execution(view.runId));
   return { rejectedRows: view.result?.counts.failed ?? 0, acceptedLater: summary.acceptedLater, runs: summary.replays, ...(summary.replayOf !== null && { replayOf: summary.replayOf }) };
 }

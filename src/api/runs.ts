@@ -165,7 +165,7 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
       }
     },
 
-    /** The run's execution, whose state GET /runs/:id/errors reads; a 404 (WorkflowNotFoundError) unless the run exists. */
+    /** The run's execution, whose state GET /runs/:id/errors (rejected, notifications, …) reads; a 404 (WorkflowNotFoundError) unless the run exists. */
     async execution(runId: string): Promise<string> {
       return executionOf(await client.workflow.getHandle(runId).describe());
     },
@@ -214,11 +214,6 @@ export function createRunService(client: Client, taskQueue: string, pool: Pool, 
       const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
       const input = payload ? defaultPayloadConverter.fromPayload<{ params?: unknown }>(payload) : undefined;
       return { kind: description.memo?.kind as string | undefined, params: input?.params, running: description.status.name === 'RUNNING' };
-    },
-
-    /** Throws WorkflowNotFoundError (a 404) unless the run exists. */
-    async assertExists(runId: string): Promise<void> {
-      await client.workflow.getHandle(runId).describe();
     },
 
     /** A page of runs from Temporal's visibility; a page token that is not one is a 400. */

@@ -1,6 +1,7 @@
 import type { Dataset } from '../datasets';
 import type { Filter } from '../jobs/filter';
 import type { InvoiceDocument, Party } from '../invoicing/pdf';
+import type { RunRef } from '../jobs/run';
 import type { Pool, PoolClient } from './pool';
 import { compileFilter } from './row-queries';
 
@@ -57,9 +58,9 @@ export interface InvoiceForEmail {
   customerExternalId: string;
 }
 
-/** A webhook to tell about invoice events, and the run that causes them. */
+/** A webhook to tell about invoice events, and the run that causes them (its deliveries are its execution's). */
 export interface InvoiceEvents {
-  runId: string;
+  run: RunRef;
   webhook?: string;
 }
 
@@ -193,11 +194,11 @@ export const invoiceQueries = {
        FROM drafts d, customers c
        WHERE i.id = d.id AND c.id = i.customer_id
        RETURNING i.id, i.number`,
-      [customerIds, opts.period, year, last, opts.issueDate, opts.dueDays, opts.events.runId, JSON.stringify(opts.seller)],
+      [customerIds, opts.period, year, last, opts.issueDate, opts.dueDays, opts.events.run.id, JSON.stringify(opts.seller)],
     );
     if (rows.length > 0) {
       await client.query('UPDATE invoice_counters SET last_number = last_number + $2 WHERE year = $1', [year, rows.length]);
-      if (opts.events.webhook) await client.query(invoiceEventInsert('(SELECT unnest($1::bigint[]))'), [rows.map((r) => r.id), opts.events.runId, 'invoice.issued', opts.events.webhook]);
+      if (opts.events.webhook) await client.query(invoiceEventInsert('(SELECT unnest($1::bigint[]))'), [rows.map((r) => r.id), opts.events.run.id, 'invoice.issued', opts.events.webhook, opts.events.run.execution]);
     }
     return rows.length;
   },
@@ -253,13 +254,13 @@ export const invoiceQueries = {
   /** Committed as soon as the SMTP server accepted the message, with the invoice.sent event. */
   async markSent(db: Queryable, id: number, events: InvoiceEvents): Promise<void> {
     if (!events.webhook) {
-      await db.query(`UPDATE invoices SET email_state = 'sent', status = 'sent', sent_at = now(), sent_by_run = $2, updated_at = now() WHERE id = $1`, [id, events.runId]);
+      await db.query(`UPDATE invoices SET email_state = 'sent', status = 'sent', sent_at = now(), sent_by_run = $2, updated_at = now() WHERE id = $1`, [id, events.run.id]);
       return;
     }
     await db.query(
       `WITH sent AS (UPDATE invoices SET email_state = 'sent', status = 'sent', sent_at = now(), sent_by_run = $2, updated_at = now() WHERE id = $1 RETURNING id)
        ${invoiceEventInsert('(SELECT id FROM sent)')}`,
-      [id, events.runId, 'invoice.sent', events.webhook],
+      [id, events.run.id, 'invoice.sent', events.webhook, events.run.execution],
     );
   },
 
@@ -269,13 +270,13 @@ export const invoiceQueries = {
 };
 
 /**
- * The outbox row of an invoice event ($2 run, $3 event, $4 webhook) for the invoices `ids` selects,
+ * The outbox row of an invoice event ($2 run id, $3 event, $4 webhook, $5 the run's execution) for the invoices `ids` selects,
  * with the invoice as it stands: unique per event, invoice and target, so it is recorded once. The
  * envelope's timestamp is when the event happened (issued, or accepted by the SMTP server).
  */
 const invoiceEventInsert = (ids: string) => `
-  INSERT INTO notification_deliveries (id, run_id, channel, target, event, subject, payload)
-  SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), $2, 'webhook', $4, $3, i.id::text,
+  INSERT INTO notification_deliveries (id, run_id, execution_id, channel, target, event, subject, payload)
+  SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), $2, $5, 'webhook', $4, $3, i.id::text,
          jsonb_build_object('type', $3::text, 'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'data', jsonb_strip_nulls(jsonb_build_object(
            'invoice', i.number, 'period', i.period, 'customer', c.external_id, 'currency', i.currency,
            'subtotalMinor', i.subtotal_minor::text, 'taxMinor', i.tax_minor::text, 'totalMinor', i.total_minor::text,

@@ -142,8 +142,9 @@ export const runState = {
 
   /**
    * Deletes the state of executions untouched since `before` (checkpoints, row errors, previews,
-   * import bookkeeping, dedupe keys, pairs and groups, id list references), then the stored id lists no run references that were
-   * not stored again since. Returns how many executions went.
+   * import bookkeeping, dedupe keys, pairs and groups, id list references, replay links and the rows
+   * replays accepted, notification deliveries), then the stored id lists no run references that
+   * were not stored again since. Returns how many executions went.
    */
   async purge(db: Queryable, before: Date): Promise<number> {
     const { rows } = await db.query<{ n: number }>(
@@ -156,7 +157,11 @@ export const runState = {
          lists AS (DELETE FROM run_id_lists WHERE execution_id IN (SELECT execution_id FROM gone)),
          dedupe_keys AS (DELETE FROM dedupe_keys WHERE execution_id IN (SELECT execution_id FROM gone)),
          dedupe_links AS (DELETE FROM dedupe_links WHERE execution_id IN (SELECT execution_id FROM gone)),
-         dedupe_groups AS (DELETE FROM dedupe_groups WHERE execution_id IN (SELECT execution_id FROM gone))
+         dedupe_groups AS (DELETE FROM dedupe_groups WHERE execution_id IN (SELECT execution_id FROM gone)),
+         -- A replay link goes with either of its executions.
+         replays AS (DELETE FROM run_replays WHERE execution_id IN (SELECT execution_id FROM gone) OR replay_execution_id IN (SELECT execution_id FROM gone)),
+         replayed AS (DELETE FROM replayed_rows WHERE execution_id IN (SELECT execution_id FROM gone)),
+         deliveries AS (DELETE FROM notification_deliveries WHERE execution_id IN (SELECT execution_id FROM gone))
        SELECT count(*)::int AS n FROM gone`,
       [before],
     );

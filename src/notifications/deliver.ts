@@ -84,13 +84,13 @@ export function createDeliverer(deps: { pool: Pool; mailer: Mailer; webhookSecre
 
   return {
     /**
-     * One round over the run's pending deliveries. A delivery that fails stays pending for the next
+     * One round over the pending deliveries of a run's execution. A delivery that fails stays pending for the next
      * round, unless this is the last round (`final`) or it can never succeed: then it is failed.
      */
-    async deliverPending(runId: string, opts: { final: boolean }): Promise<{ delivered: number; failed: number; pending: number }> {
+    async deliverPending(execution: string, opts: { final: boolean }): Promise<{ delivered: number; failed: number; pending: number }> {
       const outcome = { delivered: 0, failed: 0, pending: 0 };
       for (let after = 0; ; ) {
-        const page = await notificationQueries.pending(deps.pool, runId, after, PAGE);
+        const page = await notificationQueries.pending(deps.pool, execution, after, PAGE);
         if (page.length === 0) return outcome;
         after = page.at(-1)!.seq;
         for (let i = 0; i < page.length; i += CONCURRENCY) {

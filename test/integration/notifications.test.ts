@@ -138,13 +138,14 @@ describe('notifications', () => {
 
   it('without WEBHOOK_SECRET or SMTP_URL, deliveries fail at once, saying what to set', async () => {
     const runId = uniqueId('unconfigured');
+    const run = { id: runId, execution: uniqueId('unconfigured-exec') };
     const pool = fixture.stack.pool;
     const end = { runId, kind: 'import', status: 'success' as const, counts: { processed: 1, succeeded: 1, failed: 0, skipped: 0 }, errorCount: 0, startedAt: '2026-11-30T00:00:00Z', endedAt: '2026-11-30T00:01:00Z' };
-    await notificationQueries.enqueue(pool, runId, runEndDeliveries({ on: ['success'], webhook: hooks.url, email: ['ops@example.com'] }, end, runId));
+    await notificationQueries.enqueue(pool, run, runEndDeliveries({ on: ['success'], webhook: hooks.url, email: ['ops@example.com'] }, end, runId));
     const from = fixture.stack.config.email.from;
     const deliverer = createDeliverer({ pool, mailer: createMailer({ smtpUrl: undefined, from }), webhookSecret: undefined, emailFrom: from });
-    assert.deepEqual(await deliverer.deliverPending(runId, { final: false }), { delivered: 0, failed: 2, pending: 0 });
-    const log = await notificationQueries.list(pool, runId, { limit: 10 });
+    assert.deepEqual(await deliverer.deliverPending(run.execution, { final: false }), { delivered: 0, failed: 2, pending: 0 });
+    const log = await notificationQueries.list(pool, run.execution, { limit: 10 });
     assert.deepEqual(log.map((d) => [d.channel, d.status, d.attempts, d.attemptLog[0]!.error]).sort(), [
       ['email', 'failed', 1, 'no SMTP server is configured (set SMTP_URL)'],
       ['webhook', 'failed', 1, 'WEBHOOK_SECRET is not set: webhooks cannot be signed'],

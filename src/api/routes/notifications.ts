@@ -80,8 +80,9 @@ export function notificationRoutes(app: App, deps: { runs: RunService; pool: Poo
     },
     async (request) => {
       const { id } = request.params;
-      await deps.runs.assertExists(id);
-      const [deliveries, counts] = await Promise.all([notificationQueries.list(deps.pool, id, request.query), notificationQueries.counts(deps.pool, id)]);
+      // The deliveries of the run's current (or last) execution, not those of an earlier run of the same id.
+      const execution = await deps.runs.execution(id);
+      const [deliveries, counts] = await Promise.all([notificationQueries.list(deps.pool, execution, request.query), notificationQueries.counts(deps.pool, execution)]);
       const last = deliveries.at(-1);
       const more = new URLSearchParams({ after: String(last?.seq ?? 0), limit: String(request.query.limit), ...(request.query.status && { status: request.query.status }) });
       return {

@@ -96,7 +96,8 @@ export function quarantineRoutes(app: App, deps: { runs: RunService; pool: Pool 
       const replay: ImportParams = { ...params, source, format: format ?? (detectFormat(source) ? undefined : formatOf(params)), replayOf };
       const actor = actorOf(request);
       const started = await runs.start('import', replay, { runId, startedBy: actor.name });
-      await replayQueries.recordReplay(pool, replayOf, started.runId);
+      // Linked by execution: the rows fixed are those of the run this id names now, credited to this replay's execution.
+      await replayQueries.recordReplay(pool, { id, execution: await runs.execution(id) }, { id: started.runId, execution: await runs.execution(started.runId) });
       if (!started.existing) await recordAudit(pool, actor, 'start', { runId: started.runId, details: { kind: 'import', replayOf } });
       return reply.status(started.existing ? 200 : 202).send({ ...started, replayOf });
     },

@@ -165,7 +165,7 @@ export function runRoutes(app: App, deps: { runs: RunService; pool: Pool; datase
     },
     async (request) => {
       const view = await runs.get(request.params.id);
-      const replays = await replaysOf(pool, view);
+      const replays = await replaysOf(pool, runs, view);
       return replays ? { ...view, replays } : view;
     },
   );
