@@ -78,7 +78,7 @@ async function reference(ctx: BenchContext): Promise<void> {
           taxMinor: c.totals.tax,
           totalMinor: c.totals.total,
         };
-        const pdf = await buffer(renderInvoicePdf(doc));
+        const pdf = await buffer(await renderInvoicePdf(doc));
         await store.put(`reference/${c.number}.pdf`, pdf);
         const facts = { id: c.id, number: c.number, period: PERIOD, currency: c.currency, totalMinor: c.totals.total.toString(), dueDate: doc.dueDate, customerName: c.name };
         await mailer.send(invoiceEmail(facts, c.email.replace('@bench.test', '@reference.bench.test'), pdf, { sellerName: SELLER.name, domain: fromDomain(FROM) }));

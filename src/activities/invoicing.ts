@@ -163,7 +163,7 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
       }
       let doc: PDFKit.PDFDocument;
       try {
-        doc = renderInvoicePdf(pdfDocument(invoice));
+        doc = await renderInvoicePdf(pdfDocument(invoice));
       } catch (err) {
         tally.fail(invoice.customerId, ErrorCode.PdfFailed, `invoice ${invoice.number}: the PDF could not be rendered: ${(err as Error).message}`, { invoice: invoice.number, customer: invoice.billTo.customerId });
         return;

@@ -1,4 +1,3 @@
-import PDFDocument from 'pdfkit';
 import { formatDecimal, formatMoney, formatPercent, formatUnitPrice } from './money';
 
 /** Who issues invoices: from the configuration, frozen into each invoice when it is issued. */
@@ -79,9 +78,11 @@ const printableDocument = (d: InvoiceDocument): InvoiceDocument => ({
 /**
  * Renders an invoice as an A4 PDF, streamed as it is written. The document's creation date is its
  * issue date and its file ID derives from that, so the same invoice renders to the same bytes.
- * Text uses the standard Helvetica fonts (Windows-1252 characters).
+ * Text uses the standard Helvetica fonts (Windows-1252 characters). pdfkit is loaded on the first
+ * invoice, not with the worker: its font metrics cost every worker about 20 MB otherwise.
  */
-export function renderInvoicePdf(source: InvoiceDocument): PDFKit.PDFDocument {
+export async function renderInvoicePdf(source: InvoiceDocument): Promise<PDFKit.PDFDocument> {
+  const { default: PDFDocument } = await import('pdfkit');
   const invoice = printableDocument(source);
   const issued = new Date(`${invoice.issueDate}T00:00:00Z`);
   const doc = new PDFDocument({

@@ -24,14 +24,14 @@ const invoice: InvoiceDocument = {
 
 describe('invoice PDF', () => {
   it('renders the same invoice to the same bytes', async () => {
-    const [a, b] = await Promise.all([buffer(renderInvoicePdf(invoice)), buffer(renderInvoicePdf(invoice))]);
+    const [a, b] = await Promise.all([buffer(await renderInvoicePdf(invoice)), buffer(await renderInvoicePdf(invoice))]);
     assert.ok(a.length > 1000);
     assert.ok(a.equals(b), 'identical bytes, creation date and file ID included');
     assert.match(a.toString('latin1'), /\(D:20261101000000Z\)/, 'the creation date is the issue date');
   });
 
   it('shows the seller, customer, number, period, dates, lines and totals', async () => {
-    const text = await pdfText(await buffer(renderInvoicePdf(invoice)));
+    const text = await pdfText(await buffer(await renderInvoicePdf(invoice)));
     for (const expected of ['Batchflow Demo Ltd', 'Zoë Café GmbH', 'Hauptstraße 5', 'INV-2026-000042', 'October 2026', '2026-11-01', '2026-12-01', 'cus-7']) {
       assert.ok(text.includes(expected), `${expected} in:\n${text}`);
     }
@@ -44,7 +44,7 @@ describe('invoice PDF', () => {
 
   it('starts a new page, with the table header again, when the lines do not fit', async () => {
     const many = { ...invoice, lines: Array.from({ length: 40 }, (_, i) => ({ metric: `metric_${i}`, quantity: '1', unitPrice: '1', amountMinor: 100n })) };
-    const text = await pdfText(await buffer(renderInvoicePdf(many)));
+    const text = await pdfText(await buffer(await renderInvoicePdf(many)));
     assert.equal(text.split('\f').filter((page) => page.trim()).length, 2);
     assert.equal(text.match(/Unit price/g)?.length, 2);
     assert.ok(text.includes('metric_39'));
