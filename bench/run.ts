@@ -60,9 +60,6 @@ function peakRssMb(pid: number): number {
   return Math.round(kb / 1024);
 }
 
-/** Resets a process's RSS high-water mark, so each workload reports its own peak. */
-const resetPeakRss = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
-
 /** Workload `import-1m`: a generated users CSV, through psql \copy and through the import workflow. */
 async function benchImport(ctx: BenchContext): Promise<WorkloadResult> {
   const { pool, rows } = ctx;
@@ -141,40 +138,45 @@ async function main(): Promise<void> {
     const bundlePath = path.join(tmp, 'workflows.js');
     fs.writeFileSync(bundlePath, bundle.code);
 
-    // Ours: the workflows on a worker process of its own, through Temporal.
+    // Ours: the workflows on a worker process of its own, through Temporal: a fresh one per
+    // workload, so that each reports its own peak RSS, not what an earlier workload left behind.
     const taskQueue = `bench-${process.pid}`;
-    // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
-    const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
-      cwd: repoRoot,
-      // No metrics endpoints: their default ports may be taken on a shared machine.
-      env: {
-        ...process.env,
-        ...s3Env,
-        TEMPORAL_ADDRESS: temporal.address,
-        DATABASE_URL: postgres.url,
-        TASK_QUEUE: taskQueue,
-        BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
-        BATCHFLOW_LOCAL_SOURCE_DIRS: tmp,
-        BATCHFLOW_SCHEDULES: 'off',
-        BATCHFLOW_WORKER_METRICS_PORT: '0',
-        BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
-        // The cache workload's fake upstream listens on a free local port.
-        BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
-        // Invoices are emailed to the bench's Mailpit.
-        SMTP_URL: mailpit.smtpUrl,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    stops.unshift(async () => {
-      if (worker.exitCode === null) {
-        worker.kill('SIGTERM');
-        await once(worker, 'exit');
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      worker.stdout.on('data', (d: Buffer) => d.toString().includes('polling task queue') && resolve());
-      worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
-    });
+    const startBenchWorker = async () => {
+      // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
+      const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
+        cwd: repoRoot,
+        // No metrics endpoints: their default ports may be taken on a shared machine.
+        env: {
+          ...process.env,
+          ...s3Env,
+          TEMPORAL_ADDRESS: temporal.address,
+          DATABASE_URL: postgres.url,
+          TASK_QUEUE: taskQueue,
+          BATCHFLOW_WORKFLOW_BUNDLE: bundlePath,
+          BATCHFLOW_LOCAL_SOURCE_DIRS: tmp,
+          BATCHFLOW_SCHEDULES: 'off',
+          BATCHFLOW_WORKER_METRICS_PORT: '0',
+          BATCHFLOW_TEMPORAL_METRICS_PORT: '0',
+          // The cache workload's fake upstream listens on a free local port.
+          BATCHFLOW_UPSTREAM_ORIGINS: 'http://127.0.0.1:*',
+          // Invoices are emailed to the bench's Mailpit.
+          SMTP_URL: mailpit.smtpUrl,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const stop = async () => {
+        if (worker.exitCode === null) {
+          worker.kill('SIGTERM');
+          await once(worker, 'exit');
+        }
+      };
+      stops.unshift(stop);
+      await new Promise<void>((resolve, reject) => {
+        worker.stdout.on('data', (d: Buffer) => d.toString().includes('polling task queue') && resolve());
+        worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+      });
+      return { pid: worker.pid!, stop };
+    };
     const config = loadConfig({ ...process.env, ...s3Env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue });
     const connection = await connectTemporal(config);
     stops.unshift(() => connection.close());
@@ -198,9 +200,10 @@ async function main(): Promise<void> {
     // BENCH_ONLY=import-1m runs only the named workloads (comma-separated).
     const only = process.env.BENCH_ONLY?.split(',');
     for (const [name, run, targetRatio, targetRssMb = 300] of workloads.filter(([name]) => !only || only.includes(name))) {
-      resetPeakRss(worker.pid!);
+      const worker = await startBenchWorker();
       const { oursSeconds, referenceSeconds, extra } = await run(ctx);
-      const rss = peakRssMb(worker.pid!);
+      const rss = peakRssMb(worker.pid);
+      await worker.stop();
       const ratio = oursSeconds / referenceSeconds;
       log(`${name}: ratio ${ratio.toFixed(2)} (target <= ${targetRatio}), worker peak RSS ${rss} MB (target < ${targetRssMb})`);
       results[name] = { oursSeconds: round(oursSeconds), referenceSeconds: round(referenceSeconds), ratio: round(ratio), peakRssMb: rss, ...extra };

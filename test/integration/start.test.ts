@@ -4,7 +4,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { shippedSchedulesFile } from '../../src/config';
+import { loadSchedules } from '../../src/schedules/declarations';
 import { freePort } from '../../src/stack/ports';
+import { shipped as shippedDatasets } from '../helpers/datasets';
 import { repoRoot, uniqueId, writeFixture } from '../helpers/stack';
 
 const exec = promisify(execFile);
@@ -14,10 +17,11 @@ const exec = promisify(execFile);
  * environment, so it starts no services of its own): its worker, API, admin key and sample run.
  */
 describe('npm start', () => {
-  it('needs no set-up: the first start creates an admin key (0600) that the CLI finds; the next start reuses it', async () => {
+  it('needs no set-up: the first start creates an admin key (0600) that the CLI finds, and shows the synced schedules; the next start reuses the key', async () => {
     const dataDir = path.join(path.dirname(await writeFixture('marker', '')), uniqueId('start-data'));
     const port = await freePort();
-    const env: Record<string, string | undefined> = { ...process.env, BATCHFLOW_DATA_DIR: dataDir, PORT: String(port), TASK_QUEUE: uniqueId('tq-start') };
+    // The shipped schedules, as a user's npm start syncs them (on this test's own task queue).
+    const env: Record<string, string | undefined> = { ...process.env, BATCHFLOW_DATA_DIR: dataDir, PORT: String(port), TASK_QUEUE: uniqueId('tq-start'), BATCHFLOW_SCHEDULES: shippedSchedulesFile };
     delete env.BATCHFLOW_API_KEY;
 
     /** Starts the stack, waits until it says it is running, and returns its output and a stop(). */
@@ -48,6 +52,10 @@ describe('npm start', () => {
     try {
       assert.match(first.output(), new RegExp(`API key: +${keyFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(admin, created now;`));
       assert.match(first.output(), /run sample-users-import: success/);
+      // The banner: a line per shipped schedule, with its kind, spec and next run (or paused).
+      for (const { id, kind } of loadSchedules(shippedSchedulesFile, shippedDatasets)) {
+        assert.ok(first.output().includes(` ${id} (${kind}, `), `the banner shows ${id}:\n${first.output()}`);
+      }
       assert.equal((await fs.stat(keyFile)).mode & 0o777, 0o600);
       const cli = await exec(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'status', 'sample-users-import'], {
         cwd: repoRoot,
@@ -66,6 +74,9 @@ describe('npm start', () => {
       assert.equal(await fs.readFile(keyFile, 'utf8'), key);
     } finally {
       await second.stop();
+      // The schedules go with the test: a sync of a file that declares none deletes Batchflow's own.
+      const none = await writeFixture(`${uniqueId('no-schedules')}.yaml`, 'schedules: {}\n');
+      await exec(process.execPath, [path.join(repoRoot, 'bin/batchflow.js'), 'schedules', 'sync', '--file', none], { cwd: repoRoot, env });
     }
   });
 });
