@@ -90,6 +90,9 @@ export function exportReader(o: ExportQueryOptions) {
       const stream = client.query(copyTo(copy));
       const parts: Buffer[] = [];
       for await (const part of stream) parts.push(part as Buffer);
+      // The stream ends at CopyDone; the row count comes with CommandComplete just after it, which
+      // the client has handled once it answers its next query (read at once, it was sometimes 0).
+      await client.query('SELECT 1');
       return { bytes: Buffer.concat(parts), rows: stream.rowCount };
     },
   };
