@@ -53,6 +53,11 @@ async function generateUsersCsv(file: string, rows: number): Promise<void> {
   await once(out, 'finish');
 }
 
+/** The node flags of package.json's `worker` script: the bench runs its workers as users do. */
+const workerNodeArgs = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { worker: string } }).scripts.worker
+  .split(' ')
+  .filter((arg) => arg.startsWith('--'));
+
 /** Peak resident set of a process, from the kernel's high-water mark. */
 function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -142,8 +147,9 @@ async function main(): Promise<void> {
     // workload, so that each reports its own peak RSS, not what an earlier workload left behind.
     const taskQueue = `bench-${process.pid}`;
     const startBenchWorker = async () => {
-      // BENCH_WORKER_NODE_ARGS=--cpu-prof profiles the worker.
-      const worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
+      // Node's flags as `npm run worker` gives them (the old generation's bound); BENCH_WORKER_NODE_ARGS
+      // adds more (--cpu-prof profiles the worker).
+      const worker = spawn(process.execPath, [...workerNodeArgs, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(repoRoot, 'bin/batchflow.js'), 'worker'], {
         cwd: repoRoot,
         // No metrics endpoints: their default ports may be taken on a shared machine.
         env: {
