@@ -22,10 +22,10 @@ const replayBody = strictObject({
   format: z.enum(formats).optional(),
   runId: runIdSchema.optional(),
 }).meta({ examples: [{ source: 'store://uploads/2026-11-23/7c1d…/users-fixed.csv' }] });
-const replayResponseFields = { runId: z.string(), replayOf: z.string(), existing: z.boolean() };
+const replayResponse = z.object({ runId: z.string(), replayOf: z.string(), existing: z.boolean() });
 const replayExample = { runId: 'import-users-fixed', replayOf: 'import-users', existing: false };
-const replayStarted = z.object(replayResponseFields).meta({ examples: [replayExample] }).describe('The replay started');
-const replayExisting = z.object(replayResponseFields).meta({ examples: [{ ...replayExample, existing: true }] }).describe('A run with this runId and these params already exists: it is returned');
+const replayStarted = replayResponse.meta({ examples: [replayExample] }).describe('The replay started');
+const replayExisting = replayResponse.meta({ examples: [{ ...replayExample, existing: true }] }).describe('A run with this runId and these params already exists: it is returned');
 
 /** The import a route is about: its params, or a 409 when the run is not an import. */
 async function importOf(runs: RunService, runId: string): Promise<{ params: ImportParams; running: boolean }> {
