@@ -22,7 +22,7 @@ import {
 } from '../jobs/export';
 import { downloadPath, zeroCounts, type RunOutput, type RunRef } from '../jobs/run';
 import { canonicalLocation, locateObject, type ObjectAccess } from '../storage';
-import { multipartTo, type MultipartTarget } from '../storage/multipart';
+import { multipartTo, PartBuffer, type MultipartTarget } from '../storage/multipart';
 import { runSlice, type Batch } from './batch-runner';
 import { requireDataset, requireValidParams } from './params';
 import { planOrFail } from './row-slices';
@@ -56,19 +56,19 @@ async function resumeHash(state: string | undefined): Promise<IHasher> {
   return state ? hasher.load(Buffer.from(state, 'base64')) : hasher.init();
 }
 
-/** A part being built: whole chunks of rows, each already compressed when the file is. */
+/** A part ready to upload. */
 interface PartBody {
-  chunks: Buffer[];
-  size: number;
+  /** The part's bytes: a view of a buffer that partBodies fills again two parts later. */
+  data: Buffer;
   lastId: number;
   rows: number;
   finished: boolean;
 }
 
-/** Rows of ids in (after, end], as the format's lines. */
+/** Rows of ids in (after, end], as the format's lines, in the pieces Postgres sent. */
 interface RowChunk {
   end: number;
-  bytes: Buffer;
+  pieces: Buffer[];
   rows: number;
 }
 
@@ -119,39 +119,48 @@ async function* rowChunks(o: { pool: Pool; selection: RowSelection; reader: Expo
  * size, after a whole chunk; the file's head goes into its first part and its tail into its last.
  * With gzip every chunk is a gzip member of its own: members concatenate into one valid gzip
  * stream, and a resumed run compresses exactly the chunks an uninterrupted one would.
+ *
+ * Two buffers take turns: a part is built in one while the part before it uploads from the other.
+ * The caller is done with a part (it has uploaded it) before it asks for the part after the next.
  */
 async function* partBodies(o: { pool: Pool; selection: RowSelection; params: ExportParams; plan: ExportPlan; from: ExportPosition; readers: number }): AsyncGenerator<PartBody> {
   const { selection, params, plan, from } = o;
   const reader = exportReader({ selection, columns: plan.columns, format: params.format, csvFormulaEscape: params.csvFormulaEscape });
   let partNumber = from.parts.length + 1;
-  let body: PartBody = { chunks: [], size: 0, lastId: from.lastId, rows: from.rows, finished: false };
+  // A part overshoots its target by at most a chunk: a quarter more is room enough for most.
+  const capacity = partTarget(params.partSizeMb, partNumber) * 1.25;
+  const buffers = [new PartBuffer(capacity), new PartBuffer(capacity)];
+  const bufferOf = (n: number) => buffers[n % 2]!;
+  let part = bufferOf(partNumber);
+  let lastId = from.lastId;
+  let rows = from.rows;
   let head = from.parts.length === 0 ? fileHead(params.format, plan.columns) : '';
   /** Adds a chunk's bytes; an empty chunk adds nothing, unless it is the whole file (a gzip file is never empty). */
-  const add = async (content: Buffer, wholeFile = false) => {
-    if (content.length === 0 && !wholeFile) return;
-    const chunk = params.gzip ? await gzip(content) : content;
-    body.chunks.push(chunk);
-    body.size += chunk.length;
+  const add = async (content: Buffer[], wholeFile = false) => {
+    const length = content.reduce((n, bytes) => n + bytes.length, 0);
+    if (length === 0 && !wholeFile) return;
+    if (params.gzip) part.append(await gzip(Buffer.concat(content, length)));
+    else for (const bytes of content) part.append(bytes);
   };
 
   let finished = false;
-  for await (const { end, bytes, rows } of rowChunks({ pool: o.pool, selection, reader, after: from.lastId, upTo: plan.upTo, readers: o.readers })) {
-    finished = end >= plan.upTo;
-    const framed = frameRows(params.format, bytes, body.rows === 0);
-    body.lastId = end;
-    body.rows += rows;
-    const tail = finished ? fileTail(params.format, body.rows) : '';
-    await add(head || tail ? Buffer.concat([Buffer.from(head), framed, Buffer.from(tail)]) : framed);
+  for await (const chunk of rowChunks({ pool: o.pool, selection, reader, after: from.lastId, upTo: plan.upTo, readers: o.readers })) {
+    finished = chunk.end >= plan.upTo;
+    const framed = frameRows(params.format, chunk.pieces, rows === 0);
+    lastId = chunk.end;
+    rows += chunk.rows;
+    await add([Buffer.from(head), ...framed, Buffer.from(finished ? fileTail(params.format, rows) : '')]);
     head = '';
-    if (!finished && body.size >= partTarget(params.partSizeMb, partNumber)) {
-      yield body;
+    if (!finished && part.size >= partTarget(params.partSizeMb, partNumber)) {
+      yield { data: part.bytes, lastId, rows, finished: false };
       partNumber += 1;
-      body = { chunks: [], size: 0, lastId: body.lastId, rows: body.rows, finished: false };
+      part = bufferOf(partNumber);
+      part.clear();
     }
   }
   // Nothing matched (or nothing was left): the file ends here all the same.
-  if (!finished) await add(Buffer.from(head + fileTail(params.format, body.rows)), from.bytes + body.size === 0);
-  yield { ...body, finished: true };
+  if (!finished) await add([Buffer.from(head + fileTail(params.format, rows))], from.bytes + part.size === 0);
+  yield { data: part.bytes, lastId, rows, finished: true };
 }
 
 /**
@@ -186,10 +195,9 @@ async function* uploadedParts(o: {
   };
   try {
     for await (const body of partBodies({ pool: o.pool, selection: o.selection, params: o.params, plan: o.plan, from, readers: o.readers })) {
-      const data = body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size);
-      hasher.update(data);
-      bytes += data.length;
-      const upload = o.target.uploadPart(uploadId, parts.length + (pending ? 2 : 1), data);
+      hasher.update(body.data);
+      bytes += body.data.length;
+      const upload = o.target.uploadPart(uploadId, parts.length + (pending ? 2 : 1), body.data);
       upload.catch(() => undefined);
       const next = { body, sha256: hashState(hasher), bytes, upload };
       if (pending) yield await handOver(pending);

@@ -84,16 +84,19 @@ export function exportReader(o: ExportQueryOptions) {
       await client.query("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'");
       await set(client, params.map((v, i) => [`p${i + 1}`, v]));
     },
-    /** The rows with ids in (after, upTo], one line each (CSV rows, or JSON objects). */
-    async chunk(client: PoolClient, after: number, upTo: number): Promise<{ bytes: Buffer; rows: number }> {
+    /**
+     * The rows with ids in (after, upTo], one line each (CSV rows, or JSON objects), as the pieces
+     * COPY sent them in: the caller copies them where they go, so they need no joining first.
+     */
+    async chunk(client: PoolClient, after: number, upTo: number): Promise<{ pieces: Buffer[]; rows: number }> {
       await set(client, [['after', after], ['up_to', upTo]]);
       const stream = client.query(copyTo(copy));
-      const parts: Buffer[] = [];
-      for await (const part of stream) parts.push(part as Buffer);
+      const pieces: Buffer[] = [];
+      for await (const piece of stream) pieces.push(piece as Buffer);
       // The stream ends at CopyDone; the row count comes with CommandComplete just after it, which
       // the client has handled once it answers its next query (read at once, it was sometimes 0).
       await client.query('SELECT 1');
-      return { bytes: Buffer.concat(parts), rows: stream.rowCount };
+      return { pieces, rows: stream.rowCount };
     },
   };
 }

@@ -25,12 +25,15 @@ export function fileTail(format: ExportFormat, rows: number): string {
 }
 
 /**
- * Rows as the file holds them. CSV and NDJSON keep Postgres's lines; a JSON array separates its
- * elements with ",\n" (JSON text has no raw line breaks, so every "\n" ends a row), with none
- * before the file's first row (`first`) and none after the chunk's last.
+ * Rows as the file holds them, from the pieces Postgres sent them in. CSV and NDJSON keep
+ * Postgres's lines (the same pieces); a JSON array separates its elements with ",\n" (JSON text
+ * has no raw line breaks, so every "\n" ends a row), with none before the file's first row
+ * (`first`) and none after the chunk's last.
  */
-export function frameRows(format: ExportFormat, lines: Buffer, first: boolean): Buffer {
-  if (format !== 'json' || lines.length === 0) return lines;
+export function frameRows(format: ExportFormat, pieces: Buffer[], first: boolean): Buffer[] {
+  if (format !== 'json') return pieces;
+  const lines = Buffer.concat(pieces);
+  if (lines.length === 0) return [];
   let rows = 0;
   for (let i = lines.indexOf(NEWLINE); i !== -1; i = lines.indexOf(NEWLINE, i + 1)) rows++;
   const out = Buffer.allocUnsafe(lines.length - 1 + (rows - 1) + (first ? 0 : 2));
@@ -46,5 +49,5 @@ export function frameRows(format: ExportFormat, lines: Buffer, first: boolean): 
       out[at++] = NEWLINE;
     }
   }
-  return out;
+  return [out];
 }

@@ -39,6 +39,45 @@ export interface MultipartTarget {
   size(): Promise<number | undefined>;
 }
 
+/**
+ * The bytes of one part, built in a buffer that is kept and filled again for a later part. A
+ * part-sized buffer left to the garbage collector stays in the worker's memory until a full
+ * collection, which V8 starts only once tens of megabytes of such buffers have piled up.
+ */
+export class PartBuffer {
+  private buffer: Buffer;
+  private used = 0;
+
+  /** Only the bytes written are ever touched, so a generous capacity costs no memory until used. */
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  get size(): number {
+    return this.used;
+  }
+
+  /** The part's bytes: a view, valid until the next clear(). */
+  get bytes(): Buffer {
+    return this.buffer.subarray(0, this.used);
+  }
+
+  append(bytes: Uint8Array): void {
+    const needed = this.used + bytes.length;
+    if (needed > this.buffer.length) {
+      const larger = Buffer.allocUnsafe(Math.max(needed, 2 * this.buffer.length));
+      this.buffer.copy(larger, 0, 0, this.used);
+      this.buffer = larger;
+    }
+    this.buffer.set(bytes, this.used);
+    this.used = needed;
+  }
+
+  clear(): void {
+    this.used = 0;
+  }
+}
+
 export function multipartTo(ref: ObjectRef): MultipartTarget {
   return ref.client ? s3Multipart(ref.client, ref.bucket, ref.key) : localMultipart(ref.dir, ref.key);
 }

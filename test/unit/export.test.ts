@@ -8,7 +8,7 @@ import { fileHead, fileTail, frameRows } from '../../src/formats/writers';
 import { checkExportParams, exportParamsSchema, partTarget } from '../../src/jobs/export';
 import { canonicalLocation, locateObject, parseS3Location, type ObjectAccess } from '../../src/storage';
 import { attachment } from '../../src/storage/downloads';
-import { multipartTo } from '../../src/storage/multipart';
+import { multipartTo, PartBuffer } from '../../src/storage/multipart';
 import { products, shipped, users } from '../helpers/datasets';
 
 const MIB = 1024 * 1024;
@@ -76,9 +76,11 @@ describe('export framing', () => {
       const chunks = [rows.slice(0, split), rows.slice(split)];
       let written = 0;
       const body = chunks.map((chunk) => {
-        const framed = frameRows('json', lines(chunk), written === 0);
+        // Postgres's pieces end anywhere, not only at a line's end.
+        const text = lines(chunk);
+        const framed = frameRows('json', [text.subarray(0, 3), text.subarray(3)], written === 0);
         written += chunk.length;
-        return framed.toString();
+        return Buffer.concat(framed).toString();
       });
       const file = fileHead('json', []) + body.join('') + fileTail('json', written);
       assert.equal(file, `[\n${rows.join(',\n')}\n]\n`);
@@ -88,8 +90,9 @@ describe('export framing', () => {
   });
 
   it('CSV and NDJSON keep the lines as they are; the CSV header quotes names when needed', () => {
-    assert.deepEqual(frameRows('csv', lines(['a,b']), false), lines(['a,b']));
-    assert.deepEqual(frameRows('ndjson', lines(rows), true), lines(rows));
+    assert.deepEqual(frameRows('csv', [lines(['a,b'])], false), [lines(['a,b'])]);
+    assert.deepEqual(frameRows('ndjson', [lines(rows)], true), [lines(rows)]);
+    assert.deepEqual(frameRows('json', [], true), []);
     assert.equal(fileHead('csv', ['id', 'odd,name']), 'id,"odd,name"\n');
     assert.equal(fileHead('ndjson', ['id']) + fileTail('ndjson', 5), '');
   });
@@ -113,6 +116,21 @@ describe('object locations', () => {
 
   it('downloads name the file safely', () => {
     assert.equal(attachment('naïve "x".csv'), `attachment; filename="na_ve _x_.csv"; filename*=UTF-8''na%C3%AFve%20%22x%22.csv`);
+  });
+});
+
+describe('part buffer', () => {
+  it('keeps what was appended when it grows, and is filled again from the start after clear()', () => {
+    const part = new PartBuffer(4);
+    part.append(Buffer.from('abc'));
+    const view = part.bytes;
+    part.append(Buffer.from('defgh'));
+    assert.equal(part.bytes.toString(), 'abcdefgh');
+    assert.equal(view.toString(), 'abc', 'a view taken before it grew still reads its bytes');
+    part.clear();
+    part.append(Buffer.from('xy'));
+    assert.equal(part.size, 2);
+    assert.equal(part.bytes.toString(), 'xy');
   });
 });
 
