@@ -16,5 +16,5 @@ RUN node bin/batchflow.js --help > /dev/null
 USER node
 # A bounded old generation (as `npm start` and `npm run worker` have): on a large host V8 would let
 # garbage grow to several hundred MB between collections; live heaps stay well under this.
-ENTRYPOINT ["node", "--max-old-space-size=512", "--max-semi-space-size=8", "bin/batchflow.js"]
+ENTRYPOINT ["node", "--max-old-space-size=512", "bin/batchflow.js"]
 CMD ["worker"]
