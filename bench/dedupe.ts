@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { runState } from '../src/db/queries';
 import type { RunResult } from '../src/jobs/run';
 import { log, type BenchContext, type WorkloadResult } from './context';
 
@@ -105,8 +106,8 @@ CREATE TABLE ref_pairs AS
   await pool.query(
     `CREATE TEMP TABLE IF NOT EXISTS our_pairs AS SELECT x.id AS a, y.id AS b
      FROM dedupe_groups x JOIN dedupe_groups y ON y.execution_id = x.execution_id AND y.group_no = x.group_no AND x.id < y.id
-     WHERE x.execution_id = (SELECT execution_id FROM run_executions WHERE workflow_id = $1 ORDER BY started_at DESC LIMIT 1)`,
-    [runId],
+     WHERE x.execution_id = $1`,
+    [await runState.latestExecution(pool, runId)],
   );
   const oursRecall = await recall(ctx, 'our_pairs', planted);
   const { groups = 0, duplicateRows = 0 } = result.preview ?? {};

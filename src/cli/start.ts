@@ -116,9 +116,9 @@ export async function startLocalStack(opts: { sample: boolean }): Promise<void> 
     log(`webhooks:     signed with ${process.env.WEBHOOK_SECRET ? 'WEBHOOK_SECRET' : `the secret in ${path.join(config.dataDir, 'webhook-secret')}`}`);
     log(`API key:      ${config.localKeyFile} (admin${created ? ', created now' : ''}; the CLI here uses it; curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), config.localKeyFile) || config.localKeyFile})")`);
     await logSchedules(client, log);
-    // Workers import local files only from $BATCHFLOW_DATA_DIR/imports (by default): the example
-    // files go there, for the sample run and for trying the CLI by hand.
-    const importsDir = path.join(config.dataDir, 'imports');
+    // Workers import local files only from BATCHFLOW_LOCAL_SOURCE_DIRS ($BATCHFLOW_DATA_DIR/imports
+    // by default): the example files go to the first, for the sample run and for trying the CLI by hand.
+    const importsDir = config.localSourceDirs.find((dir) => dir !== '*') ?? path.join(config.dataDir, 'imports');
     await copyExamples(importsDir);
     log(`imports:      ${importsDir} (the examples are copied there)`);
     const example = path.join(importsDir, 'users.csv');

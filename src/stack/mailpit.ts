@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from './ports';
-import { startService } from './process';
+import { httpOk, startService } from './process';
 import { ensureMailpit } from './tools';
 
 export interface MailpitOptions {
@@ -48,15 +48,7 @@ export async function startMailpit(opts: MailpitOptions): Promise<MailpitStack> 
     logFile: opts.logFile,
     port: smtpPort,
     timeoutMs: 30_000,
-    ready: async () => {
-      try {
-        const res = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(2_000) });
-        await res.body?.cancel();
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    },
+    ready: httpOk(`${httpUrl}/readyz`),
   });
   return { smtpUrl: `smtp://127.0.0.1:${smtpPort}`, httpUrl, stop: () => service.stop() };
 }

@@ -1,7 +1,7 @@
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
 import { freePort } from './ports';
-import { startService } from './process';
+import { httpOk, startService } from './process';
 import { ensureMinio } from './tools';
 
 /** How to reach an S3-compatible store. */
@@ -46,15 +46,7 @@ export async function startMinio(opts: MinioOptions): Promise<S3Endpoint & { sto
     logFile: opts.logFile,
     port,
     timeoutMs: 60_000,
-    ready: async () => {
-      try {
-        const res = await fetch(`${info.endpoint}/minio/health/live`, { signal: AbortSignal.timeout(2_000) });
-        await res.body?.cancel();
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    },
+    ready: httpOk(`${info.endpoint}/minio/health/live`),
   });
   return { ...info, stop: () => service.stop() };
 }

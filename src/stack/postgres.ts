@@ -84,9 +84,7 @@ function postgresUser(): { uid: number; gid: number } | undefined {
  * parent directory. A parent it cannot enter (a `mktemp -d` directory holding the clone: mode 0700,
  * owned by root) is given passage (o+x: enter, not list), saying so.
  */
-function grantPassage(target: string, log: (msg: string) => void): void {
-  if (!isRoot()) return;
-  const user = postgresUser();
+function grantPassage(target: string, user: { uid: number; gid: number } | undefined, log: (msg: string) => void): void {
   for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
     const st = fs.statSync(dir);
     const ok = (st.mode & 0o001) !== 0 || (user && st.uid === user.uid && (st.mode & 0o100) !== 0) || (user && st.gid === user.gid && (st.mode & 0o010) !== 0);
@@ -126,8 +124,11 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresStac
 
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   if (opts.logFile) fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
-  grantPassage(dataDir, opts.log);
-  grantPassage(await binariesPath(), opts.log);
+  if (isRoot()) {
+    const user = postgresUser();
+    grantPassage(dataDir, user, opts.log);
+    grantPassage(await binariesPath(), user, opts.log);
+  }
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,

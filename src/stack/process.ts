@@ -80,6 +80,17 @@ export function logTail(file: string, lines = 25): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A readiness check: `url` answers 200 (within 2 s each time it is polled). */
+export const httpOk = (url: string) => async (): Promise<boolean> => {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+};
+
 export interface ServiceOptions {
   /** For messages: "Temporal dev server", "MinIO". */
   name: string;

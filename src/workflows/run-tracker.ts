@@ -17,6 +17,7 @@ import { searchAttributes } from '../jobs';
 import type { Checkpoint } from '../jobs/checkpoint';
 import { NOTIFY_ATTEMPTS, type Notify } from '../jobs/notify';
 import { withRates, type ApprovalRecord, type Counts, type ErrorSample, type Failure, type Preview, type Progress, type RunOutput, type RunResult, type StepState } from '../jobs/run';
+import { currentRun } from './common';
 
 /** Stops a run after its current batch; the result keeps the counts so far. */
 export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
@@ -147,12 +148,13 @@ async function notifyEnd(tracker: RunTracker, result: RunResult): Promise<void> 
   if (!tracker.notify) return;
   tracker.setStep('notifying');
   const { status, counts, errorCount, error, startedAt, endedAt } = result;
+  const run = currentRun();
   try {
     await CancellationScope.nonCancellable(() =>
       notifyRunEnd({
-        execution: workflowInfo().firstExecutionRunId,
+        execution: run.execution,
         notify: tracker.notify!,
-        end: { runId: workflowInfo().workflowId, kind: tracker.kind, status, counts, errorCount, ...(error && { error }), startedAt, endedAt },
+        end: { runId: run.id, kind: tracker.kind, status, counts, errorCount, ...(error && { error }), startedAt, endedAt },
       }),
     );
   } catch (err) {
@@ -173,12 +175,12 @@ const RUN_FACTS_PATCH = 'batchflow-run-facts';
 /** Stores the run's figures for stats: counts and timings, never rows. */
 async function recordFacts(result: RunResult): Promise<void> {
   if (!patched(RUN_FACTS_PATCH)) return;
-  const info = workflowInfo();
+  const run = currentRun();
   const facts = {
-    runId: info.workflowId,
-    execution: info.firstExecutionRunId,
+    runId: run.id,
+    execution: run.execution,
     kind: result.kind,
-    dataset: info.typedSearchAttributes.get(searchAttributes.dataset),
+    dataset: workflowInfo().typedSearchAttributes.get(searchAttributes.dataset),
     status: result.status,
     errorCode: result.error?.code,
     counts: result.counts,

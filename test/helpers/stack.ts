@@ -16,6 +16,7 @@ import { loadConfig, requireDatabaseUrl, type Config } from '../../src/config';
 import type { Checkpoint } from '../../src/jobs/checkpoint';
 import { codeDatasets, loadDatasets } from '../../src/datasets';
 import { createPool, type Pool } from '../../src/db/pool';
+import { runState } from '../../src/db/queries';
 import { createObjectAccess } from '../../src/storage';
 import { connectTemporal } from '../../src/temporal';
 import { createWorker } from '../../src/worker';
@@ -255,11 +256,8 @@ export type { Client };
 
 /** The checkpoint a run last committed (its newest execution's), read from Postgres. */
 export async function storedCheckpoint<P>(pool: Pool, runId: string): Promise<Checkpoint<P> | undefined> {
-  const { rows } = await pool.query<{ checkpoint: Checkpoint<P> }>(
-    `SELECT c.checkpoint FROM run_executions e JOIN run_checkpoints c USING (execution_id) WHERE e.workflow_id = $1 ORDER BY e.started_at DESC LIMIT 1`,
-    [runId],
-  );
-  return rows[0]?.checkpoint;
+  const execution = await runState.latestExecution(pool, runId);
+  return execution === undefined ? undefined : (await runState.readCheckpoint<Checkpoint<P>>(pool, execution))?.checkpoint;
 }
 
 /** An import of `rows` fresh users under `prefix` that ended with each row loaded exactly once. */
