@@ -13,13 +13,24 @@ export const RAW_MAX_BYTES = 4096;
  * huge record neither bloats the error table nor comes back whole through the API.
  */
 export function capRaw(raw: unknown): unknown {
-  const json = JSON.stringify(raw);
-  if (json === undefined || json.length <= RAW_MAX_BYTES / 3) return raw;
+  return cutJson(JSON.stringify(raw)) ?? raw;
+}
+
+/** The marker that stands for a raw input's JSON when it is too long; undefined when it fits. */
+function cutJson(json: string | undefined): { cut: true; bytes: number; start: string } | undefined {
+  if (json === undefined || json.length <= RAW_MAX_BYTES / 3) return undefined;
   const bytes = Buffer.from(json);
-  if (bytes.length <= RAW_MAX_BYTES) return raw;
+  if (bytes.length <= RAW_MAX_BYTES) return undefined;
   // Cut on a character boundary: a partial UTF-8 sequence decodes to U+FFFD, dropped here.
   const start = bytes.subarray(0, RAW_MAX_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
   return { cut: true, bytes: bytes.length, start };
+}
+
+/** capRaw's result as the JSON text stored, the input's JSON made once. */
+function cappedRawJson(raw: unknown): string | undefined {
+  const json = JSON.stringify(raw);
+  const cut = cutJson(json);
+  return cut ? JSON.stringify(cut) : json;
 }
 
 /**
@@ -79,7 +90,7 @@ export const runState = {
         errors.map((e) => e.field),
         errors.map((e) => e.code),
         errors.map((e) => e.message),
-        errors.map((e) => (e.raw === undefined ? null : JSON.stringify(capRaw(e.raw)))),
+        errors.map((e) => (e.raw === undefined ? null : cappedRawJson(e.raw))),
       ],
     );
   },
