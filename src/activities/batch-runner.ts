@@ -10,7 +10,7 @@ import { workerMetrics } from '../metrics/worker';
  * Activities heartbeat at least this often while they work, whatever a batch or a query takes:
  * the heartbeat timeout (workflows/common.ts) then only ever means a dead worker.
  */
-export const HEARTBEAT_EVERY_MS = 5_000;
+const HEARTBEAT_EVERY_MS = 5_000;
 
 /**
  * Heartbeats every `everyMs` until the returned function is called; `details` gives what to send

@@ -5,6 +5,7 @@ import type { Dataset, DatasetRegistry } from '../datasets';
 import { invoiceQueries, type DraftInvoice, type InvoiceEvents, type InvoiceForEmail, type InvoiceForPdf, type UsageLine } from '../db/invoices';
 import type { Pool, PoolClient } from '../db/pool';
 import { rowQueries, type RowSelection } from '../db/row-queries';
+import { eachLimited } from '../each-limited';
 import { ErrorCode, permanentFailure } from '../errors';
 import type { Checkpoint, KeysetPosition } from '../jobs/checkpoint';
 import { checkInvoicingParams, CUSTOMERS, invoicingSteps, periodRange, type InvoicingParams, type InvoicingStep } from '../jobs/invoicing';
@@ -46,7 +47,7 @@ export interface InvoicingDeps {
 }
 
 /** Where an invoice's PDF lives in the object store (under store://invoices/<period>/): one key per invoice, whatever the reruns. */
-export const pdfKey = (period: string, number: string) => `invoices/${period}/${number}.pdf`;
+const pdfKey = (period: string, number: string) => `invoices/${period}/${number}.pdf`;
 
 const selectionOf = (customers: Dataset, params: SettledInvoicingParams, asOf: string): RowSelection => ({ dataset: customers, where: params.where, asOf: new Date(asOf) });
 
@@ -90,15 +91,6 @@ function draftsOf(lines: readonly UsageLine[], taxRate: string): DraftInvoice[] 
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
-/** Runs `work` over `items`, `limit` at a time, in order of start. */
-async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
-
 /** What one step did with one batch's customers, as the runner counts it. */
 class StepTally {
   succeeded = 0;
@@ -127,7 +119,7 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
 
   /** Step 1: each customer's usage in the month becomes a draft invoice (amounts and lines). */
   async function computeUsage(client: PoolClient, ids: number[], params: SettledInvoicingParams): Promise<Applied> {
-    const lines = await invoiceQueries.usageLines(client, ids, params.period, periodRange(params.period));
+    const lines = await invoiceQueries.usageLines(client, ids, params.period);
     const drafts = draftsOf(lines, params.taxRate);
     await invoiceQueries.saveDrafts(client, ids, params.period, drafts);
     return { succeeded: drafts.length, skipped: await invoiceQueries.countIssued(client, ids, params.period), errors: [], rejectedRows: 0 };
@@ -235,19 +227,19 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
   return {
     /** Counts the customers to bill in the month, fixes the highest id the run may reach, and (for previews) the totals per currency. */
     async planInvoicing({ run, params, asOf }: { run: RunRef; params: SettledInvoicingParams; asOf: string }): Promise<RunPlan> {
-      const customers = customersFor(params);
+      const selection = selectionOf(customersFor(params), params, asOf);
       return planRun(pool, run, async () => {
         const range = periodRange(params.period);
-        const { matched, maxId } = await invoiceQueries.countBillable(pool, customers, params.where, new Date(asOf), range);
+        const { matched, maxId } = await invoiceQueries.countBillable(pool, selection, range);
         const orphans = await invoiceQueries.orphanUsage(pool, range);
-        const sample = params.dryRun || params.requiresConfirmation ? await currencyTotals(pool, selectionOf(customers, params, asOf), maxId, params) : [];
+        const sample = params.dryRun || params.requiresConfirmation ? await currencyTotals(pool, selection, maxId, params) : [];
         return {
           plan: {
             asOf,
             preview: { matched },
             bounds: invoicingSteps.map(() => maxId),
             total: matched * invoicingSteps.length,
-            warnings: orphans.events > 0 ? [`usage in ${params.period} of ${plural(orphans.customers.length, 'customer')} missing from the customers dataset was not billed (${plural(orphans.events, 'event')})`] : [],
+            warnings: orphans.events > 0 ? [`usage in ${params.period} of ${plural(orphans.customers, 'customer')} missing from the customers dataset was not billed (${plural(orphans.events, 'event')})`] : [],
           },
           samples: { sample },
         };
@@ -292,7 +284,7 @@ export function createInvoicingActivities(deps: InvoicingDeps) {
 /** The totals a run would invoice, per currency (counts and sums only), for its preview. */
 async function currencyTotals(pool: Pool, selection: RowSelection, maxId: number, params: SettledInvoicingParams): Promise<Record<string, unknown>[]> {
   const ids = await rowQueries.matchingIds(pool, selection, { after: 0, upTo: maxId });
-  const drafts = draftsOf(await invoiceQueries.usageLines(pool, ids, params.period, periodRange(params.period)), params.taxRate);
+  const drafts = draftsOf(await invoiceQueries.usageLines(pool, ids, params.period), params.taxRate);
   const byCurrency = groupBy(drafts, (d) => d.currency);
   return [...byCurrency].map(([currency, own]) => {
     const sum = (pick: (d: DraftInvoice) => bigint) => formatMoney(own.reduce((n, d) => n + pick(d), 0n), currency);

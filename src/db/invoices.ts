@@ -1,9 +1,8 @@
-import type { Dataset } from '../datasets';
-import type { Filter } from '../jobs/filter';
 import type { InvoiceDocument, Party } from '../invoicing/pdf';
+import { periodRange } from '../jobs/invoicing';
 import type { RunRef } from '../jobs/run';
 import type { Pool, PoolClient } from './pool';
-import { compileFilter } from './row-queries';
+import { andWhere, type RowSelection } from './row-queries';
 
 type Queryable = Pool | PoolClient;
 
@@ -76,9 +75,9 @@ const usageInPeriod = (from: string, to: string) => `e.customer = c.external_id 
  */
 export const invoiceQueries = {
   /** Customers the filter (over the customers dataset) selects that have usage in the period: how many, and the highest id. */
-  async countBillable(db: Queryable, customers: Dataset, where: Filter | undefined, asOf: Date, range: { from: string; to: string }): Promise<{ matched: number; maxId: number }> {
+  async countBillable(db: Queryable, selection: RowSelection, range: { from: string; to: string }): Promise<{ matched: number; maxId: number }> {
     const params: unknown[] = [range.from, range.to];
-    const filter = where ? ` AND ${compileFilter(customers, where, asOf, params, 'c')}` : '';
+    const filter = andWhere(selection, params, 'c');
     const { rows } = await db.query<{ matched: number; maxId: number | null }>(
       `SELECT count(*)::int AS matched, max(c.id) AS "maxId" FROM customers c
        WHERE EXISTS (SELECT 1 FROM usage_events e WHERE ${usageInPeriod('$1', '$2')})${filter}`,
@@ -88,18 +87,18 @@ export const invoiceQueries = {
   },
 
   /** Usage in the period of customers that exist nowhere: it is billed to nobody, and the run says so. */
-  async orphanUsage(db: Queryable, range: { from: string; to: string }): Promise<{ events: number; customers: string[] }> {
-    const { rows } = await db.query<{ customer: string; events: number }>(
-      `SELECT e.customer, count(*)::int AS events FROM usage_events e
-       WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = e.customer)
-       GROUP BY e.customer ORDER BY e.customer`,
+  async orphanUsage(db: Queryable, range: { from: string; to: string }): Promise<{ events: number; customers: number }> {
+    const { rows } = await db.query<{ events: number; customers: number }>(
+      `SELECT count(*)::int AS events, count(DISTINCT e.customer)::int AS customers FROM usage_events e
+       WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.external_id = e.customer)`,
       [range.from, range.to],
     );
-    return { events: rows.reduce((n, r) => n + r.events, 0), customers: rows.map((r) => r.customer) };
+    return rows[0]!;
   },
 
   /** The usage lines of these customers in the period, except customers whose invoice is already issued. */
-  async usageLines(db: Queryable, customerIds: readonly number[], period: string, range: { from: string; to: string }): Promise<UsageLine[]> {
+  async usageLines(db: Queryable, customerIds: readonly number[], period: string): Promise<UsageLine[]> {
+    const range = periodRange(period);
     const { rows } = await db.query<UsageLine>(
       `SELECT c.id AS "customerId", c.currency, e.metric, e.unit_price::text AS "unitPrice", sum(e.quantity)::text AS quantity, count(*)::int AS events
        FROM customers c JOIN usage_events e ON ${usageInPeriod('$2', '$3')}

@@ -16,7 +16,7 @@ export interface InvoiceEmailFacts {
  * The Message-ID of an invoice's email: derived from the invoice, so that a copy sent again after
  * an interrupted attempt carries the same one and a receiver (or a test) can tell it is a copy.
  */
-export const invoiceMessageId = (invoice: { id: number; number: string }, domain: string) => `<${invoice.number}.${invoice.id}@${domain}>`;
+const invoiceMessageId = (invoice: { id: number; number: string }, domain: string) => `<${invoice.number}.${invoice.id}@${domain}>`;
 
 /** The email that carries an invoice's PDF to its customer. */
 export function invoiceEmail(invoice: InvoiceEmailFacts, to: string, pdf: Buffer, opts: { sellerName: string; domain: string }): OutgoingEmail {

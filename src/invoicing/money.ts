@@ -76,7 +76,7 @@ export function invoiceTotals(lines: readonly { quantity: string; unitPrice: str
 }
 
 /** A decimal string without trailing zeros: "12.500000" → "12.5", "3.000" → "3". */
-export function trimDecimal(text: string): string {
+function trimDecimal(text: string): string {
   return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
 }
 

@@ -5,7 +5,7 @@ import { approvalSchema, errorPolicySchema } from './run';
 import { strictObject } from './strict';
 
 /** A month to invoice, YYYY-MM. */
-export const periodSchema = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month as YYYY-MM, such as 2026-10');
+const periodSchema = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month as YYYY-MM, such as 2026-10');
 
 /** The month before the one `at` falls in (UTC): what a run on the 1st at 03:00 bills. */
 export function previousMonth(at: Date): string {

@@ -7,7 +7,7 @@ import { strictObject } from './strict';
  * notification that keeps failing is recorded as failed and never fails the run it reports on.
  */
 
-export const runOutcomes = ['success', 'partial', 'failed', 'cancelled'] as const;
+const runOutcomes = ['success', 'partial', 'failed', 'cancelled'] as const;
 export type RunOutcome = (typeof runOutcomes)[number];
 
 export const notifySchema = strictObject({

@@ -1,4 +1,5 @@
 import type { Pool } from '../db/pool';
+import { eachLimited } from '../each-limited';
 import { notificationQueries, type Attempt, type Delivery, type NewDelivery } from '../db/notifications';
 import { ERROR_THRESHOLD_EVENT, overThreshold, runEndEvent, type Notify, type RunOutcome } from '../jobs/notify';
 import type { Counts } from '../jobs/run';
@@ -93,16 +94,12 @@ export function createDeliverer(deps: { pool: Pool; mailer: Mailer; webhookSecre
         const page = await notificationQueries.pending(deps.pool, execution, after, PAGE);
         if (page.length === 0) return outcome;
         after = page.at(-1)!.seq;
-        for (let i = 0; i < page.length; i += CONCURRENCY) {
-          await Promise.all(
-            page.slice(i, i + CONCURRENCY).map(async (delivery) => {
-              const { permanent, ...result } = await attempt(delivery);
-              const final = opts.final || !!permanent;
-              await notificationQueries.recordAttempt(deps.pool, delivery.seq, result, final);
-              outcome[result.ok ? 'delivered' : final ? 'failed' : 'pending'] += 1;
-            }),
-          );
-        }
+        await eachLimited(page, CONCURRENCY, async (delivery) => {
+          const { permanent, ...result } = await attempt(delivery);
+          const final = opts.final || !!permanent;
+          await notificationQueries.recordAttempt(deps.pool, delivery.seq, result, final);
+          outcome[result.ok ? 'delivered' : final ? 'failed' : 'pending'] += 1;
+        });
       }
     },
   };
