@@ -185,16 +185,20 @@ export type ObjectRef = { client: S3Client; bucket: string; key: string; dir?: u
 
 /**
  * The one check of s3:// locations: the bucket must be one this deployment allows (the
- * configured bucket), so that a caller cannot make the worker read or write anywhere its
- * credentials reach.
+ * configured bucket; for import sources, BATCHFLOW_S3_SOURCE_BUCKETS), so that a caller cannot
+ * make the worker read or write anywhere its credentials reach. `refused` says why a bucket is
+ * refused, given the allowed ones.
  */
-export function parseS3Location(location: string, s3: ObjectAccess['s3'], code: ErrorCode = ErrorCode.SourceNotAllowed): { bucket: string; key: string } {
+export function parseS3Location(
+  location: string,
+  s3: { allowedBuckets: readonly string[] } | undefined,
+  code: ErrorCode = ErrorCode.SourceNotAllowed,
+  refused = (allowed: string) => `is not one this deployment may use (${allowed})`,
+): { bucket: string; key: string } {
   if (!s3) throw permanentFailure(code, `${location}: S3 is not configured (set S3_BUCKET and S3_ENDPOINT)`);
   const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(location) ?? [];
   if (!bucket || !key) throw permanentFailure(ErrorCode.InvalidParams, `${location}: expected s3://bucket/key`);
-  if (!s3.allowedBuckets.includes(bucket)) {
-    throw permanentFailure(code, `${location}: bucket "${bucket}" is not one this deployment may use (${s3.allowedBuckets.join(', ')})`);
-  }
+  if (!s3.allowedBuckets.includes(bucket)) throw permanentFailure(code, `${location}: bucket "${bucket}" ${refused(s3.allowedBuckets.join(', '))}`);
   return { bucket, key };
 }
 
@@ -222,13 +226,14 @@ export function createSourceOpener(deps: { store: ObjectStore; s3Client?: S3Clie
     async open(source, start = 0) {
       if (source.startsWith('store://')) return deps.store.open(source.slice('store://'.length), start);
       if (source.startsWith('s3://')) {
-        if (!deps.s3Client) throw permanentFailure(ErrorCode.SourceNotAllowed, `${source}: S3 is not configured (set S3_BUCKET and S3_ENDPOINT)`);
-        const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(source) ?? [];
-        if (!bucket || !key) throw permanentFailure(ErrorCode.InvalidParams, `${source}: expected s3://bucket/key`);
-        if (!deps.s3SourceBuckets.includes(bucket)) {
-          throw permanentFailure(ErrorCode.SourceNotAllowed, `${source}: bucket "${bucket}" is not one this worker may read (${deps.s3SourceBuckets.join(', ') || 'none'}); set BATCHFLOW_S3_SOURCE_BUCKETS`);
-        }
-        return openS3Object(deps.s3Client, bucket, key, start);
+        const client = deps.s3Client;
+        const { bucket, key } = parseS3Location(
+          source,
+          client && { allowedBuckets: deps.s3SourceBuckets },
+          ErrorCode.SourceNotAllowed,
+          (allowed) => `is not one this worker may read (${allowed || 'none'}); set BATCHFLOW_S3_SOURCE_BUCKETS`,
+        );
+        return openS3Object(client!, bucket, key, start);
       }
       return openAllowedFile(source, deps.localSourceDirs, start);
     },
